@@ -1,0 +1,1 @@
+"""The hkc command line (placeholder while the library lands)."""

@@ -1,0 +1,98 @@
+"""The input data contract (PRODUCT.md section 6): files, columns, codes and quarantine rules.
+
+Everything a loader needs to know about *what* an extract must contain lives here as data;
+:mod:`hkc.extract` knows *how* to check it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "Column",
+    "CONTRACT",
+    "REQUIRED_FILES",
+    "OPTIONAL_FILES",
+    "SEX_CODES",
+    "ETHNICITY_CODES",
+    "OFFICER_ETHNICITY_CODES",
+    "ROLE_CODES",
+    "SOURCE_CODES",
+    "OUTCOME_CODES",
+    "GRADE_PATTERN",
+    "RULES",
+]
+
+SEX_CODES = ("F", "M", "X", "U")
+ETHNICITY_CODES = ("Asian", "Black", "Mixed", "White", "Other", "Not stated")
+OFFICER_ETHNICITY_CODES = ("IC1", "IC2", "IC3", "IC4", "IC5", "IC6", "IC9")
+ROLE_CODES = ("offender", "suspect", "victim", "witness", "subject")
+SOURCE_CODES = ("police", "education", "social_care", "health", "youth_justice")
+OUTCOME_CODES = ("convicted", "charged", "cautioned", "pending", "nfa")
+GRADE_PATTERN = r"^[A-E][1-5]$"
+AGE_BAND_PATTERN = r"^\d{1,3}(-\d{1,3}|\+)$"
+
+Kind = Literal["id", "date", "code", "bool", "grade", "text", "count", "age_band"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool
+    codes: tuple[str, ...] | None = None  # for kind "code"; None for `type` (from the catalogue)
+
+
+CONTRACT: dict[str, tuple[Column, ...]] = {
+    "people": (
+        Column("person_id", "id", True),
+        Column("date_of_birth", "date", True),
+        Column("sex", "code", True, SEX_CODES),
+        Column("ethnicity", "code", True, ETHNICITY_CODES),
+        Column("officer_ethnicity", "code", False, OFFICER_ETHNICITY_CODES),
+        Column("area", "text", False),
+        Column("in_care", "bool", False),
+        Column("open_to_social_care", "bool", False),
+    ),
+    "events": (
+        Column("event_id", "id", True),
+        Column("person_id", "id", True),
+        Column("date", "date", True),
+        Column("type", "code", True, None),
+        Column("role", "code", True, ROLE_CODES),
+        Column("source", "code", True, SOURCE_CODES),
+        Column("outcome", "code", False, OUTCOME_CODES),
+        Column("grade", "grade", False),
+        Column("occurrence_id", "text", False),
+        Column("location_id", "text", False),
+    ),
+    "population": (
+        Column("area", "text", True),
+        Column("age_band", "age_band", True),
+        Column("sex", "code", True, SEX_CODES),
+        Column("ethnicity", "code", True, ETHNICITY_CODES),
+        Column("count", "count", True),
+    ),
+}
+REQUIRED_FILES = ("people", "events")
+OPTIONAL_FILES = ("population",)
+
+# Quarantine rules: name -> message template.  Tests import these and compare.
+RULES: dict[str, str] = {
+    "malformed_row": "the line has {value} fields where the header has {expected}; check quoting and delimiters",
+    "blank_row": "the line is blank",
+    "missing_value": "required value is empty",
+    "bad_date": "'{value}' is not a date (expected YYYY-MM-DD)",
+    "future_date": "{value} is after the extract date {extract_date}",
+    "before_birth": "event date {value} is before the person's date of birth {date_of_birth}",
+    "unknown_code": "'{value}' is not a valid {column}; expected one of: {codes}",
+    "bad_grade": "'{value}' is not an intelligence grade (expected a letter A-E then a digit 1-5, e.g. B2)",
+    "bad_bool": "'{value}' is not true or false",
+    "bad_count": "'{value}' is not a whole number of people",
+    "bad_age_band": "'{value}' is not an age band (expected e.g. 10-14 or 25+)",
+    "duplicate_person_id": "person_id '{value}' already appears at row {first_row}; later copies are quarantined",
+    "duplicate_event": "(event_id '{value}', person_id '{person_id}') already appears at row {first_row}",
+    "unknown_person": "person_id '{value}' is not in people; add the person or correct the id",
+    "person_rejected": "person_id '{value}' was quarantined in people (row {first_row}); fix that row",
+}
