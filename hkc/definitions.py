@@ -303,7 +303,7 @@ def _check_value(f: dataclasses.Field, value: Any, file: Path, section: str) -> 
     return value
 
 
-def _build(cls: type, table: Mapping[str, Any], file: Path, section: str, **fixed: Any) -> Any:
+def build_section(cls: type, table: Mapping[str, Any], file: Path, section: str, **fixed: Any) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in fixed and f.name not in ("path", "sha256")}
     for key in table:
         if key not in fields:
@@ -328,7 +328,7 @@ def load_settings(path: Path) -> Settings:
             raise _unknown(name, sorted(sections), path, "top level")
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [{name}] must be a table", file=str(path), key=name)
-        built[name] = _build(sections[name].default_factory, table, path, name)
+        built[name] = build_section(sections[name].default_factory, table, path, name)
     settings = Settings(**built, path=path, sha256=digest)
     e = settings.eligibility
     if e.min_age > e.max_age:
@@ -399,7 +399,7 @@ def load_catalogue(path: Path) -> Catalogue:
         section = f"types.{code}"
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [{section}] must be a table", file=str(path), key=code)
-        ind = _build(Indicator, table, path, section, code=code)
+        ind = build_section(Indicator, table, path, section, code=code)
         bad_roles = [r for r in ind.roles if r not in ROLES]
         if bad_roles:
             raise ConfigError(BAD_VALUE.format(file=path, section=section, key="roles", value=list(ind.roles),
