@@ -1,1 +1,233 @@
-"""The hkc command line (placeholder while the library lands)."""
+"""The ``hkc`` command line: a thin client of the library.
+
+Each command parses its options, calls one library function and renders the result.  Errors a
+user can fix (:class:`hkc.errors.HkcError`) print one line and exit with code 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from hkc import __version__
+from hkc.errors import HkcError
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+QUARTER_RE = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
+
+
+def _day(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  {time.strftime('%H:%M:%S')} {message}", err=True)
+
+
+class HkcGroup(click.Group):
+    """Turns HkcError into one line and exit code 2 (unless --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HkcError as exc:
+            if ctx.params.get("debug") or os.environ.get("HKC_DEBUG"):
+                raise
+            click.echo(f"error: {exc.message}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=HkcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hkc")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """hkc: the quarterly habitual-knife-carrier matrix — transparent scores, evidenced cohorts."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _definitions(config: Path | None):
+    from hkc.definitions import load_definitions
+
+    defs = load_definitions(config=config)
+    click.echo(defs.describe(), err=True)
+    return defs
+
+
+config_option = click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
+                             help="Settings file (config/hkc.toml of a deployment folder).")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def init(directory: Path) -> None:
+    """Create a deployment folder with editable copies of the definitions."""
+    from hkc.definitions import init_deployment
+
+    for path in init_deployment(directory):
+        click.echo(f"wrote {path}/")
+    click.echo(f"Edit them, then run hkc from {directory} (or pass --config {directory}/config/hkc.toml).")
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Write OUT/rejects.csv here.")
+@click.option("--extract-date", type=DATE, help="No date may be after this (default: today).")
+@config_option
+def validate(data_dir: Path, out: Path | None, extract_date, config: Path | None) -> None:
+    """Check an extract against the input contract and quarantine bad rows."""
+    from hkc.extract import load_extract
+    from hkc.outputs import write_csv
+    from hkc.report_text import validation_summary
+
+    defs = _definitions(config)
+    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date), progress=_progress)
+    click.echo(validation_summary(extract))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=".rejects-", suffix=".csv")
+        os.close(fd)
+        write_csv(extract.rejects, Path(tmp))
+        os.replace(tmp, out / "rejects.csv")
+        click.echo(f"rejects written to {out / 'rejects.csv'}")
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Folder to write.")
+@click.option("--people", default=5000, show_default=True, type=click.IntRange(min=10), help="People to generate.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed, same files).")
+@click.option("--until", type=DATE, help="Last event date (default: end of the last complete quarter).")
+@click.option("--dirty", default=0.0, show_default=True, type=click.FloatRange(0, 0.5),
+              help="Fraction of rows given a realistic fault to quarantine.")
+@click.option("--intel-bias", multiple=True, metavar="GROUP=FACTOR",
+              help="Multiply the recording of intelligence on an ethnic group, e.g. Black=2.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+def synth(out: Path, people: int, seed: int, until, dirty: float, intel_bias: tuple[str, ...], fmt: str) -> None:
+    """Write a synthetic force's extract (for demos, tests and benchmarks)."""
+    from hkc.definitions import load_definitions
+    from hkc.synth import generate_force, last_quarter_end, write_force
+
+    bias = {}
+    for item in intel_bias:
+        group, sep, factor = item.partition("=")
+        try:
+            bias[group.strip()] = float(factor)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected GROUP=FACTOR, e.g. Black=2", param_hint="--intel-bias")
+    end = _day(until) or last_quarter_end(dt.date.today())
+    try:
+        force = generate_force(people=people, seed=seed, until=end, dirty=dirty, intel_bias=bias,
+                               catalogue=load_definitions().catalogue)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--intel-bias") from None
+    files = write_force(force, out, fmt=fmt)
+    click.echo(f"synthetic force: {len(force.people):,} people, {len(force.events):,} events up to {end}, "
+               f"seed {seed}" + (f", {len(force.faults):,} injected faults" if dirty else ""))
+    for path in files.values():
+        click.echo(f"  {path}")
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--as-of", required=True, type=DATE, help="Score with events on or before this date.")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+@click.option("--db", help="History database URL (default from config).")
+@click.option("--extract-date", type=DATE, help="No date may be after this (default: today).")
+@config_option
+def refresh(data_dir: Path, as_of, out: Path, db: str | None, extract_date, config: Path | None) -> None:
+    """Run the quarterly refresh: validate, score, rank, write the pack, store history."""
+    from hkc.refresh import run_refresh
+    from hkc.report_text import refresh_summary
+
+    defs = _definitions(config)
+    result = run_refresh(data_dir, as_of=_day(as_of), out=out, definitions=defs, db_url=db,
+                         extract_date=_day(extract_date), progress=_progress)
+    click.echo(refresh_summary(result, preview=defs.settings.outputs.preview_rows))
+
+
+def _store(db: str | None, config: Path | None):
+    from hkc.history import open_store
+
+    defs = _definitions(config)
+    return open_store(db or defs.database_url(), create=False)
+
+
+def _as_of(value: str | None, option: str) -> dt.date | None:
+    """YYYY-MM-DD or a quarter such as 2026Q3 (its last day)."""
+    if value is None:
+        return None
+    m = QUARTER_RE.match(value.strip())
+    if m:
+        year, q = int(m.group(1)), int(m.group(2))
+        return (dt.date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1) - dt.timedelta(days=1))
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or a quarter (e.g. 2026Q3)",
+                                 param_hint=option) from None
+
+
+@main.command()
+@click.option("--db", help="History database URL (default from config).")
+@config_option
+def history(db: str | None, config: Path | None) -> None:
+    """List the refreshes stored in the history database."""
+    from hkc.report_text import history_table
+
+    click.echo(history_table(_store(db, config).list_runs()))
+
+
+@main.command(name="movement")
+@click.option("--from", "from_", required=True, help="Earlier run: as-of date or quarter (2026Q2).")
+@click.option("--to", "to", required=True, help="Later run: as-of date or quarter (2026Q3).")
+@click.option("--db", help="History database URL (default from config).")
+@config_option
+def movement_cmd(from_: str, to: str, db: str | None, config: Path | None) -> None:
+    """Entries, exits and RAG changes between two stored refreshes."""
+    from hkc.report_text import movement_report
+    from hkc.review import compare_runs
+
+    store = _store(db, config)
+    click.echo(movement_report(compare_runs(store, _as_of(from_, "--from"), _as_of(to, "--to"))))
+
+
+@main.command()
+@click.argument("person_id")
+@click.option("--run", "run", help="As-of date or quarter of the run (default: the latest).")
+@click.option("--db", help="History database URL (default from config).")
+@config_option
+def explain(person_id: str, run: str | None, db: str | None, config: Path | None) -> None:
+    """Print every event behind one person's scores in a stored run."""
+    from hkc.report_text import explanation
+    from hkc.review import explain_person
+
+    store = _store(db, config)
+    click.echo(explanation(explain_person(store, person_id, as_of=_as_of(run, "--run"))))
+
+
+@main.command()
+@click.option("--out", default="hkc-demo", show_default=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for the synthetic extract, outputs and history.")
+@click.option("--people", default=20000, show_default=True, type=click.IntRange(min=500))
+@click.option("--seed", default=7, show_default=True, type=int)
+def demo(out: Path, people: int, seed: int) -> None:
+    """Generate a synthetic force and run two consecutive quarterly refreshes on it."""
+    from hkc.demo import run_demo
+
+    for line in run_demo(out, people=people, seed=seed, progress=_progress):
+        click.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The ranked cohort: who is listed, in what order, with which RAG band, and what moved.
+
+Ranking is deterministic: risk score (high first), then the most recent weapon-related event
+(recent first), then ``person_id`` — so shuffling the extract never changes a rank.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hkc.definitions import CohortSettings, RagSettings, VulnerabilitySettings
+
+__all__ = ["Cohort", "select_cohort", "rag_bands", "vulnerability_bands", "movement", "removed_people",
+           "RAG_ORDER", "MOVEMENTS"]
+
+RAG_ORDER = {"green": 1, "amber": 2, "red": 3}
+MOVEMENTS = ("new", "up", "down", "same")
+
+
+@dataclass
+class Cohort:
+    """``members``: the listed people in rank order (``rank`` 1..n, ``rag``).
+
+    ``ranked``: every eligible person with ``priority_rank`` (1 = highest), listed or not.
+    """
+
+    members: pd.DataFrame
+    ranked: pd.DataFrame
+
+
+def rag_bands(scores: np.ndarray, *, settings: RagSettings) -> np.ndarray:
+    """RAG band for each cohort member; ``scores`` must be in rank order."""
+    n = len(scores)
+    if settings.method == "fixed":
+        return np.where(scores >= settings.red, "red", np.where(scores >= settings.amber, "amber", "green"))
+    red_n = math.ceil(settings.red_share * n)
+    amber_n = math.ceil((settings.red_share + settings.amber_share) * n) - red_n
+    position = np.arange(n)
+    return np.where(position < red_n, "red", np.where(position < red_n + amber_n, "amber", "green"))
+
+
+def vulnerability_bands(scores: np.ndarray, *, settings: VulnerabilitySettings) -> np.ndarray:
+    return np.where(scores >= settings.high, "high", np.where(scores >= settings.medium, "medium", "low"))
+
+
+def select_cohort(scores: pd.DataFrame, *, cohort: CohortSettings, rag: RagSettings) -> Cohort:
+    """Rank eligible people and list the top ``size`` (or everyone above ``min_score``)."""
+    eligible = scores[scores["eligible"]].copy()
+    latest = eligible["latest_weapon_date"].astype("datetime64[s]").astype(np.int64)
+    order = np.lexsort((eligible["person_id"].to_numpy().astype(str), -latest,
+                        -eligible["risk_score"].to_numpy()))
+    ranked = eligible.iloc[order].reset_index(drop=True)
+    ranked["priority_rank"] = np.arange(1, len(ranked) + 1)
+    if cohort.method == "top_n":
+        members = ranked.head(cohort.size).copy()
+    else:
+        members = ranked[ranked["risk_score"] >= cohort.min_score].copy()
+    members["rank"] = members["priority_rank"]
+    members["rag"] = rag_bands(members["risk_score"].to_numpy(), settings=rag)
+    return Cohort(members=members.reset_index(drop=True), ranked=ranked)
+
+
+def movement(members: pd.DataFrame, previous: pd.DataFrame | None) -> np.ndarray:
+    """``new``, ``up``, ``down`` or ``same`` for each member against the previous cohort.
+
+    RAG decides first (red above amber above green); with the same RAG, a better (smaller) rank
+    is ``up``.  With no previous refresh everyone is ``new``.
+    """
+    if previous is None or previous.empty:
+        return np.full(len(members), "new", dtype=object)
+    prev = previous.set_index("person_id")
+    joined = members[["person_id", "rank", "rag"]].join(prev[["rank", "rag"]], on="person_id", rsuffix="_prev")
+    now_rag = joined["rag"].map(RAG_ORDER)
+    was_rag = joined["rag_prev"].map(RAG_ORDER)
+    out = np.where(joined["rag_prev"].isna(), "new",
+          np.where(now_rag > was_rag, "up",
+          np.where(now_rag < was_rag, "down",
+          np.where(joined["rank"] < joined["rank_prev"], "up",
+          np.where(joined["rank"] > joined["rank_prev"], "down", "same")))))
+    return out.astype(object)
+
+
+def removed_people(members: pd.DataFrame, previous: pd.DataFrame | None, scores: pd.DataFrame,
+                   ranked: pd.DataFrame, *, cohort: CohortSettings) -> pd.DataFrame:
+    """Previous cohort members not listed now, each with the reason."""
+    columns = ["person_id", "previous_rank", "previous_rag", "risk_score", "vulnerability_score", "reason"]
+    if previous is None or previous.empty:
+        return pd.DataFrame(columns=columns)
+    gone = previous[~previous["person_id"].isin(members["person_id"])]
+    now = scores.set_index("person_id")
+    ranks = ranked.set_index("person_id")["priority_rank"]
+    rows = []
+    for person, prev_rank, prev_rag in gone[["person_id", "rank", "rag"]].itertuples(index=False):
+        if person not in now.index:
+            rows.append((person, prev_rank, prev_rag, None, None, "not in this extract"))
+            continue
+        r = now.loc[person]
+        if r["eligible"]:
+            cut = (f"top {cohort.size}" if cohort.method == "top_n" else f"score at least {cohort.min_score:g}")
+            reason = f"still eligible but below the cohort cut-off (rank {ranks[person]}; cohort is {cut})"
+        else:
+            reason = r["reason"]
+        rows.append((person, prev_rank, prev_rag, r["risk_score"], r["vulnerability_score"], reason))
+    return pd.DataFrame(rows, columns=columns).sort_values("previous_rank", kind="stable").reset_index(drop=True)

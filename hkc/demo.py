@@ -1,0 +1,54 @@
+"""``hkc demo``: a synthetic force through the whole pipeline, two quarters running."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from hkc.definitions import load_definitions
+from hkc.refresh import run_refresh
+from hkc.synth import generate_force, last_quarter_end, write_force
+
+__all__ = ["run_demo", "previous_quarter_end"]
+
+
+def previous_quarter_end(day: dt.date) -> dt.date:
+    """The quarter end before the quarter that ends on or contains ``day``."""
+    first_of_quarter = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return first_of_quarter - dt.timedelta(days=1)
+
+
+def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | None = None,
+             progress: Callable[[str], None] | None = None) -> Iterator[str]:
+    """Generate ``out/extract``, refresh the last two quarter ends into ``out/<date>``; yield a report."""
+    say = progress or (lambda _m: None)
+    out = Path(out).resolve()
+    definitions = load_definitions()
+    latest = last_quarter_end(today or dt.date.today())
+    earlier = previous_quarter_end(latest)
+    say(f"generating a synthetic force of {people:,} people (seed {seed}) up to {latest}")
+    force = generate_force(people=people, seed=seed, until=latest, catalogue=definitions.catalogue)
+    extract = out / "extract"
+    write_force(force, extract)
+    db_url = f"sqlite:///{out / 'history.db'}"
+    results = []
+    for as_of in (earlier, latest):
+        say(f"refresh as of {as_of}")
+        results.append(run_refresh(extract, as_of=as_of, out=out / as_of.isoformat(), definitions=definitions,
+                                   db_url=db_url, extract_date=latest, progress=say))
+    first, second = results
+    moved = second.members["movement"].value_counts()
+    yield f"synthetic extract: {extract} ({len(force.people):,} people, {len(force.events):,} events)"
+    yield (f"quarter {earlier}: {first.manifest['cohort_size']} listed of {first.manifest['eligible']:,} eligible")
+    yield (f"quarter {latest}: {second.manifest['cohort_size']} listed; new {moved.get('new', 0)}, "
+           f"up {moved.get('up', 0)}, down {moved.get('down', 0)}, same {moved.get('same', 0)}; "
+           f"removed {len(second.removed)}")
+    yield ""
+    yield f"open first: {out / latest.isoformat() / 'cohort.html'}  (the meeting pack)"
+    yield f"then:       {out / latest.isoformat() / 'cohort.csv'} (police view), removed.csv, run.json"
+    yield f"history:    hkc history --db {db_url}"
+    yield f"            hkc movement --from {earlier} --to {latest} --db {db_url}"
+    top = second.members["person_id"].iloc[0] if len(second.members) else None
+    if top is not None:
+        yield f"            hkc explain {top} --db {db_url}"

@@ -1,0 +1,246 @@
+"""The history store: every refresh, its scores, evidence and cohort, in one database.
+
+SQLite by default; any SQLAlchemy URL works (``--db``).  A refresh is stored in ONE transaction,
+so a run killed half way leaves the previous history exactly as it was.  Re-running an as-of date
+replaces that run (same transaction) instead of adding a second one.
+
+Tables: ``runs`` (one per as-of date, with the manifest), ``scores`` (every person with a
+non-zero score or a listing), ``contributions`` (per indicator), ``evidence`` (per counting
+event), ``removed`` (previous members not listed, with the reason).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from hkc.errors import HistoryError
+
+__all__ = ["HistoryStore", "StoredRun", "open_store"]
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("as_of", sa.String(10), nullable=False, unique=True),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("finished_at", sa.String(32), nullable=False),
+    sa.Column("hkc_version", sa.String(32), nullable=False),
+    sa.Column("config_sha256", sa.String(64), nullable=False),
+    sa.Column("inputs_sha256", sa.String(64), nullable=False),
+    sa.Column("cohort_size", sa.Integer, nullable=False),
+    sa.Column("eligible", sa.Integer, nullable=False),
+    sa.Column("scored", sa.Integer, nullable=False),
+    sa.Column("manifest", sa.Text, nullable=False),
+)
+scores = sa.Table(
+    "scores", metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("risk_score", sa.Float, nullable=False),
+    sa.Column("vulnerability_score", sa.Float, nullable=False),
+    sa.Column("eligible", sa.Boolean, nullable=False),
+    sa.Column("in_cohort", sa.Boolean, nullable=False),
+    sa.Column("rank", sa.Integer),
+    sa.Column("rag", sa.String(8)),
+    sa.Column("movement", sa.String(8)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("rationale", sa.Text),
+)
+contributions = sa.Table(
+    "contributions", metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("axis", sa.String(16), nullable=False),
+    sa.Column("indicator", sa.String(64), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("latest", sa.String(10), nullable=False),
+    sa.Column("points", sa.Float, nullable=False),
+)
+evidence = sa.Table(
+    "evidence", metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("date", sa.String(10), nullable=False),
+    sa.Column("indicator", sa.String(64), nullable=False),
+    sa.Column("axis", sa.String(16), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("grade", sa.String(4)),
+    sa.Column("points", sa.Float, nullable=False),
+)
+removed = sa.Table(
+    "removed", metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("previous_rank", sa.Integer),
+    sa.Column("previous_rag", sa.String(8)),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+PERSON_TABLES = (scores, contributions, evidence, removed)
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    run_id: int
+    as_of: dt.date
+    started_at: str
+    cohort_size: int
+    eligible: int
+    scored: int
+    config_sha256: str
+    inputs_sha256: str
+
+
+def _redact(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL that will not parse is reported as given
+        return url
+
+
+class HistoryStore:
+    """Read and write refresh history.  Create with :func:`open_store`."""
+
+    def __init__(self, engine: sa.Engine, url: str):
+        self.engine = engine
+        self.url = _redact(url)
+
+    # -- writing ---------------------------------------------------------------------------
+    def save_run(self, *, as_of: dt.date, manifest: dict, scores_frame: pd.DataFrame,
+                 contributions_frame: pd.DataFrame, evidence_frame: pd.DataFrame,
+                 removed_frame: pd.DataFrame) -> tuple[int, bool]:
+        """Store one refresh atomically; returns (run_id, replaced_existing)."""
+        row = {
+            "as_of": as_of.isoformat(),
+            "started_at": manifest["started_at"],
+            "finished_at": manifest["finished_at"],
+            "hkc_version": manifest["hkc_version"],
+            "config_sha256": manifest["config_sha256"],
+            "inputs_sha256": manifest["inputs_sha256"],
+            "cohort_size": manifest["cohort_size"],
+            "eligible": manifest["eligible"],
+            "scored": manifest["scored"],
+            "manifest": json.dumps(manifest, sort_keys=True, default=str),
+        }
+        try:
+            with self.engine.begin() as conn:
+                old = conn.execute(sa.select(runs.c.run_id).where(runs.c.as_of == row["as_of"])).scalar()
+                if old is not None:
+                    for table in PERSON_TABLES:
+                        conn.execute(table.delete().where(table.c.run_id == old))
+                    conn.execute(runs.delete().where(runs.c.run_id == old))
+                run_id = conn.execute(runs.insert().values(**row)).inserted_primary_key[0]
+                for table, frame in ((scores, scores_frame), (contributions, contributions_frame),
+                                     (evidence, evidence_frame), (removed, removed_frame)):
+                    self._insert(conn, table, frame, run_id)
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url}: could not store the run "
+                               f"({str(exc).splitlines()[0]}); nothing was changed") from None
+        return int(run_id), old is not None
+
+    @staticmethod
+    def _insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, run_id: int) -> None:
+        if frame.empty:
+            return
+        cols = [c.name for c in table.columns if c.name != "run_id"]
+        data = frame[cols].astype(object).where(frame[cols].notna(), None)
+        records = [dict(zip(cols, values, strict=True), run_id=run_id)
+                   for values in data.itertuples(index=False, name=None)]
+        for start in range(0, len(records), 50_000):
+            conn.execute(table.insert(), records[start:start + 50_000])
+
+    # -- reading ---------------------------------------------------------------------------
+    def list_runs(self) -> list[StoredRun]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(runs).order_by(runs.c.as_of)).mappings().all()
+        return [StoredRun(run_id=r["run_id"], as_of=dt.date.fromisoformat(r["as_of"]), started_at=r["started_at"],
+                          cohort_size=r["cohort_size"], eligible=r["eligible"], scored=r["scored"],
+                          config_sha256=r["config_sha256"], inputs_sha256=r["inputs_sha256"]) for r in rows]
+
+    def find_run(self, as_of: dt.date | None = None) -> StoredRun:
+        """The run for ``as_of``, or the latest run."""
+        stored = self.list_runs()
+        if not stored:
+            raise HistoryError(f"history database {self.url} holds no runs; run `hkc refresh` first")
+        if as_of is None:
+            return stored[-1]
+        for run in stored:
+            if run.as_of == as_of:
+                return run
+        raise HistoryError(f"no run with as-of date {as_of} in {self.url}; stored: "
+                           + ", ".join(r.as_of.isoformat() for r in stored))
+
+    def previous_run(self, as_of: dt.date) -> StoredRun | None:
+        """The latest stored run with an as-of date before ``as_of``."""
+        earlier = [r for r in self.list_runs() if r.as_of < as_of]
+        return earlier[-1] if earlier else None
+
+    def cohort(self, run_id: int) -> pd.DataFrame:
+        query = (sa.select(scores.c.person_id, scores.c.rank, scores.c.rag, scores.c.risk_score,
+                           scores.c.vulnerability_score, scores.c.movement, scores.c.rationale)
+                 .where(scores.c.run_id == run_id, scores.c.in_cohort).order_by(scores.c.rank))
+        return self._frame(query)
+
+    def person_scores(self, run_id: int) -> pd.DataFrame:
+        """Every stored score row of a run (people with a non-zero score or a listing)."""
+        return self._frame(sa.select(scores).where(scores.c.run_id == run_id).order_by(scores.c.person_id))
+
+    def removed(self, run_id: int) -> pd.DataFrame:
+        return self._frame(sa.select(removed).where(removed.c.run_id == run_id).order_by(removed.c.previous_rank))
+
+    def person(self, run_id: int, person_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(score row, contributions, evidence) for one person in one run."""
+        where = lambda t: (t.c.run_id == run_id) & (t.c.person_id == person_id)  # noqa: E731
+        return (self._frame(sa.select(scores).where(where(scores))),
+                self._frame(sa.select(contributions).where(where(contributions))
+                            .order_by(contributions.c.axis, contributions.c.points.desc())),
+                self._frame(sa.select(evidence).where(where(evidence))
+                            .order_by(evidence.c.axis, evidence.c.indicator, evidence.c.date.desc())))
+
+    def manifest(self, run_id: int) -> dict:
+        with self._read() as conn:
+            text = conn.execute(sa.select(runs.c.manifest).where(runs.c.run_id == run_id)).scalar_one()
+        return json.loads(text)
+
+    def _frame(self, query: sa.Select) -> pd.DataFrame:
+        with self._read() as conn:
+            result = conn.execute(query)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def _read(self) -> sa.Connection:
+        try:
+            return self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url} cannot be opened ({str(exc).splitlines()[0]})") from None
+
+
+def open_store(url: str, *, create: bool = True) -> HistoryStore:
+    """Open (and by default create) the history store at a SQLAlchemy URL."""
+    try:
+        engine = sa.create_engine(url, future=True)
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise HistoryError(f"--db {_redact(url)}: not a usable database URL ({exc}); "
+                           f"e.g. sqlite:///history.db or postgresql://user@host/db") from None
+    if engine.dialect.name == "sqlite":
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+    store = HistoryStore(engine, url)
+    if create:
+        try:
+            metadata.create_all(engine)
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {store.url} cannot be opened or created "
+                               f"({str(exc).splitlines()[0]}); check the path and permissions") from None
+    return store

@@ -1,0 +1,246 @@
+"""The quarterly refresh: validate → features → score → cohort → outputs → history.
+
+>>> result = run_refresh("extract/", as_of=date(2026, 9, 30), out=Path("out"),   # doctest: +SKIP
+...                      definitions=load_definitions())
+
+The output folder is written atomically (see :func:`hkc.outputs.atomic_folder`) and the run is
+stored in the history database in one transaction, so a failed run changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from hkc import __version__
+from hkc.cohort import movement, removed_people, select_cohort, vulnerability_bands
+from hkc.definitions import Definitions
+from hkc.extract import Extract, load_extract
+from hkc.history import open_store
+from hkc.outputs import atomic_folder, write_csv, write_json
+from hkc.pack import pack_facts, write_html, write_xlsx
+from hkc.scoring import ScoreResult, rationale, score_people
+
+__all__ = ["RefreshResult", "run_refresh", "config_fingerprint", "COHORT_COLUMNS", "SCORES_COLUMNS"]
+
+COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "vulnerability_band", "age",
+                  "sex", "ethnicity", "area", "movement", "rationale", "vulnerability_rationale",
+                  "latest_weapon_date"]
+SCORES_COLUMNS = ["person_id", "risk_score", "vulnerability_score", "eligible", "in_cohort", "priority_rank",
+                  "reason", "age", "sex", "ethnicity", "area"]
+
+
+@dataclass
+class RefreshResult:
+    as_of: dt.date
+    out: Path
+    manifest: dict
+    members: pd.DataFrame
+    removed: pd.DataFrame
+    extract: Extract
+    scored: ScoreResult
+    run_id: int
+    replaced: bool
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def config_fingerprint(definitions: Definitions) -> str:
+    """SHA-256 of the effective settings and catalogue (their values, not their formatting)."""
+    def plain(obj):
+        if dataclasses.is_dataclass(obj):
+            return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                    if f.name not in ("path", "sha256")}
+        if isinstance(obj, dict) or hasattr(obj, "items"):
+            return {k: plain(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [plain(v) for v in obj]
+        return obj
+    payload = {"settings": plain(definitions.settings), "catalogue": plain(definitions.catalogue)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent.parent
+    if not (here / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class _Stages:
+    """Times each stage and reports progress."""
+
+    def __init__(self, progress: Callable[[str], None]):
+        self.progress = progress
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, description: str, fn, *args, **kwargs):
+        self.progress(f"{description} …")
+        start = time.perf_counter()
+        value = fn(*args, **kwargs)
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        self.progress(f"{description}: done in {self.seconds[name]:.1f}s")
+        return value
+
+
+def _cohort_frame(scored: ScoreResult, members: pd.DataFrame, previous: pd.DataFrame | None,
+                  definitions: Definitions) -> pd.DataFrame:
+    members = members.copy()
+    members["movement"] = movement(members, previous)
+    ids = members["person_id"].tolist()
+    members["rationale"] = members["person_id"].map(rationale(ids, scored, catalogue=definitions.catalogue))
+    members["vulnerability_rationale"] = members["person_id"].map(
+        rationale(ids, scored, catalogue=definitions.catalogue, axis="vulnerability"))
+    members["vulnerability_band"] = vulnerability_bands(members["vulnerability_score"].to_numpy(),
+                                                        settings=definitions.settings.vulnerability)
+    members["latest_weapon_date"] = pd.to_datetime(members["latest_weapon_date"]).dt.strftime("%Y-%m-%d")
+    return members[COHORT_COLUMNS]
+
+
+def _scores_frame(scored: ScoreResult, ranked: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    frame = scored.scores.copy()
+    frame["in_cohort"] = frame["person_id"].isin(members["person_id"])
+    rank = ranked.set_index("person_id")["priority_rank"]
+    frame["priority_rank"] = frame["person_id"].map(rank).astype("Int64")
+    cut = frame["eligible"] & ~frame["in_cohort"]
+    frame.loc[cut, "reason"] = "eligible; below the cohort cut-off (priority rank " + \
+        frame.loc[cut, "priority_rank"].astype(str) + ")"
+    for col in ("sex", "ethnicity"):
+        frame[col] = frame[col].astype(str)
+    return frame.sort_values("person_id", kind="stable")[SCORES_COLUMNS].reset_index(drop=True)
+
+
+def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions,
+                db_url: str | None = None, extract_date: dt.date | None = None,
+                progress: Callable[[str], None] | None = None) -> RefreshResult:
+    """Run the whole refresh for ``as_of`` and write ``out``; see the module docstring."""
+    say = progress or (lambda _m: None)
+    started = _now()
+    stages = _Stages(say)
+    settings = definitions.settings
+    store = open_store(db_url or definitions.database_url())
+    extract = stages.run("validate", "loading and validating the extract", load_extract, data_dir,
+                         catalogue=definitions.catalogue, extract_date=extract_date or max(as_of, dt.date.today()),
+                         progress=say)
+    scored = stages.run("score", f"scoring {len(extract.people):,} people as of {as_of}", score_people,
+                        extract.people, extract.events, catalogue=definitions.catalogue,
+                        eligibility=settings.eligibility, as_of=as_of)
+
+    def build_cohort():
+        chosen = select_cohort(scored.scores, cohort=settings.cohort, rag=settings.rag)
+        prev_run = store.previous_run(as_of)
+        previous = store.cohort(prev_run.run_id) if prev_run else None
+        members = _cohort_frame(scored, chosen.members, previous, definitions)
+        gone = removed_people(chosen.members, previous, scored.scores, chosen.ranked, cohort=settings.cohort)
+        return chosen, prev_run, members, gone
+
+    chosen, prev_run, members, gone = stages.run("cohort", "ranking the cohort", build_cohort)
+    scores_out = _scores_frame(scored, chosen.ranked, chosen.members)
+    inputs_sha = hashlib.sha256("".join(f"{k}:{v};" for k, v in sorted(extract.sha256.items())).encode()).hexdigest()
+    manifest = {
+        "as_of": as_of.isoformat(),
+        "extract_date": extract.extract_date.isoformat() if extract.extract_date else None,
+        "data_dir": str(Path(data_dir).resolve()),
+        "inputs": {name: {"file": path.name, "sha256": extract.sha256[name]} for name, path in extract.files.items()},
+        "inputs_sha256": inputs_sha,
+        "counts": extract.counts,
+        "extra_columns": extract.extra_columns,
+        "scored": int(len(scored.scores)),
+        "eligible": int(len(chosen.ranked)),
+        "cohort_size": int(len(members)),
+        "removed": int(len(gone)),
+        "previous_as_of": prev_run.as_of.isoformat() if prev_run else None,
+        "config_sha256": config_fingerprint(definitions),
+        "config_files": {"settings": {"path": str(settings.path), "sha256": settings.sha256},
+                         "catalogue": {"path": str(definitions.catalogue.path),
+                                       "sha256": definitions.catalogue.sha256,
+                                       "version": definitions.catalogue.version}},
+        "definitions": definitions.describe(),
+        "hkc_version": __version__,
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "database": store.url,
+        "started_at": started,
+    }
+
+    def write_outputs(folder: Path):
+        members_out = members.copy()
+        write_csv(members_out, folder / "cohort.csv")
+        scores_out.to_parquet(folder / "scores.parquet", index=False)
+        contrib = scored.contributions.drop(columns="person_idx").copy()
+        contrib["latest"] = pd.to_datetime(contrib["latest"]).dt.strftime("%Y-%m-%d")
+        contrib = contrib.sort_values(["person_id", "axis", "points", "indicator"], ascending=[True, True, False, True],
+                                      kind="stable")
+        write_csv(contrib, folder / "contributions.csv")
+        evidence = scored.points.drop(columns="person_idx").copy()
+        evidence["date"] = pd.to_datetime(evidence["date"]).dt.strftime("%Y-%m-%d")
+        for col in ("indicator", "axis", "role", "outcome"):
+            evidence[col] = evidence[col].astype(object)
+        evidence.sort_values(["person_id", "date", "event_id"], kind="stable").to_parquet(
+            folder / "evidence.parquet", index=False)
+        write_csv(extract.rejects, folder / "rejects.csv")
+        write_csv(gone, folder / "removed.csv")
+        rules = _rules_text(definitions)
+        facts = pack_facts(members=members, removed=gone, manifest=manifest | {"finished_at": _now()}, rules=rules,
+                           previous_as_of=prev_run.as_of if prev_run else None)
+        write_html(facts, folder / "cohort.html")
+        write_xlsx(facts, folder / "cohort.xlsx")
+        return contrib, evidence
+
+    with atomic_folder(out) as folder:
+        contrib, evidence = stages.run("outputs", "writing outputs", write_outputs, folder)
+        manifest["finished_at"] = _now()
+        manifest["stages_seconds"] = dict(stages.seconds)
+        write_json(manifest, folder / "run.json")
+        stored = _stored_scores(scores_out, members)
+        run_id, replaced = stages.run("history", "storing the run in the history database", store.save_run,
+                                      as_of=as_of, manifest=manifest, scores_frame=stored,
+                                      contributions_frame=contrib[contrib["person_id"].isin(stored["person_id"])],
+                                      evidence_frame=evidence[evidence["person_id"].isin(stored["person_id"])],
+                                      removed_frame=gone)
+    return RefreshResult(as_of=as_of, out=Path(out), manifest=manifest, members=members, removed=gone,
+                         extract=extract, scored=scored, run_id=run_id, replaced=replaced, stages=stages.seconds)
+
+
+def _stored_scores(scores_out: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """The people kept in history: anyone with a non-zero score, and every cohort member."""
+    keep = (scores_out["risk_score"] > 0) | (scores_out["vulnerability_score"] > 0) | scores_out["in_cohort"]
+    stored = scores_out.loc[keep, ["person_id", "risk_score", "vulnerability_score", "eligible", "in_cohort",
+                                   "reason"]].copy()
+    m = members.set_index("person_id")
+    for col in ("rank", "rag", "movement", "rationale"):
+        stored[col] = stored["person_id"].map(m[col])
+    stored["rank"] = stored["rank"].astype("Int64")
+    return stored
+
+
+def _rules_text(definitions: Definitions) -> dict:
+    s = definitions.settings
+    e = s.eligibility
+    cohort = (f"the {s.cohort.size} highest-ranked eligible people" if s.cohort.method == "top_n"
+              else f"every eligible person with a risk score of at least {s.cohort.min_score:g}")
+    rag = (f"red at {s.rag.red:g}+, amber at {s.rag.amber:g}+, green below" if s.rag.method == "fixed"
+           else f"red = top {s.rag.red_share:.0%} of the cohort, amber = next {s.rag.amber_share:.0%}")
+    return {"min_age": e.min_age, "max_age": e.max_age, "review_window_days": e.review_window_days,
+            "min_intelligence_reports": e.min_intelligence_reports,
+            "intelligence_distinct_dates": e.intelligence_distinct_dates, "cohort": cohort, "rag": rag,
+            "catalogue_version": definitions.catalogue.version, "definitions": definitions.describe()}
+

@@ -1,0 +1,114 @@
+"""Plain-text renderings for the terminal (the command line prints these; tests read them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hkc.extract import Extract
+from hkc.history import StoredRun
+
+__all__ = ["validation_summary", "refresh_summary", "history_table", "movement_report", "explanation"]
+
+FIRST_PROBLEMS = 10
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def validation_summary(extract: Extract) -> str:
+    rows = [(extract.files[name].name, f"{c['read']:,}", f"{c['used']:,}", f"{c['rejected']:,}",
+             "yes" if c["read"] == c["used"] + c["rejected"] else "NO")
+            for name, c in extract.counts.items()]
+    out = [_table(["file", "read", "used", "rejected", "reconciles"], rows)]
+    for file, cols in extract.extra_columns.items():
+        out.append(f"{file}: ignored extra columns: {', '.join(cols)}")
+    rejects = extract.rejects
+    if len(rejects):
+        by_rule = rejects.groupby(["file", "rule"]).size().reset_index(name="problems")
+        out.append("\nproblems by rule:\n" + _table(["file", "rule", "problems"], by_rule.values.tolist()))
+        out.append(f"\nfirst {min(FIRST_PROBLEMS, len(rejects))} of {len(rejects):,} problems:")
+        for r in rejects.head(FIRST_PROBLEMS).itertuples(index=False):
+            where = f"{r.file} row {r.row}" + (f", column '{r.column}'" if r.column else "")
+            out.append(f"  {where}: {r.message}")
+    else:
+        out.append("no problems: every row is usable")
+    return "\n".join(out)
+
+
+def refresh_summary(result, *, preview: int) -> str:
+    m = result.manifest
+    lines = [
+        f"refresh as of {m['as_of']}: {m['scored']:,} people scored, {m['eligible']:,} eligible, "
+        f"{m['cohort_size']:,} listed, {m['removed']:,} removed since "
+        f"{m['previous_as_of'] or 'the start of this history (first run)'}",
+        "rows: " + "; ".join(f"{n} read {c['read']:,} = used {c['used']:,} + quarantined {c['rejected']:,}"
+                             for n, c in m["counts"].items()),
+        f"stored as run {result.run_id}" + (" (replaced the earlier run for this date)" if result.replaced else ""),
+    ]
+    if preview and len(result.members):
+        top = result.members.head(preview)
+        lines.append("")
+        lines.append(_table(["rank", "person_id", "risk", "rag", "vuln", "movement"],
+                            top[["rank", "person_id", "risk_score", "rag", "vulnerability_score", "movement"]]
+                            .values.tolist()))
+    lines.append(f"\noutputs in {result.out}: open cohort.html first (the meeting pack); cohort.csv, "
+                 f"cohort.xlsx, scores.parquet, contributions.csv, evidence.parquet, removed.csv, rejects.csv, run.json")
+    return "\n".join(lines)
+
+
+def history_table(runs: Sequence[StoredRun]) -> str:
+    if not runs:
+        return "no runs stored yet"
+    return _table(["run", "as_of", "stored at", "scored", "eligible", "listed", "config", "inputs"],
+                  [(r.run_id, r.as_of, r.started_at[:19], f"{r.scored:,}", f"{r.eligible:,}", r.cohort_size,
+                    r.config_sha256[:12], r.inputs_sha256[:12]) for r in runs])
+
+
+def movement_report(change: dict) -> str:
+    share = change["share_reduced_or_removed"]
+    lines = [
+        f"cohort {change['from']} ({change['before_size']}) -> {change['to']} ({change['after_size']})",
+        f"entries: {len(change['entries'])}; exits: {change['removed']}; RAG reduced: {change['rag_reduced']}, "
+        f"raised: {change['rag_raised']}, unchanged: {change['rag_same']}",
+        "share of the earlier cohort whose RAG reduced or who were removed: "
+        + ("n/a (empty cohort)" if share is None else f"{share:.0%} ({change['rag_reduced'] + change['removed']} "
+                                                      f"of {change['before_size']})"),
+    ]
+    if change["entries"]:
+        lines += ["", "entries:", _table(["person_id", "rank", "rag", "risk"],
+                                         [(e["person_id"], e["rank"], e["rag"], e["risk_score"]) for e in change["entries"]])]
+    if change["exits"]:
+        lines += ["", "exits:", _table(["person_id", "was rank", "was rag", "reason"],
+                                       [(e["person_id"], e["rank"], e["rag"], e["reason"]) for e in change["exits"]])]
+    moved = [c for c in change["rag_changes"] if c["change"] != "same"]
+    if moved:
+        lines += ["", "RAG changes:", _table(["person_id", "before", "after", "change"],
+                                             [(c["person_id"], c["rag_before"], c["rag_after"], c["change"]) for c in moved])]
+    return "\n".join(lines)
+
+
+def explanation(info: dict) -> str:
+    s = info["score"]
+    status = (f"listed: rank {s['rank']}, {s['rag']}" if s["in_cohort"]
+              else "eligible, not listed" if s["eligible"] else f"not eligible: {s['reason']}")
+    lines = [f"{info['person_id']} as of {info['as_of']}: risk {s['risk_score']:g}, vulnerability "
+             f"{s['vulnerability_score']:g} ({status})"]
+    for axis in ("risk", "vulnerability"):
+        contrib = [c for c in info["contributions"] if c["axis"] == axis]
+        if not contrib:
+            continue
+        total = round(sum(c["points"] for c in contrib), 1)
+        lines += ["", f"{axis} indicators (sum {total:g}):",
+                  _table(["indicator", "events", "latest", "points"],
+                         [(c["indicator"], c["count"], c["latest"], f"{c['points']:g}") for c in contrib])]
+        events = [e for e in info["evidence"] if e["axis"] == axis]
+        lines += ["", f"{axis} events:",
+                  _table(["date", "event_id", "indicator", "role", "outcome/grade", "points"],
+                         [(e["date"], e["event_id"], e["indicator"], e["role"], e["outcome"] or e["grade"] or "",
+                           f"{e['points']:.2f}") for e in events])]
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""A small factory for hand-made extracts: name people and events, get a folder back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+PEOPLE_COLUMNS = ["person_id", "date_of_birth", "sex", "ethnicity", "officer_ethnicity", "area", "in_care",
+                  "open_to_social_care"]
+EVENT_COLUMNS = ["event_id", "person_id", "date", "type", "role", "source", "outcome", "grade", "occurrence_id",
+                 "location_id"]
+DEFAULT_ROLE = {"knife_intel": "subject", "search_weapon_found": "subject", "knife_victim": "victim",
+                "missing_episode": "subject", "exclusion": "subject", "exploitation_concern": "subject",
+                "ae_assault": "victim"}
+DEFAULT_SOURCE = {"exclusion": "education", "ae_assault": "health", "exploitation_concern": "social_care"}
+
+
+@dataclass
+class ExtractBuilder:
+    """``b.person("P1", age=16); b.event("P1", "knife_possession", days_ago=30, outcome="convicted")``."""
+
+    as_of: dt.date
+    people: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def person(self, person_id: str, *, age: int = 16, sex: str = "M", ethnicity: str = "White",
+               area: str = "North", **extra) -> ExtractBuilder:
+        dob = dt.date(self.as_of.year - age, 1, 1)
+        if dob.replace(year=dob.year + age) > self.as_of:
+            dob = dob.replace(year=dob.year - 1)
+        self.people.append({"person_id": person_id, "date_of_birth": dob.isoformat(), "sex": sex,
+                            "ethnicity": ethnicity, "area": area, **extra})
+        return self
+
+    def event(self, person_id: str, type_: str, *, days_ago: int = 30, role: str | None = None,
+              outcome: str = "", grade: str = "", occurrence_id: str = "", location_id: str = "",
+              event_id: str | None = None, source: str | None = None) -> ExtractBuilder:
+        self.events.append({
+            "event_id": event_id or f"E{next(self._ids)}", "person_id": person_id,
+            "date": (self.as_of - dt.timedelta(days=days_ago)).isoformat(), "type": type_,
+            "role": role or DEFAULT_ROLE.get(type_, "offender"),
+            "source": source or DEFAULT_SOURCE.get(type_, "police"), "outcome": outcome, "grade": grade,
+            "occurrence_id": occurrence_id, "location_id": location_id,
+        })
+        return self
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        people = pd.DataFrame(self.people).reindex(columns=PEOPLE_COLUMNS).fillna("")
+        events = pd.DataFrame(self.events).reindex(columns=EVENT_COLUMNS).fillna("")
+        return people, events
+
+    def write(self, folder: Path, *, fmt: str = "csv") -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        people, events = self.frames()
+        if fmt == "csv":
+            people.to_csv(folder / "people.csv", index=False)
+            events.to_csv(folder / "events.csv", index=False)
+        else:
+            people.to_parquet(folder / "people.parquet", index=False)
+            events.to_parquet(folder / "events.parquet", index=False)
+        return folder
