@@ -72,8 +72,8 @@ def movement(members: pd.DataFrame, previous: pd.DataFrame | None) -> np.ndarray
     """
     if previous is None or previous.empty:
         return np.full(len(members), "new", dtype=object)
-    prev = previous.set_index("person_id")
-    joined = members[["person_id", "rank", "rag"]].join(prev[["rank", "rag"]], on="person_id", rsuffix="_prev")
+    joined = members[["person_id", "rank", "rag"]].merge(previous[["person_id", "rank", "rag"]], on="person_id",
+                                                         how="left", suffixes=("", "_prev"))
     now_rag = joined["rag"].map(RAG_ORDER)
     was_rag = joined["rag_prev"].map(RAG_ORDER)
     out = np.where(joined["rag_prev"].isna(), "new",

@@ -33,9 +33,8 @@ from hkc.scoring import ScoreResult, rationale, score_people
 
 __all__ = ["RefreshResult", "run_refresh", "config_fingerprint", "COHORT_COLUMNS", "SCORES_COLUMNS"]
 
-COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "vulnerability_band", "age",
-                  "sex", "ethnicity", "area", "movement", "rationale", "vulnerability_rationale",
-                  "latest_weapon_date"]
+COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "age", "sex", "ethnicity", "area",
+                  "movement", "rationale", "vulnerability_band", "vulnerability_rationale", "latest_weapon_date"]
 SCORES_COLUMNS = ["person_id", "risk_score", "vulnerability_score", "eligible", "in_cohort", "priority_rank",
                   "reason", "age", "sex", "ethnicity", "area"]
 

@@ -50,8 +50,8 @@ class ExtractBuilder:
         return self
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        people = pd.DataFrame(self.people).reindex(columns=PEOPLE_COLUMNS).fillna("")
-        events = pd.DataFrame(self.events).reindex(columns=EVENT_COLUMNS).fillna("")
+        people = pd.DataFrame(self.people).reindex(columns=PEOPLE_COLUMNS).astype(object).fillna("")
+        events = pd.DataFrame(self.events).reindex(columns=EVENT_COLUMNS).astype(object).fillna("")
         return people, events
 
     def write(self, folder: Path, *, fmt: str = "csv") -> Path:
