@@ -14,7 +14,7 @@ import pandas as pd
 
 from hkc.definitions import CohortSettings, RagSettings, VulnerabilitySettings
 
-__all__ = ["Cohort", "select_cohort", "rag_bands", "vulnerability_bands", "movement", "removed_people",
+__all__ = ["Cohort", "select_cohort", "rag_bands", "rag_level", "vulnerability_bands", "movement", "removed_people",
            "RAG_ORDER", "MOVEMENTS"]
 
 RAG_ORDER = {"green": 1, "amber": 2, "red": 3}
@@ -30,6 +30,11 @@ class Cohort:
 
     members: pd.DataFrame
     ranked: pd.DataFrame
+
+
+def rag_level(rag: pd.Series) -> np.ndarray:
+    """1 for green, 2 amber, 3 red, NaN for none — comparable numbers for RAG movement."""
+    return rag.astype(object).map(RAG_ORDER).to_numpy(dtype=float)
 
 
 def rag_bands(scores: np.ndarray, *, settings: RagSettings) -> np.ndarray:
@@ -74,8 +79,8 @@ def movement(members: pd.DataFrame, previous: pd.DataFrame | None) -> np.ndarray
         return np.full(len(members), "new", dtype=object)
     joined = members[["person_id", "rank", "rag"]].merge(previous[["person_id", "rank", "rag"]], on="person_id",
                                                          how="left", suffixes=("", "_prev"))
-    now_rag = joined["rag"].map(RAG_ORDER)
-    was_rag = joined["rag_prev"].map(RAG_ORDER)
+    now_rag = rag_level(joined["rag"])
+    was_rag = rag_level(joined["rag_prev"])
     out = np.where(joined["rag_prev"].isna(), "new",
           np.where(now_rag > was_rag, "up",
           np.where(now_rag < was_rag, "down",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -160,6 +161,8 @@ class HistoryStore:
     # -- reading ---------------------------------------------------------------------------
     def list_runs(self) -> list[StoredRun]:
         with self._read() as conn:
+            if not sa.inspect(conn).has_table("runs"):
+                return []
             rows = conn.execute(sa.select(runs).order_by(runs.c.as_of)).mappings().all()
         return [StoredRun(run_id=r["run_id"], as_of=dt.date.fromisoformat(r["as_of"]), started_at=r["started_at"],
                           cohort_size=r["cohort_size"], eligible=r["eligible"], scored=r["scored"],
@@ -237,10 +240,16 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
     store = HistoryStore(engine, url)
+    database = engine.url.database
+    if not create and engine.dialect.name == "sqlite" and database not in (None, "", ":memory:") \
+            and not Path(database).exists():
+        raise HistoryError(f"no history database at {database}; run `hkc refresh` first, or pass --db URL")
     if create:
         try:
+            if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
             metadata.create_all(engine)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
             raise HistoryError(f"history database {store.url} cannot be opened or created "
                                f"({str(exc).splitlines()[0]}); check the path and permissions") from None
     return store

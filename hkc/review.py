@@ -11,7 +11,7 @@ import datetime as dt
 
 import pandas as pd
 
-from hkc.cohort import RAG_ORDER
+from hkc.cohort import rag_level
 from hkc.errors import HistoryError
 from hkc.history import HistoryStore
 
@@ -35,7 +35,7 @@ def compare_runs(store: HistoryStore, from_as_of: dt.date, to_as_of: dt.date) ->
     exits["reason"] = exits["person_id"].map(reasons).fillna("no score in the later run (no counting events)")
     exits.loc[exits["reason"] == "", "reason"] = "eligible but below the cohort cut-off"
     both = before.merge(after, on="person_id", suffixes=("_before", "_after"))
-    delta = both["rag_after"].map(RAG_ORDER) - both["rag_before"].map(RAG_ORDER)
+    delta = rag_level(both["rag_after"]) - rag_level(both["rag_before"])
     both["change"] = pd.cut(delta, [-10, -0.5, 0.5, 10], labels=["reduced", "same", "raised"]).astype(str)
     reduced = int((both["change"] == "reduced").sum())
     n_before = len(before)
