@@ -42,8 +42,9 @@ def rag_bands(scores: np.ndarray, *, settings: RagSettings) -> np.ndarray:
     n = len(scores)
     if settings.method == "fixed":
         return np.where(scores >= settings.red, "red", np.where(scores >= settings.amber, "amber", "green"))
-    red_n = math.ceil(settings.red_share * n)
-    amber_n = math.ceil((settings.red_share + settings.amber_share) * n) - red_n
+    # round before the ceiling so 0.1 + 0.2 = 0.30000000000000004 does not add a person
+    red_n = math.ceil(round(settings.red_share * n, 9))
+    amber_n = math.ceil(round((settings.red_share + settings.amber_share) * n, 9)) - red_n
     position = np.arange(n)
     return np.where(position < red_n, "red", np.where(position < red_n + amber_n, "amber", "green"))
 

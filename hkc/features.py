@@ -116,7 +116,6 @@ def event_points(events: pd.DataFrame, *, catalogue: Catalogue, as_of: dt.date) 
     rank[order] = rank_sorted
     factor = np.where(rank < tables["cap"][tc], np.power(tables["decay"][tc], rank), 0.0)
 
-    codes = np.array(catalogue.codes, dtype=object)
     return pd.DataFrame({
         "person_idx": person,
         "event_id": event_ids,
@@ -133,18 +132,7 @@ def event_points(events: pd.DataFrame, *, catalogue: Catalogue, as_of: dt.date) 
         "frequency_rank": rank,
         "frequency_factor": factor,
         "points": base * factor,
-    })[EVENT_POINT_COLUMNS] if len(idx) else _empty_points(codes)
-
-
-def _empty_points(codes: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame({c: [] for c in EVENT_POINT_COLUMNS})
-    frame["person_idx"] = frame["person_idx"].astype(np.int32)
-    frame["indicator"] = pd.Categorical([], categories=list(codes))
-    frame["axis"] = pd.Categorical([], categories=list(AXES))
-    frame["date"] = frame["date"].astype("datetime64[s]")
-    for c in ("points", "evidence", "recency", "gravity", "frequency_factor"):
-        frame[c] = frame[c].astype(np.float64)
-    return frame
+    })[EVENT_POINT_COLUMNS]
 
 
 def indicator_contributions(points: pd.DataFrame) -> pd.DataFrame:

@@ -72,10 +72,21 @@ def format_points(value: float) -> str:
 
 def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catalogue,
                  eligibility: EligibilitySettings, as_of: dt.date) -> ScoreResult:
-    """Score everyone in ``people`` as of ``as_of`` and decide who is eligible."""
+    """Score everyone in ``people`` as of ``as_of`` and decide who is eligible.
+
+    ``people`` may be any subset or order of the extract's people: events are matched on
+    ``person_idx`` and events of people not in ``people`` are ignored.
+    """
+    n = len(people)
+    person_idx = people["person_idx"].to_numpy()
+    # position of each person_idx in this frame (-1 = not in it), so row order never matters
+    position = np.full(int(max(person_idx.max(initial=-1), events["person_idx"].max() if len(events) else -1)) + 1,
+                       -1, dtype=np.int64)
+    position[person_idx] = np.arange(n)
+    local = position[events["person_idx"].to_numpy()] if len(events) else np.array([], dtype=np.int64)
+    events = events.loc[local >= 0].assign(person_idx=local[local >= 0])
     points = event_points(events, catalogue=catalogue, as_of=as_of)
     contrib = indicator_contributions(points)
-    n = len(people)
     risk = np.zeros(n)
     vuln = np.zeros(n)
     for axis, target in (("risk", risk), ("vulnerability", vuln)):
@@ -145,7 +156,7 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
     reason[eligible] = ""
 
     scores = pd.DataFrame({
-        "person_idx": people["person_idx"].to_numpy() if "person_idx" in people else np.arange(n),
+        "person_idx": person_idx,
         "person_id": people["person_id"].to_numpy(),
         "age": age,
         "sex": people["sex"].to_numpy(),
@@ -160,8 +171,10 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
         "intelligence_reports": intel_reports,
     })
     ids = people["person_id"].to_numpy()
-    contrib.insert(1, "person_id", ids[contrib["person_idx"].to_numpy()])
-    points.insert(1, "person_id", ids[points["person_idx"].to_numpy()])
+    for frame in (contrib, points):  # back from positions in this frame to the extract's person_idx
+        positions = frame["person_idx"].to_numpy()
+        frame.insert(1, "person_id", ids[positions])
+        frame["person_idx"] = person_idx[positions]
     return ScoreResult(as_of=as_of, scores=scores, contributions=contrib, points=points)
 
 
