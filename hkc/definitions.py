@@ -207,6 +207,27 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class OutcomeSettings:
+    types: tuple[str, ...] = field(
+        default=("knife_possession", "knife_violence"),
+        metadata=_doc("event types that count as the outcome (retrospective audit, backtests)"))
+    roles: tuple[str, ...] = field(
+        default=("offender", "suspect"), metadata=_doc("roles that count as the outcome"))
+    horizon_days: int = field(default=365, metadata=_doc("days after a snapshot in which the outcome is looked for",
+                                                          min=1))
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    enabled: bool = field(default=True, metadata=_doc("log aggregate run metrics to MLflow (never person-level data)"))
+    uri: str = field(
+        default="sqlite:///mlflow.db",
+        metadata=_doc("MLflow tracking URI; relative SQLite paths are under the deployment folder; "
+                      "the MLFLOW_TRACKING_URI environment variable takes precedence"))
+    experiment: str = field(default="hkc-refresh", metadata=_doc("MLflow experiment for refreshes"))
+
+
+@dataclass(frozen=True)
 class Settings:
     """The effective run settings (``config/hkc.toml``)."""
 
@@ -221,6 +242,9 @@ class Settings:
         default_factory=VulnerabilitySettings, metadata=_doc("vulnerability bands")
     )
     outputs: OutputSettings = field(default_factory=OutputSettings, metadata=_doc("output options"))
+    outcome: OutcomeSettings = field(default_factory=OutcomeSettings,
+                                     metadata=_doc("what 'went on to be involved' means"))
+    tracking: TrackingSettings = field(default_factory=TrackingSettings, metadata=_doc("experiment tracking"))
     path: Path | None = field(default=None, compare=False, metadata=_doc("file loaded (not a key)"))
     sha256: str = field(default="", compare=False, metadata=_doc("hash of the file (not a key)"))
 
@@ -233,12 +257,13 @@ class Definitions:
     source: str
     settings: Settings
     catalogue: Catalogue
+    base: Path = field(default_factory=Path.cwd)  # where relative paths (database, tracking) resolve
 
     def describe(self) -> str:
         return f"definitions: {self.source} ({self.root})"
 
     def database_url(self) -> str:
-        return resolve_database_url(self.settings.database.url, self.root)
+        return resolve_database_url(self.settings.database.url, self.base)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,6 +370,10 @@ def load_settings(path: Path) -> Settings:
     if settings.rag.red_share + settings.rag.amber_share > 1:
         raise ConfigError(f"{path} [rag]: red_share + amber_share must not exceed 1", file=str(path),
                           key="amber_share")
+    bad_roles = set(settings.outcome.roles) - set(ROLES)
+    if bad_roles:
+        raise ConfigError(f"{path} [outcome] roles: unknown role {sorted(bad_roles)[0]!r}; valid: {', '.join(ROLES)}",
+                          file=str(path), key="roles")
     if settings.vulnerability.medium > settings.vulnerability.high:
         raise ConfigError(f"{path} [vulnerability]: medium is above high", file=str(path), key="medium")
     return settings
@@ -456,13 +485,22 @@ def _deployment_root(config: Path | None, cwd: Path) -> tuple[Path, str]:
 
 def load_definitions(*, config: Path | None = None, cwd: Path | None = None) -> Definitions:
     """Find and load the settings and catalogue a run uses (see the module docstring)."""
-    root, source = _deployment_root(config, cwd or Path.cwd())
+    cwd = (cwd or Path.cwd()).resolve()
+    root, source = _deployment_root(config, cwd)
     settings_path = config.resolve() if config is not None else root / "config" / "hkc.toml"
     catalogue_path = root / "features" / "indicators.toml"
     if not catalogue_path.is_file():
         catalogue_path = packaged_defaults() / "features" / "indicators.toml"
-    return Definitions(root=root, source=source, settings=load_settings(settings_path),
-                       catalogue=load_catalogue(catalogue_path))
+    settings = load_settings(settings_path)
+    catalogue = load_catalogue(catalogue_path)
+    unknown = [t for t in settings.outcome.types if t not in catalogue.indicators]
+    if unknown:
+        raise ConfigError(f"{settings_path} [outcome] types: {unknown[0]!r} is not in {catalogue_path}; "
+                          f"valid: {', '.join(catalogue.codes)}", file=str(settings_path), key="types")
+    # Relative paths in the settings resolve in the deployment folder; with the packaged
+    # defaults (never written to) they resolve in the current folder.
+    base = cwd if source == "packaged defaults" else root
+    return Definitions(root=root, source=source, settings=settings, catalogue=catalogue, base=base)
 
 
 def resolve_database_url(url: str, root: Path) -> str:

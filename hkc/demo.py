@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,9 @@ def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | 
     say = progress or (lambda _m: None)
     out = Path(out).resolve()
     definitions = load_definitions()
+    tracking = dataclasses.replace(definitions.settings.tracking, uri=f"sqlite:///{out / 'mlflow.db'}")
+    definitions = dataclasses.replace(definitions, settings=dataclasses.replace(definitions.settings,
+                                                                                tracking=tracking))
     latest = last_quarter_end(today or dt.date.today())
     earlier = previous_quarter_end(latest)
     say(f"generating a synthetic force of {people:,} people (seed {seed}) up to {latest}")
@@ -47,6 +51,7 @@ def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | 
     yield ""
     yield f"open first: {out / latest.isoformat() / 'cohort.html'}  (the meeting pack)"
     yield f"then:       {out / latest.isoformat() / 'cohort.csv'} (police view), removed.csv, run.json"
+    yield f"tracking:   mlflow ui --backend-store-uri sqlite:///{out / 'mlflow.db'}"
     yield f"history:    hkc history --db {db_url}"
     yield f"            hkc movement --from {earlier} --to {latest} --db {db_url}"
     top = second.members["person_id"].iloc[0] if len(second.members) else None

@@ -39,6 +39,7 @@ runs = sa.Table(
     sa.Column("eligible", sa.Integer, nullable=False),
     sa.Column("scored", sa.Integer, nullable=False),
     sa.Column("manifest", sa.Text, nullable=False),
+    sa.Column("audit", sa.Text),  # the partner copy of the audit (aggregates, small cells suppressed)
 )
 scores = sa.Table(
     "scores", metadata,
@@ -115,7 +116,7 @@ class HistoryStore:
         self.url = _redact(url)
 
     # -- writing ---------------------------------------------------------------------------
-    def save_run(self, *, as_of: dt.date, manifest: dict, scores_frame: pd.DataFrame,
+    def save_run(self, *, as_of: dt.date, manifest: dict, audit: dict | None, scores_frame: pd.DataFrame,
                  contributions_frame: pd.DataFrame, evidence_frame: pd.DataFrame,
                  removed_frame: pd.DataFrame) -> tuple[int, bool]:
         """Store one refresh atomically; returns (run_id, replaced_existing)."""
@@ -130,6 +131,7 @@ class HistoryStore:
             "eligible": manifest["eligible"],
             "scored": manifest["scored"],
             "manifest": json.dumps(manifest, sort_keys=True, default=str),
+            "audit": json.dumps(audit, sort_keys=True, default=str) if audit is not None else None,
         }
         try:
             with self.engine.begin() as conn:
@@ -207,6 +209,11 @@ class HistoryStore:
                             .order_by(contributions.c.axis, contributions.c.points.desc())),
                 self._frame(sa.select(evidence).where(where(evidence))
                             .order_by(evidence.c.axis, evidence.c.indicator, evidence.c.date.desc())))
+
+    def audit(self, run_id: int) -> dict | None:
+        with self._read() as conn:
+            text = conn.execute(sa.select(runs.c.audit).where(runs.c.run_id == run_id)).scalar_one()
+        return json.loads(text) if text else None
 
     def manifest(self, run_id: int) -> dict:
         with self._read() as conn:

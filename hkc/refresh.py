@@ -23,13 +23,16 @@ from pathlib import Path
 import pandas as pd
 
 from hkc import __version__
+from hkc.audit import audit_metrics, suppress_small_cells, write_audit
 from hkc.cohort import movement, removed_people, select_cohort, vulnerability_bands
+from hkc.cohort_audit import audit_refresh, refresh_audit_spec
 from hkc.definitions import Definitions
 from hkc.extract import Extract, load_extract
 from hkc.history import open_store
 from hkc.outputs import atomic_folder, write_csv, write_json
 from hkc.pack import pack_facts, write_html, write_xlsx
 from hkc.scoring import ScoreResult, rationale, score_people
+from hkc.tracking import log_run
 
 __all__ = ["RefreshResult", "run_refresh", "config_fingerprint", "COHORT_COLUMNS", "SCORES_COLUMNS"]
 
@@ -50,6 +53,8 @@ class RefreshResult:
     scored: ScoreResult
     run_id: int
     replaced: bool
+    audit: dict = field(default_factory=dict)
+    tracking: dict = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
 
 
@@ -152,6 +157,11 @@ def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions:
         return chosen, prev_run, members, gone
 
     chosen, prev_run, members, gone = stages.run("cohort", "ranking the cohort", build_cohort)
+    spec = refresh_audit_spec(definitions)
+    audit = stages.run("audit", f"auditing fairness ({spec.bootstrap.resamples:,} bootstrap resamples)",
+                       audit_refresh, extract=extract, scored=scored, cohort_ids=members["person_id"],
+                       definitions=definitions, spec=spec, as_of=as_of)
+    partner_audit = suppress_small_cells(audit, threshold=spec.disclosure.small_cell)
     scores_out = _scores_frame(scored, chosen.ranked, chosen.members)
     inputs_sha = hashlib.sha256("".join(f"{k}:{v};" for k, v in sorted(extract.sha256.items())).encode()).hexdigest()
     manifest = {
@@ -173,6 +183,9 @@ def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions:
                                        "sha256": definitions.catalogue.sha256,
                                        "version": definitions.catalogue.version}},
         "definitions": definitions.describe(),
+        "audit": {"spec_sha256": spec.digest(), "flags": len(audit.get("flags", [])),
+                  "findings": len(audit.get("findings", [])),
+                  "retrospective": bool(audit.get("retrospective", {}).get("available"))},
         "hkc_version": __version__,
         "git_commit": _git_commit(),
         "python": platform.python_version(),
@@ -202,6 +215,9 @@ def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions:
                            previous_as_of=prev_run.as_of if prev_run else None)
         write_html(facts, folder / "cohort.html")
         write_xlsx(facts, folder / "cohort.xlsx")
+        title = f"Fairness audit of the cohort as of {as_of}"
+        write_audit(audit, folder / "audit", title=title)
+        write_audit(partner_audit, folder / "partner" / "audit", title=title + " (partner copy, small cells suppressed)")
         return contrib, evidence
 
     with atomic_folder(out) as folder:
@@ -211,12 +227,30 @@ def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions:
         write_json(manifest, folder / "run.json")
         stored = _stored_scores(scores_out, members)
         run_id, replaced = stages.run("history", "storing the run in the history database", store.save_run,
-                                      as_of=as_of, manifest=manifest, scores_frame=stored,
+                                      as_of=as_of, manifest=manifest, audit=partner_audit, scores_frame=stored,
                                       contributions_frame=contrib[contrib["person_id"].isin(stored["person_id"])],
                                       evidence_frame=evidence[evidence["person_id"].isin(stored["person_id"])],
                                       removed_frame=gone)
+    tracked = stages.run("tracking", "logging aggregate figures to MLflow", log_run,
+                         run_name=f"refresh {as_of}", params=_tracking_params(manifest),
+                         metrics=_tracking_metrics(manifest) | audit_metrics(audit),
+                         settings=settings.tracking, root=definitions.base)
+    if not tracked["logged"]:
+        say(f"MLflow tracking skipped: {tracked['error']}")
     return RefreshResult(as_of=as_of, out=Path(out), manifest=manifest, members=members, removed=gone,
-                         extract=extract, scored=scored, run_id=run_id, replaced=replaced, stages=stages.seconds)
+                         extract=extract, scored=scored, run_id=run_id, replaced=replaced, audit=audit,
+                         tracking=dict(tracked), stages=stages.seconds)
+
+
+def _tracking_params(manifest: dict) -> dict:
+    return {k: manifest[k] for k in ("as_of", "config_sha256", "inputs_sha256", "hkc_version", "git_commit",
+                                     "previous_as_of")} | {"audit_spec_sha256": manifest["audit"]["spec_sha256"]}
+
+
+def _tracking_metrics(manifest: dict) -> dict:
+    out = {f"rows/{name}/{k}": float(v) for name, c in manifest["counts"].items() for k, v in c.items()}
+    return out | {"cohort_size": float(manifest["cohort_size"]), "eligible": float(manifest["eligible"]),
+                  "scored": float(manifest["scored"]), "removed": float(manifest["removed"])}
 
 
 def _stored_scores(scores_out: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:

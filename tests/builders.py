@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PEOPLE_COLUMNS = ["person_id", "date_of_birth", "sex", "ethnicity", "officer_ethnicity", "area", "in_care",
                   "open_to_social_care"]
@@ -64,3 +67,13 @@ class ExtractBuilder:
             people.to_parquet(folder / "people.parquet", index=False)
             events.to_parquet(folder / "events.parquet", index=False)
         return folder
+
+
+def offline_definitions(**cwd):
+    """The repository's definitions with MLflow tracking switched off (fast, nothing written)."""
+    from hkc.definitions import load_definitions
+
+    defs = load_definitions(cwd=Path(__file__).resolve().parents[1], **cwd)
+    settings = dataclasses.replace(defs.settings,
+                                   tracking=dataclasses.replace(defs.settings.tracking, enabled=False))
+    return dataclasses.replace(defs, settings=settings)

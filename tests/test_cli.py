@@ -34,6 +34,17 @@ def tiny(tmp_path) -> Path:
     return b.write(tmp_path / "extract")
 
 
+@pytest.fixture
+def offline_config(tmp_path) -> Path:
+    """A deployment folder whose settings switch MLflow tracking off."""
+    from hkc.definitions import init_deployment
+
+    init_deployment(tmp_path / "force")
+    settings = tmp_path / "force" / "config" / "hkc.toml"
+    settings.write_text(settings.read_text().replace("enabled = true", "enabled = false"))
+    return settings
+
+
 def invoke(runner, *args):
     return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
 
@@ -79,13 +90,13 @@ def test_validate_prints_reconciled_counts_and_writes_rejects(runner, tiny, tmp_
     assert (tmp_path / "checks" / "rejects.csv").read_text().splitlines()[0] == "file,row,column,value,rule,message"
 
 
-def test_refresh_history_explain_and_movement(runner, tiny, tmp_path):
+def test_refresh_history_explain_and_movement(runner, tiny, tmp_path, offline_config):
     db = f"sqlite:///{tmp_path / 'h.db'}"
     first = invoke(runner, "refresh", tiny, "--as-of", "2026-06-30", "--out", tmp_path / "q2", "--db", db,
-                   "--extract-date", "2026-09-30")
+                   "--extract-date", "2026-09-30", "--config", offline_config)
     assert first.exit_code == 0, first.output
     second = invoke(runner, "refresh", tiny, "--as-of", "2026-09-30", "--out", tmp_path / "q3", "--db", db,
-                    "--extract-date", "2026-09-30")
+                    "--extract-date", "2026-09-30", "--config", offline_config)
     assert second.exit_code == 0
     assert "2 listed" in second.output and "open cohort.html first" in second.output
     assert "definitions:" in second.stderr
@@ -98,9 +109,10 @@ def test_refresh_history_explain_and_movement(runner, tiny, tmp_path):
     assert "share of the earlier cohort whose RAG reduced or who were removed" in moved.output
 
 
-def test_explain_unknown_run_is_a_clear_error(runner, tiny, tmp_path):
+def test_explain_unknown_run_is_a_clear_error(runner, tiny, tmp_path, offline_config):
     db = f"sqlite:///{tmp_path / 'h.db'}"
-    invoke(runner, "refresh", tiny, "--as-of", "2026-09-30", "--out", tmp_path / "q3", "--db", db)
+    invoke(runner, "refresh", tiny, "--as-of", "2026-09-30", "--out", tmp_path / "q3", "--db", db,
+           "--config", offline_config)
     result = invoke(runner, "explain", "P1", "--run", "2025-01-01", "--db", db)
     assert result.exit_code == 2
     assert "error: no run with as-of date 2025-01-01" in result.stderr

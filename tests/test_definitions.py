@@ -11,13 +11,15 @@ import pytest
 from hkc.definitions import (
     DEFINITION_FOLDERS,
     CohortSettings,
-    DataSettings,
     DatabaseSettings,
+    DataSettings,
     EligibilitySettings,
     Indicator,
+    OutcomeSettings,
     OutputSettings,
     RagSettings,
     Settings,
+    TrackingSettings,
     VulnerabilitySettings,
     init_deployment,
     load_catalogue,
@@ -34,7 +36,8 @@ CATALOGUE_FILE = ROOT / "features" / "indicators.toml"
 
 
 @pytest.mark.parametrize("cls", [Indicator, Settings, DataSettings, DatabaseSettings, EligibilitySettings,
-                                 CohortSettings, RagSettings, VulnerabilitySettings, OutputSettings])
+                                 CohortSettings, RagSettings, VulnerabilitySettings, OutputSettings,
+                                 OutcomeSettings, TrackingSettings])
 def test_every_definition_key_is_documented(cls):
     for f in dataclasses.fields(cls):
         assert f.metadata.get("doc"), f"{cls.__name__}.{f.name} has no doc"

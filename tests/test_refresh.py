@@ -12,11 +12,10 @@ import pandas as pd
 import pytest
 
 import hkc.refresh as refresh_module
-from hkc.definitions import load_definitions
 from hkc.history import open_store
 from hkc.refresh import run_refresh
 from hkc.review import compare_runs, explain_person
-from tests.builders import ExtractBuilder
+from tests.builders import ExtractBuilder, offline_definitions
 
 Q2 = dt.date(2026, 6, 30)
 Q3 = dt.date(2026, 9, 30)
@@ -26,7 +25,7 @@ COHORT_CSV_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_s
 
 @pytest.fixture
 def definitions():
-    return load_definitions(cwd=Path(__file__).resolve().parents[1])
+    return offline_definitions()
 
 
 def quarter_extract(as_of: dt.date) -> ExtractBuilder:
@@ -135,7 +134,7 @@ def test_manifest_records_hashes_counts_and_config(tmp_path, definitions):
 
 def test_failed_run_leaves_previous_outputs_and_history_intact(tmp_path, definitions, monkeypatch):
     run(tmp_path, quarter_extract(Q3), definitions, as_of=Q3)
-    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
 
     def explode(*_a, **_k):
         raise RuntimeError("disk full")
@@ -145,7 +144,7 @@ def test_failed_run_leaves_previous_outputs_and_history_intact(tmp_path, definit
                                                                  outcome="convicted")
     with pytest.raises(RuntimeError, match="disk full"):
         run(tmp_path, changed, definitions, as_of=Q3)
-    after = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert after == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
     store = open_store(f"sqlite:///{tmp_path / 'history.db'}")
