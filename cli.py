@@ -217,6 +217,68 @@ def explain(person_id: str, run: str | None, db: str | None, config: Path | None
 
 
 @main.command()
+@click.option("--input", "input_", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Scored file (CSV or Parquet), one row per person or case.")
+@click.option("--score", required=True, help="Numeric score column.")
+@click.option("--threshold", type=float, help="Selected means score >= THRESHOLD.")
+@click.option("--selected", help="0/1 column saying who was selected (instead of --threshold).")
+@click.option("--outcome", help="0/1 outcome column: adds error rates and calibration by group.")
+@click.option("--by", "by", required=True, multiple=True, help="Sensitive attribute column (repeatable).")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+@click.option("--reference", multiple=True, metavar="COL=GROUP",
+              help="Reference group of an attribute, e.g. race=Caucasian (default: from the spec, else the largest).")
+@click.option("--spec", type=click.Path(path_type=Path, dir_okay=False),
+              help="Audit specification (default: audits/fairness.toml of the definitions in use).")
+@config_option
+def audit(input_: Path, score: str, threshold: float | None, selected: str | None, outcome: str | None,
+          by: tuple[str, ...], out: Path, reference: tuple[str, ...], spec: Path | None, config: Path | None) -> None:
+    """Audit any scored file for disparities by group, with intervals."""
+    from hkc.audit import findings, load_audit_spec, run_file_audit
+    from hkc.cohort_audit import refresh_audit_spec
+
+    if (threshold is None) == (selected is None):
+        raise click.UsageError("give exactly one of --threshold T or --selected COL")
+    refs = {}
+    for item in reference:
+        column, sep, group = item.partition("=")
+        if not sep or not column.strip() or not group.strip():
+            raise click.BadParameter(f"{item!r}: expected COL=GROUP, e.g. race=Caucasian", param_hint="--reference")
+        refs[column.strip()] = group.strip()
+    audit_spec = load_audit_spec(spec) if spec else refresh_audit_spec(_definitions(config))
+    result = run_file_audit(input_, score=score, threshold=threshold, selected=selected, outcome=outcome,
+                            by=list(by), out=out, spec=audit_spec, reference=refs or None)
+    for sentence in findings(result):
+        click.echo(f"- {sentence}")
+    click.echo(f"audit written to {out}: open audit.html first; audit.json holds every figure")
+
+
+@main.command()
+@click.option("--run", "run", help="As-of date or quarter of the run (default: the latest).")
+@click.option("--db", help="History database URL (default from config).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the record here.")
+@config_option
+def transparency(run: str | None, db: str | None, out: Path | None, config: Path | None) -> None:
+    """Write an algorithmic transparency record from the definitions and a stored run."""
+    from hkc.cohort_audit import refresh_audit_spec
+    from hkc.history import open_store
+    from hkc.transparency import transparency_record
+
+    defs = _definitions(config)
+    store = open_store(db or defs.database_url(), create=False)
+    stored = store.find_run(_as_of(run, "--run"))
+    text = transparency_record(definitions=defs, manifest=store.manifest(stored.run_id),
+                               audit=store.audit(stored.run_id), audit_spec=refresh_audit_spec(defs))
+    if out is None:
+        click.echo(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+        click.echo(f"transparency record written to {out}")
+
+
+@main.command()
 @click.option("--out", default="hkc-demo", show_default=True, type=click.Path(path_type=Path, file_okay=False),
               help="Folder for the synthetic extract, outputs and history.")
 @click.option("--people", default=20000, show_default=True, type=click.IntRange(min=500))

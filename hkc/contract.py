@@ -22,6 +22,7 @@ __all__ = [
     "OUTCOME_CODES",
     "GRADE_PATTERN",
     "RULES",
+    "FILE_ERRORS",
 ]
 
 SEX_CODES = ("F", "M", "X", "U")
@@ -78,9 +79,11 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
 REQUIRED_FILES = ("people", "events")
 OPTIONAL_FILES = ("population",)
 
-# Quarantine rules: name -> message template.  Tests import these and compare.
+# Quarantine rules: name -> message template.  Tests import these and compare.  ``{value}`` is the
+# offending value as shown in rejects (surrounding whitespace removed, control characters escaped,
+# cut to 60 characters); for ``malformed_row`` it is the start of the line itself.
 RULES: dict[str, str] = {
-    "malformed_row": "the line has {value} fields where the header has {expected}; check quoting and delimiters",
+    "malformed_row": "the line has {fields} fields where the header has {expected}; check quoting and delimiters",
     "blank_row": "the line is blank",
     "missing_value": "required value is empty",
     "bad_date": "'{value}' is not a date (expected YYYY-MM-DD)",
@@ -95,4 +98,30 @@ RULES: dict[str, str] = {
     "duplicate_event": "(event_id '{value}', person_id '{person_id}') already appears at row {first_row}",
     "unknown_person": "person_id '{value}' is not in people; add the person or correct the id",
     "person_rejected": "person_id '{value}' was quarantined in people (row {first_row}); fix that row",
+}
+
+# File-level problems: name -> one-line message template for :class:`hkc.errors.ExtractError`.
+# Each names the folder or file (and the column where there is one) and says what to do.
+FILE_ERRORS: dict[str, str] = {
+    "no_folder": "{folder}: no such folder; pass the folder holding people.csv and events.csv",
+    "empty_folder": "{folder}: the folder is empty; put people and events files in it ({expected})",
+    "missing_file": "{folder}: {name} file not found; expected {expected}",
+    "unsupported_file": "{folder}: found {found}, but hkc reads {expected}; export {name} as CSV or Parquet",
+    "both_formats": "{folder}: both {first} and {second} exist; keep one",
+    "empty_file": "{file} is empty (no header line); re-export it with a header row",
+    "no_rows": "{file} has a header but no rows; check the export",
+    "utf16": "{file} is UTF-16 text; re-export it as UTF-8 (in Excel: Save As, 'CSV UTF-8')",
+    "not_utf8": "{file} is not UTF-8 text (line {line}, byte 0x{byte}); re-export it as UTF-8",
+    "not_utf8_column": "{file}: column '{column}' is not UTF-8 text; re-export it as UTF-8",
+    "header_unreadable": "{file}: the header line {problem}; check the first line of the file",
+    "long_record": "{file}: a line is longer than {limit}, usually a '\"' that is never closed; check quoting",
+    "unreadable_file": "{file} cannot be read ({reason}); check that it exists and you may read it",
+    "unreadable_csv": "{file} cannot be read as CSV ({reason}); re-export it",
+    "unreadable_parquet": "{file} is not a readable Parquet file ({reason}); re-export it",
+    "bad_type": "{file}: column '{column}' has type {type}, which hkc cannot read; export it as text",
+    "missing_column": "{file}: missing required column '{column}'; found columns: {found}",
+    "misnamed_column": "{file}: missing required column '{column}'; found '{found}': rename it to '{column}'",
+    "wrong_delimiter": ("{file}: missing required column '{column}': the header is one column holding "
+                        "{delimiter}s; save the file as comma-separated CSV"),
+    "duplicate_column": "{file}: column '{column}' appears {times} times in the header; keep one",
 }

@@ -6,33 +6,50 @@
 {'read': 10432, 'used': 10398, 'rejected': 34}
 
 File-level problems (a missing file or column, an unreadable file) raise
-:class:`~hkc.errors.ExtractError`.  Row-level problems never do: the row is written to
-``rejects`` with ``file, row, column, value, rule, message`` and the rest load.  ``row`` is the
-line number in a CSV file (header = line 1) or the 1-based position in a Parquet file.
+:class:`~hkc.errors.ExtractError` with one line built from :data:`hkc.contract.FILE_ERRORS`.
+Row-level problems never do: the row is written to ``rejects`` with ``file, row, column, value,
+rule, message`` (templates in :data:`hkc.contract.RULES`) and the rest load.  A row with several
+problems has one reject line per problem but counts once, so per file ``read = used + rejected``.
 
-Validation works on the distinct values of each column (``pandas.factorize``), so a column of
-ten million dates with a few thousand distinct days is parsed a few thousand times, not ten
-million.
+``row`` is the line number in a CSV file (header = line 1) where the row starts, so a quoted
+value holding a line break makes the next row start further down, as an editor shows it; in a
+Parquet file it is the 1-based position.  Blank lines are rows too (rule ``blank_row``).
+
+Duplicates: of the rows sharing a ``person_id`` (people) or an ``(event_id, person_id)`` pair
+(events), the first row that passes every other rule is used and the copies after it are
+quarantined; a broken copy never displaces a good one.  An event whose person is in people but
+was quarantined there is rejected as ``person_rejected``, pointing at that people row.
+
+The work is vectorised with pyarrow: files are read as text in parallel blocks, and columns with
+few distinct values (dates, codes, flags) are checked once per distinct value, not once per row.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import datetime as dt
 import difflib
 import hashlib
-from collections.abc import Callable, Mapping
+import re
+import string
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from hkc.contract import (
     AGE_BAND_PATTERN,
     CONTRACT,
+    FILE_ERRORS,
     GRADE_PATTERN,
     OPTIONAL_FILES,
     REQUIRED_FILES,
@@ -42,22 +59,27 @@ from hkc.contract import (
 from hkc.definitions import Catalogue
 from hkc.errors import ExtractError
 
-__all__ = ["Extract", "load_extract", "find_files", "READERS", "REJECT_COLUMNS"]
+__all__ = ["Extract", "RawFile", "load_extract", "find_files", "READERS", "REJECT_COLUMNS"]
 
 REJECT_COLUMNS = ["file", "row", "column", "value", "rule", "message"]
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
-_DATE_RE = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}(?:[ T](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?)?$"
+_COUNT_RE = r"^\d{1,15}(?:\.0*)?$"
 _VALUE_SHOWN = 60  # characters of an offending value kept in rejects
+_BLOCK = 1 << 24  # CSV block size: a single line may not be longer than this
+_HEADER_LIMIT = 1 << 20  # bytes in which the header line must end
 
 
 @dataclass
 class Extract:
     """A validated extract.
 
-    ``people`` and ``events`` hold only rows that passed every rule, with typed columns,
-    ``row`` (the source row number) and an integer ``person_idx`` (position in ``people``)
-    used internally in place of the string id.
+    ``people`` and ``events`` hold only rows that passed every rule, with typed columns (dates
+    as ``datetime64[s]``, codes as categoricals in contract order, flags as ``boolean``, empty
+    optional values as missing), ``row`` (the source row number) and an integer ``person_idx``
+    (position in ``people``) used internally in place of the string id.  ``extra_columns`` maps a
+    file name to the columns it has beyond the contract, which are ignored.
     """
 
     people: pd.DataFrame
@@ -74,8 +96,42 @@ class Extract:
         return all(c["read"] == c["used"] + c["rejected"] for c in self.counts.values())
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_RE2 = r"[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]"  # the same, in pyarrow's regex dialect
+
+
+def _escape(text: str) -> str:
+    """Control characters (line breaks included) as escapes, so a message stays on one line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _error(key: str, *, file: str | None = None, column: str | None = None, **params: object) -> ExtractError:
+    message = FILE_ERRORS[key].format(file=file, column=column, **params)
+    return ExtractError(_escape(message), file=file, column=column)
+
+
 # --------------------------------------------------------------------------------------------
-# Reading files: everything as text, with the source row number
+# Reading files: every column as text, with the source row number of each row
+
+
+class RawFile(NamedTuple):
+    """A file read as text.
+
+    ``names`` are the header names as written (surrounding whitespace removed); ``table`` holds
+    one string column per name, called ``c0, c1, …`` by position (so repeated names are safe);
+    ``rows`` is the source row of each table row; ``malformed`` lists the lines that could not
+    be split into the header's number of fields (columns ``row, fields, text, blank``).
+    """
+
+    names: list[str]
+    table: pa.Table
+    rows: np.ndarray
+    malformed: pd.DataFrame
+
+
+HeaderCheck = Callable[[list[str]], None]
+_NO_MALFORMED = pd.DataFrame({"row": pd.Series([], dtype=np.int64), "fields": pd.Series([], dtype=np.int64),
+                              "text": pd.Series([], dtype=object), "blank": pd.Series([], dtype=bool)})
 
 
 def _sha256(path: Path) -> str:
@@ -86,83 +142,231 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _header(path: Path) -> list[str]:
+def _breaks(text: str) -> int:
+    """Line breaks in ``text`` as a CSV reader counts them (``\\r\\n``, ``\\r`` or ``\\n``)."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+_QUOTED = re.compile(rb'"((?:[^"]|"")*)"([^,\r\n]*)')
+_PLAIN = re.compile(rb"[^,\r\n]*")
+
+
+def _csv_header(path: Path) -> tuple[list[str], int, int]:
+    """Parse the header record as pyarrow does.  Returns names, byte offset of the data, lines used."""
     with path.open("rb") as fh:
-        first = fh.readline(1 << 20)
-    if not first.strip():
-        raise ExtractError(f"{path.name} is empty (no header line); re-export it with a header row",
-                           file=path.name)
+        head = fh.read(_HEADER_LIMIT)
+    name = path.name
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[1:4:2] == b"\0\0":
+        raise _error("utf16", file=name)
+    start = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    if not head[start:].strip():
+        raise _error("empty_file", file=name)
+    fields: list[bytes] = []
+    pos = start
+    while True:
+        if head.startswith(b'"', pos):
+            m = _QUOTED.match(head, pos)
+            if m is None:
+                problem = ("is longer than 1 MiB" if len(head) == _HEADER_LIMIT
+                           else "has a '\"' that is never closed")
+                raise _error("header_unreadable", file=name, problem=problem)
+            fields.append(m.group(1).replace(b'""', b'"') + m.group(2))
+        else:
+            m = _PLAIN.match(head, pos)
+            fields.append(m.group(0))
+        pos = m.end()
+        if pos >= len(head):
+            if len(head) == _HEADER_LIMIT:
+                raise _error("header_unreadable", file=name, problem="is longer than 1 MiB")
+            end = pos
+            break
+        if head[pos:pos + 1] == b",":
+            pos += 1
+            continue
+        end = pos + (2 if head.startswith(b"\r\n", pos) else 1)
+        break
     try:
-        text = first.decode("utf-8-sig")
+        names = [f.decode("utf-8").strip() for f in fields]
     except UnicodeDecodeError:
-        raise ExtractError(f"{path.name} is not UTF-8 text (header line); re-export it as UTF-8",
-                           file=path.name) from None
-    return [c.strip().strip('"').strip() for c in text.rstrip("\r\n").split(",")]
+        raise _error("not_utf8", file=name, line=1, byte=_first_bad_byte(head[start:pos])) from None
+    return names, end, 1 + _breaks(head[start:pos].decode("utf-8"))
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, list[tuple[int, int, int]]]:
-    """Read a CSV as text.  Returns the frame with a ``row`` column, and the malformed lines."""
-    names = _header(path)
-    bad: list[tuple[int | None, int, int]] = []
+def _first_bad_byte(data: bytes) -> str:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"{data[exc.start]:02x}"
+    return "??"
+
+
+def _bad_utf8_at(path: Path) -> tuple[int, str] | None:
+    """Line number and hex byte of the first invalid UTF-8 in a file (reads it in blocks)."""
+    line, pending = 1, b""
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            data, pending = pending + block, b""
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.reason != "unexpected end of data":
+                    return line + data.count(b"\n", 0, exc.start), f"{data[exc.start]:02x}"
+                data, pending = data[:exc.start], data[exc.start:]  # a character cut by the block end
+            line += data.count(b"\n")
+    return (line, f"{pending[0]:02x}") if pending else None
+
+
+@contextlib.contextmanager
+def _quiet(handler: Callable) -> Iterator[None]:
+    """Silence pyarrow's "Exception ignored" report when it cannot decode a bad line for ``handler``
+    (the read then fails, and the caller reports the file as not UTF-8)."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if not (unraisable.object is handler and isinstance(unraisable.exc_value, UnicodeDecodeError)):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+def _read_csv(path: Path, on_header: HeaderCheck | None = None) -> RawFile:
+    """Read a CSV as text: pyarrow in parallel blocks; malformed lines are kept aside with their line."""
+    names, offset, header_lines = _csv_header(path)
+    if on_header is not None:
+        on_header(names)
+    n = len(names)
+    col_names = [f"c{i}" for i in range(n)]
+    bad: list[tuple[int | None, int, str, int, bool]] = []  # number, fields, start of text, line breaks, blank
 
     def on_bad(row: pacsv.InvalidRow) -> str:
-        bad.append((row.number, row.expected_columns, row.actual_columns))
+        text = row.text
+        bad.append((row.number, row.actual_columns, text[:_VALUE_SHOWN + 1], _breaks(text), not text.strip()))
         return "skip"
 
     def read(threads: bool) -> pa.Table:
         bad.clear()
-        return pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(use_threads=threads, column_names=[f"c{i}" for i in range(len(names))],
-                                           skip_rows=1, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_bad, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={f"c{i}": pa.string() for i in range(len(names))},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
+        with pa.OSFile(str(path)) as source:
+            source.seek(offset)
+            return pacsv.read_csv(
+                source,
+                read_options=pacsv.ReadOptions(use_threads=threads, column_names=col_names, block_size=_BLOCK),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=on_bad, ignore_empty_lines=False,
+                                                 newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(col_names, pa.string()),
+                                                     strings_can_be_null=False, quoted_strings_can_be_null=False),
+            )
 
     try:
-        table = read(threads=True)
-        if bad and any(number is None for number, _, _ in bad):
-            table = read(threads=False)  # slower, but it reports the line number of each bad row
+        with _quiet(on_bad):
+            table = read(threads=True)
+            if any(number is None for number, *_ in bad):
+                table = read(threads=False)  # slower, but it reports where each bad line is
     except pa.ArrowInvalid as exc:
         text = str(exc)
-        if "UTF8" in text or "utf8" in text.lower():
-            raise ExtractError(f"{path.name} is not UTF-8 text; re-export it as UTF-8", file=path.name) from None
-        raise ExtractError(f"{path.name} cannot be read as CSV ({text.splitlines()[0]})", file=path.name) from None
-    frame = table.to_pandas()
-    frame.columns = names
-    # Line numbers: the header is line 1; every later line is either a row or a malformed line.
+        if text.strip() == "Empty CSV file":  # nothing after the header
+            table = pa.table({c: pa.array([], pa.string()) for c in col_names})
+        else:
+            raise _csv_error(path, text) from None
+    except OSError as exc:
+        raise _error("unreadable_csv", file=path.name, reason=_first_line(str(exc))) from None
+    return RawFile(names, table, *_csv_lines(table, bad, header_lines, quoted=_has_quote(path, offset)))
+
+
+def _csv_error(path: Path, text: str) -> ExtractError:
+    """The file-level error for a CSV that pyarrow could not read."""
+    bad_utf8 = _bad_utf8_at(path)  # invalid UTF-8 can surface as any of several pyarrow errors
+    if bad_utf8 is not None:
+        return _error("not_utf8", file=path.name, line=bad_utf8[0], byte=bad_utf8[1])
+    if "straddling" in text:
+        limit = f"{_BLOCK >> 20} MiB" if _BLOCK >= 1 << 20 else f"{_BLOCK >> 10} KiB"
+        return _error("long_record", file=path.name, limit=limit)
+    return _error("unreadable_csv", file=path.name, reason=_first_line(text))
+
+
+def _has_quote(path: Path, offset: int) -> bool:
+    """Whether the data has a '"': without one, no value can hold a line break."""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        return any(b'"' in block for block in iter(lambda: fh.read(1 << 20), b""))
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return (lines[0] if lines else "unknown error")[:200]
+
+
+def _csv_lines(table: pa.Table, bad: list[tuple[int | None, int, str, int, bool]], header_lines: int, *,
+               quoted: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
+    """Line where each parsed row and each malformed line starts.
+
+    pyarrow numbers records 1, 2, … from the start of the data (malformed ones included); a
+    record starts on the line after the previous record ends, so the line of record ``r`` is
+    ``header_lines + r`` plus the line breaks inside quoted values of the records before it.
+    """
+    total = table.num_rows + len(bad)
+    bad_rec = np.array([b[0] for b in bad], dtype=np.int64)
+    is_bad = np.zeros(total, dtype=bool)
+    is_bad[bad_rec - 1] = True
+    good_rec = np.flatnonzero(~is_bad) + 1
+    lines = header_lines + np.arange(1, total + 1, dtype=np.int64)
+    bad_breaks = np.array([b[3] for b in bad], dtype=np.int64)
+    multi_line = [c for c in table.columns if quoted and (pc.any(pc.match_substring(c, "\n")).as_py()
+                                                          or pc.any(pc.match_substring(c, "\r")).as_py())]
+    if multi_line or bad_breaks.any():
+        breaks = np.zeros(total, dtype=np.int64)
+        for col in multi_line:
+            breaks[good_rec - 1] += (pc.count_substring(col, "\n").to_numpy() + pc.count_substring(col, "\r").to_numpy()
+                                     - pc.count_substring(col, "\r\n").to_numpy())
+        breaks[bad_rec - 1] = bad_breaks
+        lines += np.cumsum(breaks) - breaks
+    malformed = _NO_MALFORMED
     if bad:
-        bad_lines = np.array(sorted(number for number, _, _ in bad), dtype=np.int64)
-        lines = np.setdiff1d(np.arange(2, len(frame) + len(bad_lines) + 2, dtype=np.int64), bad_lines)
-    else:
-        lines = np.arange(2, len(frame) + 2, dtype=np.int64)
-    frame["row"] = lines
-    return frame, [(int(n), e, a) for n, e, a in bad]
+        malformed = pd.DataFrame({"row": lines[bad_rec - 1], "fields": np.array([b[1] for b in bad], dtype=np.int64),
+                                  "text": [b[2] for b in bad], "blank": np.array([b[4] for b in bad], dtype=bool)})
+    return lines[good_rec - 1], malformed
 
 
-def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[tuple[int, int, int]]]:
+def _read_parquet(path: Path, on_header: HeaderCheck | None = None) -> RawFile:
+    """Read a Parquet file, casting every column to text (dates as YYYY-MM-DD)."""
     try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ExtractError(f"{path.name} is not a readable Parquet file ({str(exc).splitlines()[0]}); "
-                           f"re-export it", file=path.name) from None
-    columns = {}
-    for name, col in zip(table.column_names, table.columns, strict=True):
+        with pq.ParquetFile(path) as parquet:
+            names = [str(n).strip() for n in parquet.schema_arrow.names]
+            if on_header is not None:
+                on_header(names)
+            table = parquet.read()
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # a damaged footer can hold bad names
+        raise _error("unreadable_parquet", file=path.name, reason=_first_line(str(exc))) from None
+    columns = {f"c{i}": _as_text(col, path.name, name)
+               for i, (name, col) in enumerate(zip(names, table.columns, strict=True))}
+    return RawFile(names, pa.table(columns), np.arange(1, table.num_rows + 1, dtype=np.int64), _NO_MALFORMED)
+
+
+def _as_text(col: pa.ChunkedArray, file: str, name: str) -> pa.ChunkedArray:
+    """A Parquet column as text, as it would read in a CSV export; nulls become empty."""
+    try:
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
         if pa.types.is_timestamp(col.type):
+            if col.type.tz is not None:
+                col = pc.local_timestamp(col)  # the local calendar day, not the UTC one
             col = col.cast(pa.date32())
-        try:
-            text = col.cast(pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise ExtractError(f"{path.name}: column '{name}' has type {col.type}, which hkc cannot read; "
-                               f"export it as text", file=path.name, column=name) from None
-        columns[str(name).strip()] = text.fill_null("")
-    frame = pa.table(columns).to_pandas() if columns else pd.DataFrame()
-    frame["row"] = np.arange(1, len(frame) + 1, dtype=np.int64)
-    return frame, []
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type) or pa.types.is_string(col.type) \
+                or pa.types.is_large_string(col.type):
+            try:
+                col.validate(full=True)  # Parquet readers do not check that text is UTF-8
+                return col.cast(pa.string()).fill_null("")
+            except pa.ArrowInvalid:
+                raise _error("not_utf8_column", file=file, column=name) from None
+        return col.cast(pa.string()).fill_null("")
+    except (pa.ArrowException, ValueError):
+        raise _error("bad_type", file=file, column=name, type=col.type) from None
 
 
-READERS: dict[str, Callable[[Path], tuple[pd.DataFrame, list[tuple[int, int, int]]]]] = {
+READERS: dict[str, Callable[..., RawFile]] = {
     ".csv": _read_csv,
     ".parquet": _read_parquet,
 }
@@ -171,215 +375,336 @@ READERS: dict[str, Callable[[Path], tuple[pd.DataFrame, list[tuple[int, int, int
 def find_files(data_dir: Path) -> dict[str, Path]:
     """Map each contract file name to its path in ``data_dir``; raise if required ones are missing."""
     data_dir = Path(data_dir)
+    folder = str(data_dir)
     if not data_dir.is_dir():
-        raise ExtractError(f"{data_dir}: no such folder; pass the folder holding people.csv and events.csv",
-                           file=str(data_dir))
+        raise _error("no_folder", file=folder, folder=folder)
+    try:
+        empty = not any(data_dir.iterdir())
+    except OSError as exc:
+        raise _error("unreadable_file", file=folder, reason=_first_line(str(exc))) from None
+    if empty:
+        raise _error("empty_folder", file=folder, folder=folder,
+                     expected=", ".join(f"{n}{ext}" for n in REQUIRED_FILES for ext in READERS))
     found: dict[str, Path] = {}
     for name in REQUIRED_FILES + OPTIONAL_FILES:
         candidates = [data_dir / f"{name}{ext}" for ext in READERS if (data_dir / f"{name}{ext}").is_file()]
         if len(candidates) > 1:
-            raise ExtractError(f"{data_dir}: both {candidates[0].name} and {candidates[1].name} exist; "
-                               f"keep one", file=candidates[0].name)
+            raise _error("both_formats", file=candidates[0].name, folder=folder, first=candidates[0].name,
+                         second=candidates[1].name)
         if candidates:
             found[name] = candidates[0]
         elif name in REQUIRED_FILES:
+            expected = " or ".join(f"{name}{ext}" for ext in READERS)
             others = sorted(p.name for p in data_dir.glob(f"{name}.*"))
-            hint = (f" ({others[0]} is not a supported format)" if others else "")
-            raise ExtractError(
-                f"{data_dir}: {name} file not found{hint}; expected "
-                + " or ".join(f"{name}{ext}" for ext in READERS),
-                file=f"{name}.*",
-            )
+            if others:
+                raise _error("unsupported_file", file=others[0], folder=folder, found=others[0], name=name,
+                             expected=expected)
+            raise _error("missing_file", file=f"{name}.*", folder=folder, name=name, expected=expected)
     return found
 
 
+def _resolve_columns(file_name: str, names: list[str], spec: tuple[Column, ...]) -> tuple[dict[str, int], list[str]]:
+    """Match header names to contract columns (case and surrounding whitespace ignored)."""
+    keys = [n.lstrip("\ufeff").strip().lower() for n in names]
+    wanted = {c.name for c in spec}
+    for col in spec:
+        times = keys.count(col.name)
+        if times > 1:
+            raise _error("duplicate_column", file=file_name, column=col.name, times=times)
+    for col in spec:
+        if col.required and col.name not in keys:
+            found = [n for n in keys if n]
+            delimiters = [(d, label) for d, label in ((";", "';'"), ("\t", "tab"), ("|", "'|'")) if d in "".join(found)]
+            if len(found) == 1 and delimiters:
+                raise _error("wrong_delimiter", file=file_name, column=col.name, delimiter=delimiters[0][1])
+            close = difflib.get_close_matches(col.name, [n for n in found if n not in wanted], n=1, cutoff=0.7)
+            if close:
+                raise _error("misnamed_column", file=file_name, column=col.name, found=close[0])
+            shown = ", ".join(repr(n) for n in found[:20]) + (", …" if len(found) > 20 else "")
+            raise _error("missing_column", file=file_name, column=col.name, found=shown or "(none)")
+    positions = {k: i for i, k in enumerate(keys) if k in wanted}
+    extra = list(dict.fromkeys(n or f"(unnamed column {i + 1})" for i, (n, k) in enumerate(zip(names, keys, strict=True))
+                               if k not in wanted))
+    return positions, extra
+
+
 # --------------------------------------------------------------------------------------------
-# Checking columns: each check returns a boolean "bad" mask over rows and may normalise values
+# Checking columns
+
+
+class _Values:
+    """One column's trimmed text, either per row (``idx`` is None) or per distinct value with
+    ``idx`` giving each row's position among them."""
+
+    def __init__(self, values: pa.Array | pa.ChunkedArray, idx: np.ndarray | None):
+        self.values = values
+        self.idx = idx
+        self.present_v = _mask(pc.not_equal(values, ""))  # per value: not empty
+        self.present = self.spread(self.present_v)  # per row
+
+    @classmethod
+    def of(cls, col: pa.ChunkedArray | None, n: int, *, distinct: bool) -> _Values:
+        if col is None:  # an optional column the file does not have: every value is empty
+            return cls(pa.array([""], pa.string()), np.zeros(n, dtype=np.int32))
+        if not distinct:
+            return cls(pc.utf8_trim_whitespace(col), None)
+        enc = pc.dictionary_encode(_one_array(col))
+        return cls(pc.utf8_trim_whitespace(enc.dictionary), enc.indices.to_numpy(zero_copy_only=False))
+
+    def spread(self, per_value: np.ndarray) -> np.ndarray:
+        return per_value if self.idx is None else per_value[self.idx]
+
+    def at(self, pos: np.ndarray) -> pa.Array:
+        taken = self.values.take(pa.array(pos if self.idx is None else self.idx[pos]))
+        return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
+
+    def keys(self) -> tuple[np.ndarray, int]:
+        """Per-row integer codes, equal exactly when the trimmed values are equal."""
+        enc = pc.dictionary_encode(_one_array(self.values))
+        codes = enc.indices.to_numpy(zero_copy_only=False)
+        return self.spread(codes), len(enc.dictionary)
+
+
+def _one_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (hash kernels are much faster on one array than on many chunks)."""
+    if isinstance(col, pa.Array):
+        return col
+    if col.num_chunks == 1:
+        return col.chunk(0)
+    if col.nbytes >= (1 << 31) - (1 << 24):  # offsets of one string array must fit in int32
+        col = col.cast(pa.large_string())
+    return col.combine_chunks()
+
+
+def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(arr.to_numpy(zero_copy_only=False))
+
+
+def _mask(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return _np(arr.fill_null(False)).astype(bool)
+
+
+def _shown(values: pa.Array) -> pa.Array:
+    """Values as rejects show them: cut to 60 characters, control characters escaped."""
+    long = _mask(pc.greater(pc.utf8_length(values), _VALUE_SHOWN))
+    if long.any():
+        values = pc.if_else(pa.array(long), pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(values, 0, _VALUE_SHOWN), "…", ""), values)
+    control = _mask(pc.match_substring_regex(values, _CONTROL_RE2))
+    if control.any():
+        py = values.to_pylist()
+        for i in np.flatnonzero(control):
+            py[i] = _escape(py[i])
+        values = pa.array(py, pa.string())
+    return values.cast(pa.string())
+
+
+def _render(template: str, n: int, params: dict[str, pa.Array | str]) -> pa.Array:
+    """Fill a message template with per-row values (arrays of length ``n``) or constants."""
+    parts: list[pa.Array | str] = []
+    for literal, name, _spec, _conv in string.Formatter().parse(template):
+        if literal:
+            parts.append(literal)
+        if name is not None:
+            parts.append(params[name])
+    if not any(isinstance(p, pa.Array) for p in parts):
+        return pa.array(["".join(parts)] * n, pa.string())  # type: ignore[arg-type]
+    return pc.binary_join_element_wise(*parts, "")
 
 
 class _Problems:
-    """Collects row-level problems for one file as small frames, rendered at the end."""
+    """Row-level problems of one file, collected as arrays and rendered once."""
 
-    def __init__(self, file: str, frame: pd.DataFrame):
-        self.file = file
-        self.frame = frame
-        self.parts: list[pd.DataFrame] = []
+    def __init__(self, n: int, *, blank: np.ndarray | None = None):
+        self.n = n
+        self.blank = np.zeros(n, dtype=bool) if blank is None else blank
+        self.bad = self.blank.copy()
+        self.parts: list[dict[str, object]] = []
+        if self.blank.any():
+            self._append(np.flatnonzero(self.blank), "", pa.array([""] * int(self.blank.sum())), "blank_row", {})
 
-    def add(self, mask: np.ndarray | pd.Series, column: str, rule: str, **extra: pd.Series | str) -> None:
-        mask = np.asarray(mask, dtype=bool)
-        if not mask.any():
+    def add(self, mask: np.ndarray, rule: str, column: str, values: _Values | None,
+            **params: str | Callable[[np.ndarray], np.ndarray | pa.Array]) -> None:
+        """Quarantine rows where ``mask``; ``params`` are constants or functions of row positions."""
+        pos = np.flatnonzero(np.asarray(mask, dtype=bool) & ~self.blank)
+        if not len(pos):
             return
-        idx = np.flatnonzero(mask)
-        value = (self.frame[column].iloc[idx].astype(str) if column in self.frame
-                 else pd.Series([""] * len(idx)))
-        value = value.str.slice(0, _VALUE_SHOWN).reset_index(drop=True)
-        template = RULES[rule]
-        params = {"value": value, "column": column}
-        for key, val in extra.items():
-            params[key] = val.iloc[idx].reset_index(drop=True).astype(str) if isinstance(val, pd.Series) else val
-        message = _render(template, params, len(idx))
-        self.parts.append(pd.DataFrame({"pos": idx, "column": column, "value": value, "rule": rule,
-                                        "message": message}))
+        self.bad[pos] = True
+        shown = _shown(values.at(pos)) if values is not None else pa.array([""] * len(pos), pa.string())
+        filled: dict[str, pa.Array | str] = {}
+        for key, val in params.items():
+            filled[key] = val if isinstance(val, str) else _shown(pa.array(val(pos)).cast(pa.string()))
+        self._append(pos, column, shown, rule, filled)
 
-    def result(self) -> pd.DataFrame:
+    def _append(self, pos: np.ndarray, column: str, shown: pa.Array, rule: str, params: dict) -> None:
+        message = _render(RULES[rule], len(pos), {"value": shown, "column": column, **params})
+        self.parts.append({"pos": pos, "column": column, "value": shown, "rule": rule, "message": message})
+
+    def frame(self, file: str, rows: np.ndarray) -> pd.DataFrame:
         if not self.parts:
-            return pd.DataFrame({"pos": pd.Series([], dtype=np.int64), "column": [], "value": [], "rule": [],
-                                 "message": []})
-        return pd.concat(self.parts, ignore_index=True)
+            return pd.DataFrame(columns=REJECT_COLUMNS)
+        pos = np.concatenate([p["pos"] for p in self.parts])
+        sizes = [len(p["pos"]) for p in self.parts]
+
+        def repeat(key: str) -> np.ndarray:
+            return np.repeat(np.array([p[key] for p in self.parts], dtype=object), sizes)
+
+        return pd.DataFrame({
+            "file": file, "row": rows[pos], "column": repeat("column"),
+            "value": pa.concat_arrays([p["value"] for p in self.parts]).to_pandas(),
+            "rule": repeat("rule"), "message": pa.concat_arrays([p["message"] for p in self.parts]).to_pandas(),
+        })
 
 
-def _render(template: str, params: Mapping[str, pd.Series | str], n: int) -> pd.Series:
-    """Fill a message template with per-row values, vectorised."""
-    out = pd.Series([""] * n, dtype=object)
-    rest = template
-    while rest:
-        start = rest.find("{")
-        if start < 0:
-            out = out + rest
-            break
-        end = rest.index("}", start)
-        out = out + rest[:start]
-        val = params[rest[start + 1:end]]
-        out = out + (val.astype(str).to_numpy(dtype=object) if isinstance(val, pd.Series) else str(val))
-        rest = rest[end + 1:]
-    return out.astype(str)
+class _Checked(NamedTuple):
+    values: _Values
+    out: np.ndarray | pa.Array | None  # per value (or per row): the typed, canonical value
+    present: np.ndarray  # per row: a non-empty value
 
 
-def _by_distinct(series: pd.Series, fn: Callable[[pd.Index], np.ndarray]) -> np.ndarray:
-    """Apply ``fn`` to the distinct values of ``series`` and spread the result back to rows."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=False)
-    return np.asarray(fn(pd.Index(uniques)))[codes]
+def _text_out(values: _Values, present_v: np.ndarray, required: bool) -> pa.Array | pa.ChunkedArray:
+    return values.values if required else pc.if_else(pa.array(present_v), values.values, pa.scalar(None, pa.string()))
 
 
-def _check_column(frame: pd.DataFrame, col: Column, problems: _Problems, *, type_codes: tuple[str, ...],
-                  extract_date: dt.date) -> None:
-    """Validate and normalise one column in place."""
+def _check_column(col: Column, values: _Values, problems: _Problems, *, codes: tuple[str, ...],
+                  extract_date: dt.date) -> _Checked:
+    """Validate one column; returns its trimmed values and the typed output per value."""
     name = col.name
-    if name not in frame:
-        frame[name] = ""
-    values = frame[name]
-    empty = _by_distinct(values, lambda u: u.str.strip() == "")
+    v = values.values
+    present_v, present = values.present_v, values.present
     if col.required:
-        problems.add(empty, name, "missing_value")
-    present = ~empty
+        problems.add(~present, "missing_value", name, values)
 
+    def flag(bad_v: np.ndarray, rule: str, **params: str) -> None:
+        problems.add(present & values.spread(bad_v), rule, name, values, **params)
+
+    out: np.ndarray | pa.Array | pa.ChunkedArray
     if col.kind in ("id", "text"):
-        stripped = values.str.strip()
-        frame[name] = stripped.where(present, None) if not col.required else stripped
+        out = _text_out(values, present_v, col.required)
     elif col.kind == "date":
-        def parse(u: pd.Index) -> np.ndarray:
-            s = u.str.strip()
-            ok = s.str.match(_DATE_RE)
-            return pd.to_datetime(s.str.slice(0, 10).where(ok), format="%Y-%m-%d", errors="coerce").to_numpy()
-        parsed = _by_distinct(values, parse).astype("datetime64[s]")
-        bad = present & np.isnat(parsed)
-        problems.add(bad, name, "bad_date")
-        future = present & ~bad & (parsed > np.datetime64(extract_date, "s"))
-        problems.add(future, name, "future_date", extract_date=extract_date.isoformat())
-        frame[name] = parsed
+        ok = pc.match_substring_regex(v, _DATE_RE)
+        day = pc.utf8_slice_codeunits(v, 0, 10)
+        parsed = pc.strptime(pc.if_else(ok, day, pa.scalar(None, pa.string())), format="%Y-%m-%d", unit="s",
+                             error_is_null=True)
+        valid = pc.and_(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), day),  # no 31 February
+                        pc.greater_equal(parsed, pa.scalar(dt.datetime(1, 1, 1), pa.timestamp("s"))))
+        out = _np(pc.if_else(valid, parsed, pa.scalar(None, pa.timestamp("s")))).astype("datetime64[s]")
+        bad_v = np.isnat(out)
+        flag(bad_v, "bad_date")
+        flag(~bad_v & (out > np.datetime64(extract_date, "s")), "future_date", extract_date=extract_date.isoformat())
     elif col.kind == "code":
-        codes = col.codes if col.codes is not None else type_codes
-        canon = {c.casefold(): c for c in codes}
-        mapped = _by_distinct(values, lambda u: np.array([canon.get(v.strip().casefold()) for v in u], dtype=object))
-        bad = present & pd.isna(mapped)
-        problems.add(bad, name, "unknown_code", codes=", ".join(codes))
-        frame[name] = pd.Categorical(mapped, categories=list(codes))
+        allowed = col.codes if col.codes is not None else codes
+        out = _np(pc.index_in(pc.utf8_lower(v), value_set=pa.array([c.lower() for c in allowed])).fill_null(-1))
+        flag(out < 0, "unknown_code", codes=", ".join(allowed))
     elif col.kind == "bool":
-        mapped = _by_distinct(values, lambda u: np.array(
-            [True if v.strip().casefold() in _TRUE else False if v.strip().casefold() in _FALSE else None
-             for v in u], dtype=object))
-        bad = present & pd.isna(mapped)
-        problems.add(bad, name, "bad_bool")
-        frame[name] = pd.array(mapped, dtype="boolean")
+        pos = _np(pc.index_in(pc.utf8_lower(v), value_set=pa.array(_TRUE + _FALSE)).fill_null(-1))
+        flag(pos < 0, "bad_bool")
+        out = np.where(pos < 0, None, pos < len(_TRUE))
     elif col.kind == "grade":
-        norm = values.str.strip().str.upper()
-        bad = present & ~_by_distinct(norm, lambda u: np.asarray(u.str.match(GRADE_PATTERN), dtype=bool))
-        problems.add(bad, name, "bad_grade")
-        frame[name] = norm.where(present & ~bad, None)
+        upper = pc.utf8_upper(v)
+        good = _mask(pc.match_substring_regex(upper, GRADE_PATTERN))
+        flag(~good, "bad_grade")
+        out = pc.if_else(pa.array(good & present_v), upper, pa.scalar(None, pa.string()))
     elif col.kind == "count":
-        num = pd.to_numeric(values.str.strip(), errors="coerce")
-        bad = present & ~(num.notna() & (num >= 0) & (num == np.floor(num))).to_numpy()
-        problems.add(bad, name, "bad_count")
-        frame[name] = num.where(~bad).fillna(0).astype(np.int64)
+        good = _mask(pc.match_substring_regex(v, _COUNT_RE))
+        flag(~good, "bad_count")
+        digits = pc.replace_substring_regex(pc.if_else(pa.array(good), v, "0"), r"\..*$", "")
+        out = _np(pc.cast(digits, pa.int64()))
     elif col.kind == "age_band":
-        norm = values.str.strip().str.replace(" ", "", regex=False)
-        bad = present & ~norm.str.match(AGE_BAND_PATTERN).to_numpy(dtype=bool)
-        problems.add(bad, name, "bad_age_band")
-        frame[name] = norm
+        norm = pc.replace_substring(v, " ", "")
+        good = _mask(pc.match_substring_regex(norm, AGE_BAND_PATTERN))
+        flag(~good, "bad_age_band")
+        out = norm
+    else:  # pragma: no cover - the contract only uses the kinds above
+        raise AssertionError(col.kind)
+    return _Checked(values, out, present)
 
 
-def _normalise_columns(frame: pd.DataFrame, file_name: str, spec: tuple[Column, ...]) -> tuple[pd.DataFrame, list[str]]:
-    names = [str(c).strip().lstrip("\ufeff").strip().lower() for c in frame.columns]
-    seen = set()
-    for n in names:
-        if n in seen and n != "row":
-            raise ExtractError(f"{file_name}: column '{n}' appears twice in the header; keep one",
-                               file=file_name, column=n)
-        seen.add(n)
-    frame.columns = names
-    expected = [c.name for c in spec]
-    for col in spec:
-        if col.required and col.name not in frame.columns:
-            found = [n for n in names if n != "row"]
-            close = difflib.get_close_matches(col.name, found, n=1, cutoff=0.7)
-            if len(found) == 1 and any(d in found[0] for d in ";\t|"):
-                hint = "; the header is one column: is the file delimited by ';', tab or '|'? hkc reads comma-separated files"
-            elif close:
-                hint = f"; found '{close[0]}': rename it to '{col.name}'"
-            else:
-                hint = f"; found columns: {', '.join(found) or '(none)'}"
-            raise ExtractError(f"{file_name}: missing required column '{col.name}'{hint}",
-                               file=file_name, column=col.name)
-    extra = [n for n in names if n not in expected and n != "row"]
-    return frame.drop(columns=extra), extra
+def _materialise(col: Column, checked: _Checked, keep: np.ndarray, codes: tuple[str, ...]) -> pd.Series | np.ndarray:
+    """The typed output column for the kept rows."""
+    values, out = checked.values, checked.out
+    sel = np.flatnonzero(keep)
+    if isinstance(out, pa.Array | pa.ChunkedArray):
+        taken = out.take(pa.array(sel if values.idx is None else values.idx[sel]))
+        return taken.to_pandas()
+    per_row = out[values.idx[sel]] if values.idx is not None else out[sel]
+    if col.kind == "code":
+        return pd.Categorical.from_codes(per_row.astype(np.int64),
+                                         categories=list(col.codes if col.codes is not None else codes))
+    if col.kind == "bool":
+        return pd.array(per_row, dtype="boolean")
+    return per_row
 
 
-def _first_rows(key: pd.DataFrame | pd.Series, rows: pd.Series) -> pd.Series:
-    """For each row, the source row of the first row with the same key."""
-    if isinstance(key, pd.Series):
-        codes = pd.factorize(key)[0]
-    else:
-        codes = key.groupby(list(key.columns), sort=False, dropna=False).ngroup().to_numpy()
-    first = pd.Series(rows.to_numpy()).groupby(codes).transform("first")
-    return first
+def _later_copies(ok: np.ndarray, keys: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``ok`` rows repeat the keys of an earlier ``ok`` row, and (per row) that earlier row.
+
+    Each key is per-row integer codes in ``[0, n)``.  Rows whose first key is unique are dropped
+    at once (``bincount``), so only the few candidates are sorted.
+    """
+    pos = np.flatnonzero(ok)
+    group = np.zeros(len(pos), dtype=np.int64)
+    n_groups = 1
+    for i, (codes, n) in enumerate(keys):
+        group = group * max(n, 1) + codes[pos].astype(np.int64)
+        if i:
+            _, group = np.unique(group, return_inverse=True)
+        n_groups = int(group.max()) + 1 if len(group) else 0
+        repeated = np.bincount(group, minlength=n_groups)[group] > 1
+        pos, group = pos[repeated], group[repeated]
+    _, first_at, inverse = np.unique(group, return_index=True, return_inverse=True)
+    first = pos[first_at][inverse]
+    later = pos > first
+    dup = np.zeros(len(ok), dtype=bool)
+    dup[pos[later]] = True
+    first_of = np.full(len(ok), -1, dtype=np.int64)
+    first_of[pos[later]] = first[later]
+    return dup, first_of
 
 
-def _validate(file: str, path: Path, frame: pd.DataFrame, malformed: list[tuple[int, int, int]],
-              *, type_codes: tuple[str, ...], extract_date: dt.date
-              ) -> tuple[pd.DataFrame, pd.DataFrame, list[str], pd.DataFrame]:
-    """Check one file.  Returns accepted rows, rejects, extra columns and the rejected rows."""
-    spec = CONTRACT[file]
-    frame, extra = _normalise_columns(frame, path.name, spec)
-    problems = _Problems(file, frame)
-    blank = np.ones(len(frame), dtype=bool)
-    for col in spec:
-        if col.name in frame:
-            blank &= _by_distinct(frame[col.name], lambda u: u.str.strip() == "")
-    problems.add(blank, spec[0].name, "blank_row")
-    for col in spec:
-        _check_column(frame, col, problems, type_codes=type_codes, extract_date=extract_date)
-    rows = frame["row"]
-    if file == "people":
-        dup = frame["person_id"].duplicated(keep="first").to_numpy() & (frame["person_id"] != "").to_numpy()
-        problems.add(dup, "person_id", "duplicate_person_id", first_row=_first_rows(frame["person_id"], rows))
-    elif file == "events":
-        key = frame[["event_id", "person_id"]]
-        dup = key.duplicated(keep="first").to_numpy() & (frame["event_id"] != "").to_numpy()
-        problems.add(dup, "event_id", "duplicate_event", person_id=frame["person_id"],
-                     first_row=_first_rows(key, rows))
-    found = problems.result()
-    if blank.any():  # a blank line is one problem, not one per required column
-        found = found[~(np.isin(found["pos"], np.flatnonzero(blank)) & (found["rule"] != "blank_row"))]
-    rejects = found.assign(file=path.name, row=rows.to_numpy()[found["pos"].to_numpy()])
-    if malformed:
-        rejects = pd.concat([rejects, pd.DataFrame({
-            "pos": -1, "file": path.name, "row": [n for n, _, _ in malformed], "column": "",
-            "value": [str(a) for _, _, a in malformed], "rule": "malformed_row",
-            "message": [RULES["malformed_row"].format(value=a, expected=e) for _, e, a in malformed],
-        })], ignore_index=True)
-    keep = np.ones(len(frame), dtype=bool)
-    keep[found["pos"].to_numpy()] = False
-    return frame[keep].reset_index(drop=True), rejects, extra, frame[~keep]
+class _Checkedfile(NamedTuple):
+    columns: dict[str, _Checked]
+    problems: _Problems
+
+
+def _check_file(file: str, raw: RawFile, positions: dict[str, int], *, codes: tuple[str, ...],
+                extract_date: dt.date) -> _Checkedfile:
+    """Single-row rules for every contract column of one file."""
+    n = raw.table.num_rows
+    values = {col.name: _Values.of(raw.table.column(positions[col.name]) if col.name in positions else None,
+                                   n, distinct=col.kind not in ("id", "text"))
+              for col in CONTRACT[file]}
+    blank = np.ones(n, dtype=bool)  # every field empty, extra columns included
+    for name in positions:
+        blank &= ~values[name].present
+    maybe = np.flatnonzero(blank)
+    for i in set(range(raw.table.num_columns)) - set(positions.values()):
+        field_ = pc.utf8_trim_whitespace(raw.table.column(i).take(pa.array(maybe)))
+        blank[maybe[_mask(pc.not_equal(field_, ""))]] = False
+    problems = _Problems(n, blank=blank)
+    checked = {col.name: _check_column(col, values[col.name], problems, codes=codes, extract_date=extract_date)
+               for col in CONTRACT[file]}
+    return _Checkedfile(checked, problems)
+
+
+def _malformed_frame(path: Path, malformed: pd.DataFrame, expected: int) -> pd.DataFrame:
+    if not len(malformed):
+        return pd.DataFrame(columns=REJECT_COLUMNS)
+    shown = _shown(pa.array(malformed["text"].tolist(), pa.string())).to_pylist()
+    blank = malformed["blank"].to_numpy()
+    rules = np.where(blank, "blank_row", "malformed_row")
+    messages = [RULES["blank_row"] if b else RULES["malformed_row"].format(fields=f, expected=expected)
+                for b, f in zip(blank, malformed["fields"], strict=True)]
+    return pd.DataFrame({"file": path.name, "row": malformed["row"].to_numpy(), "column": "",
+                         "value": np.where(blank, "", np.array(shown, dtype=object)), "rule": rules,
+                         "message": messages})
+
+
+def _frame(file: str, checked: dict[str, _Checked], keep: np.ndarray, rows: np.ndarray,
+           codes: tuple[str, ...]) -> pd.DataFrame:
+    data = {col.name: _materialise(col, checked[col.name], keep, codes) for col in CONTRACT[file]}
+    data["row"] = rows[keep]
+    return pd.DataFrame(data)
 
 
 def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt.date | None = None,
@@ -392,67 +717,108 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
     catalogue : the indicator catalogue; event ``type`` must be one of its codes.
     extract_date : no date may be after it (default: today).
     progress : called with a short message as each file is read and checked.
+
+    Raises
+    ------
+    ExtractError
+        for a file-level problem (message from :data:`hkc.contract.FILE_ERRORS`).
     """
+    if isinstance(extract_date, dt.datetime):
+        extract_date = extract_date.date()
     extract_date = extract_date or dt.date.today()
     files = find_files(Path(data_dir))
     say = progress or (lambda _msg: None)
-    type_codes = catalogue.codes
-    loaded: dict[str, pd.DataFrame] = {}
-    reject_parts: list[pd.DataFrame] = []
-    counts: dict[str, dict[str, int]] = {}
+    codes = catalogue.codes
+    raws: dict[str, RawFile] = {}
+    checked: dict[str, _Checkedfile] = {}
     extra_columns: dict[str, list[str]] = {}
+    resolved: dict[str, dict[str, int]] = {}
     for name, path in files.items():
         say(f"reading {path.name}")
-        frame, malformed = READERS[path.suffix](path)
-        read = len(frame) + len(malformed)
-        if read == 0 and name in REQUIRED_FILES:
-            raise ExtractError(f"{path.name} has a header but no rows; check the export", file=path.name)
-        say(f"checking {path.name} ({read:,} rows)")
-        good, rejects, extra, bad_rows = _validate(name, path, frame, malformed, type_codes=type_codes,
-                                         extract_date=extract_date)
-        loaded[name] = good
-        if name == "people":
-            rejected_people = bad_rows.groupby("person_id", sort=False)["row"].min()
-        reject_parts.append(rejects)
-        counts[name] = {"read": read, "used": len(good), "rejected": 0}
-        if extra:
-            extra_columns[path.name] = extra
 
-    people, events = loaded["people"], loaded["events"]
-    events_path = files["events"]
-    # Cross-file rules on events: the person must exist, have been accepted, and be born.
-    person_index = pd.Index(people["person_id"])
-    idx = person_index.get_indexer(events["person_id"])
-    cross = _Problems("events", events)
-    missing = idx < 0
-    if missing.any():
-        was_rejected = missing & events["person_id"].isin(rejected_people.index).to_numpy()
-        first_row = events["person_id"].map(rejected_people).astype("Int64")
-        cross.add(was_rejected, "person_id", "person_rejected", first_row=first_row)
-        cross.add(missing & ~was_rejected, "person_id", "unknown_person")
-    dob = people["date_of_birth"].to_numpy()[np.where(missing, 0, idx)] if len(people) else np.full(len(events), np.datetime64("NaT"))
-    before = ~missing & (events["date"].to_numpy() < dob)
-    cross.add(before, "date", "before_birth",
-              date_of_birth=pd.Series(pd.to_datetime(dob).strftime("%Y-%m-%d")))
-    found = cross.result()
-    if len(found):
-        reject_parts.append(found.assign(file=events_path.name, row=events["row"].to_numpy()[found["pos"].to_numpy()]))
-        keep = np.ones(len(events), dtype=bool)
-        keep[found["pos"].to_numpy()] = False
-        events, idx = events[keep].reset_index(drop=True), idx[keep]
-    people["person_idx"] = np.arange(len(people), dtype=np.int32)
-    events["person_idx"] = idx.astype(np.int32)
+        def on_header(names: list[str], name: str = name, path: Path = path) -> None:
+            resolved[name], extra = _resolve_columns(path.name, names, CONTRACT[name])
+            if extra:
+                extra_columns[path.name] = extra
 
-    rejects = pd.concat(reject_parts, ignore_index=True)
-    rejects = (rejects.sort_values(["file", "row", "column", "rule"], kind="stable")
-               [REJECT_COLUMNS].reset_index(drop=True))
+        try:
+            raw = READERS[path.suffix](path, on_header)
+        except OSError as exc:  # permissions, a file that vanished, a device error
+            raise _error("unreadable_file", file=path.name, reason=_first_line(str(exc))) from None
+        if raw.table.num_rows + len(raw.malformed) == 0 and name in REQUIRED_FILES:
+            raise _error("no_rows", file=path.name)
+        raws[name] = raw
+        say(f"checking {path.name} ({raw.table.num_rows + len(raw.malformed):,} rows)")
+        checked[name] = _check_file(name, raw, resolved[name], codes=codes, extract_date=extract_date)
+
+    # people: the first row of each person_id that passes every rule is used; later copies are not
+    people_cols, people_problems = checked["people"]
+    people_rows = raws["people"].rows
+    pid = people_cols["person_id"]
+    dup, first = _later_copies(~people_problems.bad, [pid.values.keys()])
+    people_problems.add(dup, "duplicate_person_id", "person_id", pid.values, first_row=lambda p: people_rows[first[p]])
+    people_keep = ~people_problems.bad
+    kept_ids = pid.values.at(np.flatnonzero(people_keep))
+    dob = people_cols["date_of_birth"]
+    kept_dob = dob.values.spread(dob.out)[people_keep]
+
+    # events: the person must be in people, used there, and born by the event date
+    say("checking events against people")
+    events_cols, events_problems = checked["events"]
+    events_rows = raws["events"].rows
+    epid = events_cols["person_id"]
+    person_idx = _np(pc.index_in(_one_array(epid.values.values), value_set=kept_ids).fill_null(-1)).astype(np.int64)
+    person_idx = epid.values.spread(person_idx)
+    unknown = epid.present & (person_idx < 0)
+    if unknown.any():
+        rejected = ~people_keep & pid.present
+        rej = pd.DataFrame({"id": pid.values.at(np.flatnonzero(rejected)).to_pandas(),
+                            "row": people_rows[rejected]}).groupby("id", sort=False)["row"].min()
+        rej_pos = _np(pc.index_in(_one_array(epid.values.values),
+                                  value_set=pa.array(rej.index.to_numpy(dtype=object), pa.string())).fill_null(-1))
+        rej_pos = epid.values.spread(rej_pos).astype(np.int64)
+        rej_rows = rej.to_numpy()
+        events_problems.add(unknown & (rej_pos >= 0), "person_rejected", "person_id", epid.values,
+                            first_row=lambda p: rej_rows[rej_pos[p]])
+        events_problems.add(unknown & (rej_pos < 0), "unknown_person", "person_id", epid.values)
+    date = events_cols["date"]
+    event_date = date.values.spread(date.out)
+    birth = np.where(person_idx >= 0, kept_dob[np.maximum(person_idx, 0)] if len(kept_dob) else np.datetime64("NaT"),
+                     np.datetime64("NaT")).astype("datetime64[s]")
+    before = (person_idx >= 0) & ~np.isnat(event_date) & (event_date < birth)
+    events_problems.add(before, "before_birth", "date", date.values,
+                        date_of_birth=lambda p: np.datetime_as_string(birth[p], unit="D"))
+    eid = events_cols["event_id"]
+    ok = ~events_problems.bad  # so every ok row has a person_idx
+    dup, first = _later_copies(ok, [eid.values.keys(), (np.maximum(person_idx, 0), len(kept_ids))])
+    events_problems.add(dup, "duplicate_event", "event_id", eid.values, person_id=epid.values.at,
+                        first_row=lambda p: events_rows[first[p]])
+
+    # assemble
+    frames: dict[str, pd.DataFrame] = {}
+    reject_parts: list[pd.DataFrame] = []
+    counts: dict[str, dict[str, int]] = {}
     for name, path in files.items():
-        counts[name]["used"] = len(people if name == "people" else events if name == "events" else loaded[name])
-        counts[name]["rejected"] = int(rejects.loc[rejects["file"] == path.name, "row"].nunique())
+        raw, (cols, problems) = raws[name], checked[name]
+        keep = ~problems.bad
+        frames[name] = _frame(name, cols, keep, raw.rows, codes)
+        reject_parts += [problems.frame(path.name, raw.rows),
+                         _malformed_frame(path, raw.malformed, len(raw.names))]
+        counts[name] = {"read": len(keep) + len(raw.malformed), "used": int(keep.sum()),
+                        "rejected": int((~keep).sum()) + len(raw.malformed)}
+    people, events = frames["people"], frames["events"]
+    people["person_idx"] = np.arange(len(people), dtype=np.int32)
+    events["person_idx"] = person_idx[~events_problems.bad].astype(np.int32)
+    order = {path.name: i for i, path in enumerate(files.values())}
+    rejects = pd.concat([p for p in reject_parts if len(p)] or [pd.DataFrame(columns=REJECT_COLUMNS)],
+                        ignore_index=True)
+    rejects = rejects.astype({"row": np.int64, "file": str, "column": str, "value": str, "rule": str, "message": str})
+    rejects = (rejects.assign(_order=rejects["file"].map(order))
+               .sort_values(["_order", "row"], kind="stable")[REJECT_COLUMNS].reset_index(drop=True))
     say(f"checked {sum(c['read'] for c in counts.values()):,} rows, quarantined "
         f"{sum(c['rejected'] for c in counts.values()):,}")
     return Extract(
-        people=people, events=events, population=loaded.get("population"), rejects=rejects,
+        people=people, events=events, population=frames.get("population"), rejects=rejects,
         counts=counts, files=files, sha256={n: _sha256(p) for n, p in files.items()},
         extra_columns=extra_columns, extract_date=extract_date,
     )

@@ -141,3 +141,37 @@ def test_installed_command_runs_from_any_folder(tmp_path, tiny):
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in missing.stderr
+
+
+COMPAS = ROOT.parent / "shared" / "data" / "compas" / "compas-scores-two-years.csv"
+
+
+def test_audit_command_reproduces_propublica_false_positive_rates(runner, tmp_path):
+    import json
+
+    result = invoke(runner, "audit", "--input", COMPAS, "--score", "decile_score", "--threshold", "5",
+                    "--outcome", "two_year_recid", "--by", "race", "--by", "sex",
+                    "--reference", "race=Caucasian", "--out", tmp_path / "compas")
+    assert result.exit_code == 0, result.output
+    assert "false positive rate for African-American people was 44.85%" in result.output
+    assert "against 23.45%" in result.output
+    data = json.loads((tmp_path / "compas" / "audit.json").read_text())
+    groups = {g["group"]: g for g in data["attributes"]["race"]["groups"]}
+    assert groups["African-American"]["n"] == 3696
+    assert round(groups["Caucasian"]["false_positive_rate"], 4) == 0.2345
+    assert (tmp_path / "compas" / "audit.html").is_file()
+
+
+def test_audit_command_needs_exactly_one_selection_rule(runner, tmp_path):
+    result = runner.invoke(main, ["audit", "--input", str(COMPAS), "--score", "decile_score", "--by", "race",
+                                  "--out", str(tmp_path / "a")])
+    assert result.exit_code == 2
+    assert "give exactly one of --threshold T or --selected COL" in result.output
+
+
+def test_audit_command_unknown_column_is_one_line(runner, tmp_path):
+    result = invoke(runner, "audit", "--input", COMPAS, "--score", "decile_score", "--threshold", "5",
+                    "--by", "rase", "--out", tmp_path / "a")
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "'rase'" in lines[0] and "race" in lines[0]

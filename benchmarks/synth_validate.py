@@ -1,0 +1,95 @@
+"""Time a synthetic force end to end: generate, write, then load and validate it.
+
+    python -m benchmarks.synth_validate --people 1000000 [--seed S] [--format parquet|csv] [--dirty F]
+
+Prints one JSON object: seconds per stage, rows per file, rejected rows, whether the loader's
+rejects match the injected faults exactly, and the peak resident memory of the process
+(``resource.getrusage(...).ru_maxrss``).  The force is dropped before loading, so the peak is the
+larger of the generate/write peak and the load peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hkc.definitions import load_catalogue, packaged_defaults
+from hkc.extract import load_extract
+from hkc.synth import expected_rejects, generate_force, last_quarter_end, write_force
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20) if sys.platform == "darwin" else peak / 1024, 1)  # bytes on macOS, KiB on Linux
+
+
+def run(*, people: int, seed: int, fmt: str, dirty: float, until: dt.date, out: Path) -> dict:
+    catalogue = load_catalogue(packaged_defaults() / "features" / "indicators.toml")
+    seconds: dict[str, float] = {}
+
+    start = time.perf_counter()
+    force = generate_force(people=people, seed=seed, until=until, dirty=dirty, catalogue=catalogue)
+    seconds["generate"] = time.perf_counter() - start
+    rss_generate = _peak_rss_mb()
+
+    start = time.perf_counter()
+    paths = write_force(force, out, fmt=fmt)
+    seconds["write"] = time.perf_counter() - start
+    expected = expected_rejects(force, fmt) if dirty > 0 else None
+    faults = len(force.faults)
+    del force
+    gc.collect()
+
+    start = time.perf_counter()
+    extract = load_extract(out, catalogue=catalogue, extract_date=until)
+    seconds["load"] = time.perf_counter() - start
+
+    match = None
+    if expected is not None:
+        key = ["file", "row", "rule"]
+        got = extract.rejects[key].drop_duplicates().sort_values(key).reset_index(drop=True)
+        match = got.equals(expected[key].drop_duplicates().sort_values(key).reset_index(drop=True))
+    return {
+        "benchmark": "synth_validate",
+        "people": people, "seed": seed, "format": fmt, "dirty": dirty, "until": until.isoformat(),
+        "rows": {name: c["read"] for name, c in extract.counts.items()},
+        "rejected": {name: c["rejected"] for name, c in extract.counts.items()},
+        "faults_injected": faults,
+        "rejects_match_faults": match,
+        "reconciles": extract.reconciles(),
+        "seconds": {k: round(v, 2) for k, v in seconds.items()} | {"total": round(sum(seconds.values()), 2)},
+        "bytes": {name: path.stat().st_size for name, path in paths.items() if name in ("people", "events")},
+        "peak_rss_mb": {"after_generate": rss_generate, "overall": _peak_rss_mb()},
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.synth_validate", description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--format", choices=("csv", "parquet"), default="parquet")
+    parser.add_argument("--dirty", type=float, default=0.0)
+    parser.add_argument("--until", type=dt.date.fromisoformat, default=last_quarter_end(dt.date.today()),
+                        help="extract date (default: the end of the last complete quarter)")
+    parser.add_argument("--out", type=Path, default=None, help="keep the files here (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    options = dict(people=args.people, seed=args.seed, fmt=args.format, dirty=args.dirty, until=args.until)
+    if args.out is not None:
+        result = run(**options, out=args.out)
+    else:
+        with tempfile.TemporaryDirectory(prefix="hkc-synth-") as tmp:
+            result = run(**options, out=Path(tmp))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
