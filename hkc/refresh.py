@@ -233,7 +233,7 @@ def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions:
                                       removed_frame=gone)
     tracked = stages.run("tracking", "logging aggregate figures to MLflow", log_run,
                          run_name=f"refresh {as_of}", params=_tracking_params(manifest),
-                         metrics=_tracking_metrics(manifest) | audit_metrics(audit),
+                         metrics=_tracking_metrics(manifest) | audit_metrics(partner_audit),
                          settings=settings.tracking, root=definitions.base)
     if not tracked["logged"]:
         say(f"MLflow tracking skipped: {tracked['error']}")

@@ -1,4 +1,4 @@
-"""Tests for the fairness audit (hkc/audit.py, hkc/audit_report.py)."""
+"""Tests for the fairness audit (hkc/audit.py and the hkc/audit_*.py modules it re-exports)."""
 
 from __future__ import annotations
 
@@ -475,6 +475,23 @@ def test_partner_copy_has_no_count_under_the_threshold_anywhere(compas_audit, dr
     written = write_audit(partner, tmp_path / "partner", title="Partner copy")
     text = "".join(p.read_text() for p in written)
     assert "Asian" in text and "withheld" in text
+
+
+def test_partner_copy_suppresses_a_nested_retrospective_audit_as_its_own_result():
+    frame = pd.DataFrame({"sex": ["F"] * 6 + ["M"] * 300 + ["X"] * 40, "sel": [1, 0] * 3 + [1, 0] * 150 + [1, 0] * 20,
+                          "y": [1, 0, 0] * 2 + [1, 0, 0] * 100 + [1, 0] * 20})
+    past = audit_selection(frame, selected="sel", by=["sex"], outcome="y", spec=fast_spec(), reference={"sex": "M"})
+    past["findings"] = findings(past)
+    assert any("n = 6" in s for s in past["findings"])
+    result = audit_selection(frame, selected="sel", by=["sex"], spec=fast_spec(), reference={"sex": "M"})
+    result["retrospective"] = {"available": True, "as_of": "2025-09-30", "audit": past}
+    partner = suppress_small_cells(result, threshold=10)
+    nested = partner["retrospective"]["audit"]
+    rows = {g["group"]: g for g in nested["attributes"]["sex"]["groups"]}
+    assert rows["F"]["n"] == "<10" and rows["F"]["selection_rate"] == "withheld"
+    assert rows["F"]["false_positive_rate"] == "withheld" and rows["X"]["selection_rate"] == "withheld"
+    assert "findings" not in nested and nested["suppression"]["threshold"] == 10
+    assert past["attributes"]["sex"]["groups"][0]["n"] == 6  # the auditor's copy is untouched
 
 
 def test_one_hidden_group_is_never_recoverable_from_the_total():

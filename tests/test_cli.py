@@ -109,6 +109,18 @@ def test_refresh_history_explain_and_movement(runner, tiny, tmp_path, offline_co
     assert "share of the earlier cohort whose RAG reduced or who were removed" in moved.output
 
 
+def test_transparency_record_from_the_latest_stored_run(runner, tiny, tmp_path, offline_config):
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    invoke(runner, "refresh", tiny, "--as-of", "2026-09-30", "--out", tmp_path / "q3", "--db", db,
+           "--config", offline_config)
+    result = invoke(runner, "transparency", "--db", db, "--out", tmp_path / "record.md", "--config", offline_config)
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "record.md").read_text()
+    assert text.startswith("# Algorithmic transparency record")
+    assert "2026-09-30" in text and "possession of a bladed article" in text
+    assert not re.search(r"\bP[123]\b", text)  # no person identifiers in a record meant for publication
+
+
 def test_explain_unknown_run_is_a_clear_error(runner, tiny, tmp_path, offline_config):
     db = f"sqlite:///{tmp_path / 'h.db'}"
     invoke(runner, "refresh", tiny, "--as-of", "2026-09-30", "--out", tmp_path / "q3", "--db", db,

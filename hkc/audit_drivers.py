@@ -1,0 +1,170 @@
+"""Driver decomposition: which indicators a group's risk points come from, and its gap to the reference.
+
+An auditor can see, for example, that one group's higher scores come from intelligence reports
+rather than convictions: mean points per person by indicator and group, the shares of points from
+intelligence and from proactive (police-generated) indicators, and the gap to the reference group
+split by indicator, each with a bootstrap interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hkc.audit_bootstrap import bootstrap_intervals, finite_or_none, interval_or_none
+from hkc.audit_columns import UNKNOWN_REFERENCE, group_labels, require_column
+from hkc.audit_spec import AuditSpec, flag_raised
+from hkc.errors import HkcError
+
+__all__ = ["UNFLAGGED_INDICATOR", "driver_decomposition"]
+
+UNFLAGGED_INDICATOR = ("indicator_flags has no row for indicator {indicator!r}; add it with its intelligence and "
+                       "proactive flags (indicators present: {present})")
+
+
+def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, attribute: str, reference: str,
+                         indicator_flags: pd.DataFrame, spec: AuditSpec | None = None,
+                         among: str = "everyone scored") -> dict:
+    """Which indicators drive each group's risk points, and the gap to the reference group.
+
+    Parameters
+    ----------
+    contributions : DataFrame
+        ``person_id, axis, indicator, count, latest, points``; only ``axis == "risk"`` rows count.
+    groups : DataFrame
+        ``person_id`` and the ``attribute`` column, one row per person in the population studied
+        (people without contributions have zero points).
+    attribute, reference : str
+        The attribute and its reference group.
+    indicator_flags : DataFrame
+        ``indicator, intelligence, proactive`` (bools), optionally ``label``.
+    spec : AuditSpec, optional
+        Bootstrap settings and the flag rule.
+    among : str
+        Words naming the population studied, for the findings.
+
+    Returns
+    -------
+    dict
+        Per group: ``n``, mean risk points overall (``mean_points`` with interval) and by
+        indicator, shares of points from intelligence and from proactive indicators (with
+        intervals), the ratio of mean points to the reference (interval, ``flag``), the gap to
+        the reference split by indicator (sums to the gap), its intelligence and proactive parts
+        (with intervals), the ``drivers`` (indicators carrying at least a quarter of the gap) and
+        ``driven_by`` ("intelligence", "proactive" or "other").
+    """
+    spec = spec or AuditSpec()
+    for frame, name, cols in ((contributions, "contributions", ("person_id", "axis", "indicator", "points")),
+                              (groups, "groups", ("person_id", attribute)),
+                              (indicator_flags, "indicator_flags", ("indicator", "intelligence", "proactive"))):
+        for col in cols:
+            require_column(frame, col, f"{name} column", name)
+    people = groups[["person_id", attribute]].drop_duplicates("person_id")
+    codes, names = pd.factorize(group_labels(people[attribute]), sort=True)
+    names = [str(v) for v in names]
+    if reference not in names:
+        raise HkcError(UNKNOWN_REFERENCE.format(group=reference, attribute=attribute, groups=", ".join(names),
+                                                fix="; pass a reference that is present"))
+    ref = names.index(reference)
+    g = len(names)
+    risk = contributions[contributions["axis"] == "risk"]
+    pos = pd.Index(people["person_id"]).get_indexer(risk["person_id"])
+    ignored = int((pos < 0).sum())  # contributions of people outside ``groups``
+    risk = risk[pos >= 0]
+    pos = pos[pos >= 0]
+    indicators = sorted(risk["indicator"].astype(str).unique())
+    flags = indicator_flags.assign(indicator=indicator_flags["indicator"].astype(str)).set_index("indicator")
+    missing = [i for i in indicators if i not in flags.index]
+    if missing:
+        raise HkcError(UNFLAGGED_INDICATOR.format(indicator=missing[0], present=", ".join(indicators)))
+    intel = np.array([bool(flags.loc[i, "intelligence"]) for i in indicators], dtype=bool)
+    proactive = np.array([bool(flags.loc[i, "proactive"]) for i in indicators], dtype=bool)
+    ind_code = pd.Index(indicators).get_indexer(risk["indicator"].astype(str))
+    nonzero, person = np.unique(pos, return_inverse=True)
+    points = np.zeros((len(nonzero), len(indicators)))
+    np.add.at(points, (person, ind_code), risk["points"].to_numpy(dtype=float))
+    n_g = np.bincount(codes, minlength=g)
+    # Bootstrap categories: each person with points, plus one "no points" category per group.
+    cat_group = np.concatenate([codes[nonzero], np.arange(g)])
+    cat_count = np.concatenate([np.ones(len(nonzero), np.int64),
+                                n_g - np.bincount(codes[nonzero], minlength=g)])
+    cat_points = np.vstack([points, np.zeros((g, len(indicators)))])
+    onehot = np.zeros((len(cat_group), g))
+    onehot[np.arange(len(cat_group)), cat_group] = 1.0
+    design = np.hstack([onehot, onehot * cat_points.sum(1, keepdims=True),
+                        onehot * cat_points[:, intel].sum(1, keepdims=True),
+                        onehot * cat_points[:, proactive].sum(1, keepdims=True)])
+
+    def statistic(draws: np.ndarray) -> dict[str, np.ndarray]:
+        s = draws @ design
+        n, total, itl, pro = s[:, :g], s[:, g:2 * g], s[:, 2 * g:3 * g], s[:, 3 * g:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean, mean_i, mean_p = total / n, itl / n, pro / n
+            return {"mean": mean, "intel_share": itl / total, "proactive_share": pro / total,
+                    "ratio": mean / mean[:, [ref]], "gap": mean - mean[:, [ref]],
+                    "gap_intel": mean_i - mean_i[:, [ref]], "gap_proactive": mean_p - mean_p[:, [ref]]}
+
+    b = spec.bootstrap
+    point = {k: v[0] for k, v in statistic(cat_count[None].astype(float)).items()}
+    ci = bootstrap_intervals(cat_count, statistic, resamples=b.resamples, seed=b.seed, confidence=b.confidence)
+    by_indicator = np.zeros((g, len(indicators)))
+    np.add.at(by_indicator, codes[nonzero], points)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        by_indicator = by_indicator / n_g[:, None]
+    rows = []
+    for gi, group in enumerate(names):
+        def val(key, gi=gi):
+            return finite_or_none(point[key][gi])
+
+        def interval(key, gi=gi):
+            return interval_or_none(ci[key][gi]) if val(key) is not None else None
+
+        entry: dict[str, Any] = {
+            "group": group, "n": int(n_g[gi]), "reference": gi == ref,
+            "small": bool(n_g[gi] < spec.disclosure.small_cell),
+            "mean_points": val("mean"), "mean_points_ci": interval("mean"),
+            "by_indicator": {ind: float(by_indicator[gi, j]) for j, ind in enumerate(indicators)},
+            "intelligence_share": val("intel_share"), "intelligence_share_ci": interval("intel_share"),
+            "proactive_share": val("proactive_share"), "proactive_share_ci": interval("proactive_share"),
+        }
+        if gi != ref:
+            ratio = val("ratio")
+            gap = val("gap")
+            gap_by = {ind: float(by_indicator[gi, j] - by_indicator[ref, j]) for j, ind in enumerate(indicators)}
+            entry |= {"ratio": ratio, "ratio_ci": interval("ratio"),
+                      "flag": flag_raised(ratio, interval("ratio"), spec),
+                      "gap": gap, "gap_ci": interval("gap"), "gap_by_indicator": gap_by,
+                      "gap_intelligence": val("gap_intel"), "gap_intelligence_ci": interval("gap_intel"),
+                      "gap_proactive": val("gap_proactive"), "gap_proactive_ci": interval("gap_proactive")}
+            entry |= _drivers(gap, gap_by, entry["gap_intelligence"], entry["gap_proactive"])
+            gap_ci = entry["gap_ci"]
+            if gap_ci is None or gap_ci[0] <= 0 <= gap_ci[1]:
+                entry["driven_by"] = None  # no gap beyond chance: nothing to attribute
+        rows.append(entry)
+    labels = (indicator_flags.assign(indicator=indicator_flags["indicator"].astype(str))
+              .set_index("indicator")["label"].to_dict() if "label" in indicator_flags.columns else {})
+    return {
+        "attribute": attribute, "reference": reference, "among": among, "n": int(len(people)),
+        "indicators": [{"indicator": ind, "label": str(labels.get(ind, ind)), "intelligence": bool(intel[j]),
+                        "proactive": bool(proactive[j])} for j, ind in enumerate(indicators)],
+        "groups": rows,
+        "ignored_contributions": ignored,
+        "provenance": {"resamples": b.resamples, "seed": b.seed, "confidence": b.confidence},
+    }
+
+
+def _drivers(gap: float | None, gap_by: Mapping[str, float], gap_intel: float | None,
+             gap_proactive: float | None) -> dict[str, Any]:
+    if gap is None or gap == 0:
+        return {"intelligence_share_of_gap": None, "drivers": [], "driven_by": None}
+    shares = {ind: v / gap for ind, v in gap_by.items()}
+    ranked = sorted(shares, key=shares.get, reverse=True)
+    drivers = [ind for ind in ranked if shares[ind] >= 0.25] or ranked[:1]
+    intel_share = (gap_intel or 0.0) / gap
+    proactive_share = (gap_proactive or 0.0) / gap
+    driven_by = "intelligence" if intel_share > 0.5 else "proactive" if proactive_share > 0.5 else "other"
+    return {"intelligence_share_of_gap": intel_share, "proactive_share_of_gap": proactive_share,
+            "drivers": drivers, "driven_by": driven_by}
