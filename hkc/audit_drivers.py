@@ -53,8 +53,12 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
         indicator, shares of points from intelligence and from proactive indicators (with
         intervals), the ratio of mean points to the reference (interval, ``flag``), the gap to
         the reference split by indicator (sums to the gap), its intelligence and proactive parts
-        (with intervals), the ``drivers`` (indicators carrying at least a quarter of the gap) and
-        ``driven_by`` ("intelligence", "proactive" or "other").
+        (with intervals), the ``drivers`` (indicators carrying at least a quarter of the gap),
+        ``driven_by`` ("intelligence", "proactive" or "other"), and the ratio of the group's share of
+        points from intelligence (and from proactive indicators) to the reference's share, with its
+        interval and flag (``intelligence_share_ratio``, ``intelligence_flag``, ``proactive_…``); the
+        flag uses a Bonferroni-adjusted interval (``…_adjusted_ci``) for the 2 × (groups − 1)
+        comparisons.
     """
     spec = spec or AuditSpec()
     for frame, name, cols in ((contributions, "contributions", ("person_id", "axis", "indicator", "points")),
@@ -105,11 +109,25 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
             mean, mean_i, mean_p = total / n, itl / n, pro / n
             return {"mean": mean, "intel_share": itl / total, "proactive_share": pro / total,
                     "ratio": mean / mean[:, [ref]], "gap": mean - mean[:, [ref]],
+                    "mean_intel": mean_i, "mean_proactive": mean_p,
+                    "intel_ratio": (itl / total) / (itl / total)[:, [ref]],
+                    "proactive_ratio": (pro / total) / (pro / total)[:, [ref]],
                     "gap_intel": mean_i - mean_i[:, [ref]], "gap_proactive": mean_p - mean_p[:, [ref]]}
 
     b = spec.bootstrap
     point = {k: v[0] for k, v in statistic(cat_count[None].astype(float)).items()}
     ci = bootstrap_intervals(cat_count, statistic, resamples=b.resamples, seed=b.seed, confidence=b.confidence)
+    # The recording flags compare every group with the reference on two shares: Bonferroni-adjust
+    # their intervals for those comparisons, so a force with many groups does not flag by chance.
+    comparisons = max(1, 2 * (g - 1))
+    adjusted_level = 1 - (1 - b.confidence) / comparisons
+
+    def share_ratios(draws: np.ndarray) -> dict[str, np.ndarray]:
+        full = statistic(draws)
+        return {"intel_ratio": full["intel_ratio"], "proactive_ratio": full["proactive_ratio"]}
+
+    adjusted = bootstrap_intervals(cat_count, share_ratios, resamples=b.resamples, seed=b.seed,
+                                   confidence=adjusted_level)
     by_indicator = np.zeros((g, len(indicators)))
     np.add.at(by_indicator, codes[nonzero], points)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -129,6 +147,7 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
             "by_indicator": {ind: float(by_indicator[gi, j]) for j, ind in enumerate(indicators)},
             "intelligence_share": val("intel_share"), "intelligence_share_ci": interval("intel_share"),
             "proactive_share": val("proactive_share"), "proactive_share_ci": interval("proactive_share"),
+            "mean_intelligence_points": val("mean_intel"), "mean_proactive_points": val("mean_proactive"),
         }
         if gi != ref:
             ratio = val("ratio")
@@ -139,6 +158,19 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
                       "gap": gap, "gap_ci": interval("gap"), "gap_by_indicator": gap_by,
                       "gap_intelligence": val("gap_intel"), "gap_intelligence_ci": interval("gap_intel"),
                       "gap_proactive": val("gap_proactive"), "gap_proactive_ci": interval("gap_proactive")}
+            # The share of risk points from intelligence (and from proactive indicators) against the
+            # reference's share: a recording-driven disparity that a total-points ratio can hide, and
+            # that differences in how much each group offends do not explain.  It rests on the people
+            # with such points, so it is flagged only when both groups have enough of them.
+            for key, name, mask in (("intel_ratio", "intelligence", intel), ("proactive_ratio", "proactive", proactive)):
+                r, r_ci = val(key), interval(key)
+                r_adjusted = interval_or_none(adjusted[key][gi]) if r is not None else None
+                with_points = np.bincount(codes[nonzero][points[:, mask].sum(1) > 0], minlength=g)
+                enough = min(with_points[gi], with_points[ref]) >= spec.disclosure.small_cell
+                entry |= {f"{name}_share_ratio": r, f"{name}_share_ratio_ci": r_ci,
+                          f"{name}_share_ratio_adjusted_ci": r_adjusted,
+                          f"people_with_{name}_points": int(with_points[gi]),
+                          f"{name}_flag": bool(enough and flag_raised(r, r_adjusted, spec))}
             entry |= _drivers(gap, gap_by, entry["gap_intelligence"], entry["gap_proactive"])
             gap_ci = entry["gap_ci"]
             if gap_ci is None or gap_ci[0] <= 0 <= gap_ci[1]:
@@ -152,7 +184,8 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
                         "proactive": bool(proactive[j])} for j, ind in enumerate(indicators)],
         "groups": rows,
         "ignored_contributions": ignored,
-        "provenance": {"resamples": b.resamples, "seed": b.seed, "confidence": b.confidence},
+        "provenance": {"resamples": b.resamples, "seed": b.seed, "confidence": b.confidence,
+                       "recording_flag_confidence": adjusted_level},
     }
 
 

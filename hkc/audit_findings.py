@@ -223,6 +223,7 @@ def _driver_findings(result: Mapping) -> list[str]:
             gap_ci = g.get("gap_ci")
             excludes_zero = isinstance(gap_ci, list) and all(is_number(v) for v in gap_ci) and \
                 (gap_ci[0] > 0 or gap_ci[1] < 0)
+            out += _recording_findings(result, d, g, ref_label, conf)
             if not (g.get("flag") or (excludes_zero and g.get("driven_by") == "intelligence")):
                 continue
             ci = _ci(gap_ci, conf, lambda v: f"{v:.1f}")
@@ -242,6 +243,31 @@ def _driver_findings(result: Mapping) -> list[str]:
                 f"among {d.get('among', 'everyone scored')}, {_label(result, attr, g['group'])} had {abs(g['gap']):.1f} "
                 f"{more} risk points on average than {ref_label} ({ci}; {g['ratio']:.2f} times as many, {ratio_ci})"
                 + (f"; {tail}" if tail else "") + (f"; {driven}, chiefly {named}" if driven and named else "") + "."))
+    return out
+
+
+def _recording_findings(result: Mapping, d: Mapping, g: Mapping, ref_label: str, conf: float) -> list[str]:
+    """Sentences for a flagged share of risk points from intelligence (or proactive indicators)."""
+    ref = next((r for r in d["groups"] if r.get("reference")), None)
+    out = []
+    for name, words in (("intelligence", "intelligence reports"),
+                        ("proactive", "proactive (police-generated) indicators")):
+        ratio_ci = _ci(g.get(f"{name}_share_ratio_ci"), conf)
+        if not g.get(f"{name}_flag") or ratio_ci is None or ref is None:
+            continue
+        mine, theirs = g.get(f"mean_{name}_points"), ref.get(f"mean_{name}_points")
+        share, ref_share = g.get(f"{name}_share"), ref.get(f"{name}_share")
+        share_ci = _pct_ci(g.get(f"{name}_share_ci"), conf)
+        ref_share_ci = _pct_ci(ref.get(f"{name}_share_ci"), conf)
+        if not all(is_number(v) for v in (mine, theirs, share, ref_share)) or share_ci is None or ref_share_ci is None:
+            continue
+        label = _label(result, d["attribute"], g["group"])
+        out.append(_sentence(
+            f"among {d.get('among', 'everyone scored')}, {format_percent(share)} ({share_ci}) of the risk points of "
+            f"{label} came from {words}, against {format_percent(ref_share)} ({ref_share_ci}) for {ref_label}: "
+            f"{g[f'{name}_share_ratio']:.2f} times the share ({ratio_ci}; {mine:.2f} against {theirs:.2f} such points "
+            f"per person); a disparity in what is recorded about {label}, which differences in recorded offending "
+            f"do not explain."))
     return out
 
 

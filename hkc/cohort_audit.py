@@ -129,6 +129,14 @@ def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Serie
                 ref = groups[attr].value_counts().idxmax()
             result["drivers"][attr] = driver_decomposition(contrib, groups[["person_id", attr]], attribute=attr,
                                                            reference=ref, indicator_flags=flags, spec=spec)
+    for attr, d in result["drivers"].items():  # recording-driven disparities join the audit's flags
+        for g in d["groups"]:
+            for name in ("intelligence", "proactive"):
+                if g.get(f"{name}_flag"):
+                    result["flags"].append({"attribute": attr, "group": g["group"], "reference": d["reference"],
+                                            "metric": f"{name}_share_of_risk_points",
+                                            "ratio": g[f"{name}_share_ratio"], "ci": g[f"{name}_share_ratio_ci"],
+                                            "small": g["small"], "source": "drivers"})
     result["retrospective"] = _retrospective(extract, definitions, spec, as_of)
     result["findings"] = findings(result)
     result["as_of"] = as_of.isoformat()

@@ -381,9 +381,11 @@ def test_intelligence_driven_gap_is_named_as_such(driver_case):
     assert black["intelligence_share"] > white["intelligence_share"]
     assert black["mean_points_ci"][0] <= black["mean_points"] <= black["mean_points_ci"][1]
     result = {"attributes": {}, "thresholds": {"confidence": 0.95}, "labels": {}, "drivers": {"ethnicity": d}}
-    sentence = next(s for s in findings(result) if "risk points" in s)
-    assert sentence.startswith("Among everyone scored, Black people had")
+    sentences = findings(result)
+    sentence = next(s for s in sentences if s.startswith("Among everyone scored, Black people had"))
     assert "than White people (95% CI" in sentence
+    assert black["intelligence_flag"]
+    assert any("of the risk points of Black people came from intelligence reports" in s for s in sentences)
     assert "driven by intelligence reports, chiefly knife intelligence reports" in sentence
 
 
