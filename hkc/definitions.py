@@ -228,6 +228,40 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class PeerSettings:
+    lookback_days: int = field(default=730, metadata=_doc("co-involvement counts within this many days", min=1))
+    half_life_days: float = field(default=365.0, metadata=_doc("recency half-life of an edge's weight", min=1))
+    min_edge_weight: float = field(default=0.0, metadata=_doc("edges lighter than this are dropped", min=0))
+    community_seed: int = field(default=1, metadata=_doc("seed of the community detection (same seed, same groups)",
+                                                          min=0))
+    max_periphery: int = field(default=100, metadata=_doc("at most this many periphery people are listed", min=0))
+    child_max_age: int = field(default=17, metadata=_doc("a child is at most this age at the as-of date", min=0))
+
+
+@dataclass(frozen=True)
+class PlaceSettings:
+    lookback_days: int = field(default=365, metadata=_doc("knife-related events within this many days count", min=1))
+    half_life_days: float = field(default=180.0, metadata=_doc("recency half-life of a place's activity", min=1))
+    top_n: int = field(default=20, metadata=_doc("places listed in the pack", min=0))
+
+
+@dataclass(frozen=True)
+class PartnerSettings:
+    fields: tuple[str, ...] = field(
+        default=("pseudonym", "age", "sex", "area", "rag", "vulnerability_band", "rationale", "movement",
+                 "peer_group", "decision"),
+        metadata=_doc("the only columns partner outputs may carry (an allow-list)"))
+    key_variable: str = field(default="HKC_PSEUDONYM_KEY",
+                              metadata=_doc("environment variable holding the pseudonymisation secret"))
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    days: int = field(default=730, metadata=_doc("runs and person-level history older than this are purged by "
+                                                 "`hkc purge`", min=1))
+
+
+@dataclass(frozen=True)
 class Settings:
     """The effective run settings (``config/hkc.toml``)."""
 
@@ -245,6 +279,10 @@ class Settings:
     outcome: OutcomeSettings = field(default_factory=OutcomeSettings,
                                      metadata=_doc("what 'went on to be involved' means"))
     tracking: TrackingSettings = field(default_factory=TrackingSettings, metadata=_doc("experiment tracking"))
+    peers: PeerSettings = field(default_factory=PeerSettings, metadata=_doc("peer mapping and the periphery"))
+    places: PlaceSettings = field(default_factory=PlaceSettings, metadata=_doc("places for contextual safeguarding"))
+    partner: PartnerSettings = field(default_factory=PartnerSettings, metadata=_doc("the partner pack"))
+    retention: RetentionSettings = field(default_factory=RetentionSettings, metadata=_doc("how long history is kept"))
     path: Path | None = field(default=None, compare=False, metadata=_doc("file loaded (not a key)"))
     sha256: str = field(default="", compare=False, metadata=_doc("hash of the file (not a key)"))
 

@@ -17,7 +17,11 @@ from hkc.definitions import (
     Indicator,
     OutcomeSettings,
     OutputSettings,
+    PartnerSettings,
+    PeerSettings,
+    PlaceSettings,
     RagSettings,
+    RetentionSettings,
     Settings,
     TrackingSettings,
     VulnerabilitySettings,
@@ -37,7 +41,8 @@ CATALOGUE_FILE = ROOT / "features" / "indicators.toml"
 
 @pytest.mark.parametrize("cls", [Indicator, Settings, DataSettings, DatabaseSettings, EligibilitySettings,
                                  CohortSettings, RagSettings, VulnerabilitySettings, OutputSettings,
-                                 OutcomeSettings, TrackingSettings])
+                                 OutcomeSettings, TrackingSettings, PeerSettings, PlaceSettings,
+                                 PartnerSettings, RetentionSettings])
 def test_every_definition_key_is_documented(cls):
     for f in dataclasses.fields(cls):
         assert f.metadata.get("doc"), f"{cls.__name__}.{f.name} has no doc"
