@@ -262,6 +262,16 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    enabled: bool = field(default=False, metadata=_doc("add the registered champion model's probability to refreshes"))
+    registered_name: str = field(default="hkc-knife-involvement",
+                                 metadata=_doc("MLflow registered model name; the alias `champion` is used"))
+    rank_by_model: bool = field(default=False,
+                                metadata=_doc("rank the cohort by the model instead of the matrix (not advised)"))
+    spec: str = field(default="logistic", metadata=_doc("model specification in models/<spec>.toml used by `hkc train`"))
+
+
+@dataclass(frozen=True)
 class Settings:
     """The effective run settings (``config/hkc.toml``)."""
 
@@ -283,6 +293,7 @@ class Settings:
     places: PlaceSettings = field(default_factory=PlaceSettings, metadata=_doc("places for contextual safeguarding"))
     partner: PartnerSettings = field(default_factory=PartnerSettings, metadata=_doc("the partner pack"))
     retention: RetentionSettings = field(default_factory=RetentionSettings, metadata=_doc("how long history is kept"))
+    model: ModelSettings = field(default_factory=ModelSettings, metadata=_doc("the optional calibrated model"))
     path: Path | None = field(default=None, compare=False, metadata=_doc("file loaded (not a key)"))
     sha256: str = field(default="", compare=False, metadata=_doc("hash of the file (not a key)"))
 

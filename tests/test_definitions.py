@@ -15,6 +15,7 @@ from hkc.definitions import (
     DataSettings,
     EligibilitySettings,
     Indicator,
+    ModelSettings,
     OutcomeSettings,
     OutputSettings,
     PartnerSettings,
@@ -42,7 +43,7 @@ CATALOGUE_FILE = ROOT / "features" / "indicators.toml"
 @pytest.mark.parametrize("cls", [Indicator, Settings, DataSettings, DatabaseSettings, EligibilitySettings,
                                  CohortSettings, RagSettings, VulnerabilitySettings, OutputSettings,
                                  OutcomeSettings, TrackingSettings, PeerSettings, PlaceSettings,
-                                 PartnerSettings, RetentionSettings])
+                                 PartnerSettings, RetentionSettings, ModelSettings])
 def test_every_definition_key_is_documented(cls):
     for f in dataclasses.fields(cls):
         assert f.metadata.get("doc"), f"{cls.__name__}.{f.name} has no doc"
