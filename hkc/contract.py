@@ -116,6 +116,8 @@ FILE_ERRORS: dict[str, str] = {
     "header_unreadable": "{file}: the header line {problem}; check the first line of the file",
     "long_record": "{file}: a line is longer than {limit}, usually a '\"' that is never closed; check quoting",
     "unreadable_file": "{file} cannot be read ({reason}); check that it exists and you may read it",
+    "mostly_malformed": ("{file}: {bad} of the first {seen} lines do not have the header's {expected} fields "
+                         "(e.g. '{example}'); check the delimiter and quoting, and that the header belongs to the file"),
     "unreadable_csv": "{file} cannot be read as CSV ({reason}); re-export it",
     "unreadable_parquet": "{file} is not a readable Parquet file ({reason}); re-export it",
     "bad_type": "{file}: column '{column}' has type {type}, which hkc cannot read; export it as text",

@@ -13,7 +13,11 @@ problems has one reject line per problem but counts once, so per file ``read = u
 
 ``row`` is the line number in a CSV file (header = line 1) where the row starts, so a quoted
 value holding a line break makes the next row start further down, as an editor shows it; in a
-Parquet file it is the 1-based position.  Blank lines are rows too (rule ``blank_row``).
+Parquet file it is the 1-based position.  Blank lines are rows too (rule ``blank_row``).  A
+line with the wrong number of fields is a ``malformed_row``; a '"' that is never closed makes
+the rest of the file one malformed row (or, past 16 MiB, a file-level error); and a file where at
+least 1,000 lines, half of those read, are malformed is not in the header's layout at all
+(file-level: wrong delimiter, or a header from another file).
 
 Duplicates: of the rows sharing a ``person_id`` (people) or an ``(event_id, person_id)`` pair
 (events), the first row that passes every other rule is used and the copies after it are
@@ -34,6 +38,7 @@ import hashlib
 import re
 import string
 import sys
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +74,8 @@ _COUNT_RE = r"^\d{1,15}(?:\.0*)?$"
 _VALUE_SHOWN = 60  # characters of an offending value kept in rejects
 _BLOCK = 1 << 24  # CSV block size: a single line may not be longer than this
 _HEADER_LIMIT = 1 << 20  # bytes in which the header line must end
+_TEXT_KEPT = 100_000  # malformed lines whose start is kept to show in rejects
+_MALFORMED_LIMIT = 1_000  # this many malformed lines, half of those read, make a file unreadable
 
 
 @dataclass
@@ -240,12 +247,7 @@ def _read_csv(path: Path, on_header: HeaderCheck | None = None) -> RawFile:
         on_header(names)
     n = len(names)
     col_names = [f"c{i}" for i in range(n)]
-    bad: list[tuple[int | None, int, str, int, bool]] = []  # number, fields, start of text, line breaks, blank
-
-    def on_bad(row: pacsv.InvalidRow) -> str:
-        text = row.text
-        bad.append((row.number, row.actual_columns, text[:_VALUE_SHOWN + 1], _breaks(text), not text.strip()))
-        return "skip"
+    bad = _BadLines()
 
     def read(threads: bool) -> pa.Table:
         bad.clear()
@@ -254,26 +256,73 @@ def _read_csv(path: Path, on_header: HeaderCheck | None = None) -> RawFile:
             return pacsv.read_csv(
                 source,
                 read_options=pacsv.ReadOptions(use_threads=threads, column_names=col_names, block_size=_BLOCK),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=on_bad, ignore_empty_lines=False,
+                parse_options=pacsv.ParseOptions(invalid_row_handler=bad, ignore_empty_lines=False,
                                                  newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(col_names, pa.string()),
                                                      strings_can_be_null=False, quoted_strings_can_be_null=False),
             )
 
     try:
-        with _quiet(on_bad):
-            table = read(threads=True)
-            if any(number is None for number, *_ in bad):
-                table = read(threads=False)  # slower, but it reports where each bad line is
+        with _quiet(bad):
+            try:
+                table = read(threads=True)
+            except pa.ArrowInvalid:
+                if not bad.unnumbered:
+                    raise
+                table = read(threads=False)  # slower, but it numbers each malformed line
     except pa.ArrowInvalid as exc:
         text = str(exc)
         if text.strip() == "Empty CSV file":  # nothing after the header
             table = pa.table({c: pa.array([], pa.string()) for c in col_names})
+        elif bad.mostly:
+            raise _error("mostly_malformed", file=path.name, bad=f"{bad.mostly[0]:,}", seen=f"{bad.mostly[1]:,}",
+                         expected=n, example=_escape(bad.text[0][:_VALUE_SHOWN])) from None
         else:
             raise _csv_error(path, text) from None
     except OSError as exc:
         raise _error("unreadable_csv", file=path.name, reason=_first_line(str(exc))) from None
     return RawFile(names, table, *_csv_lines(table, bad, header_lines, quoted=_has_quote(path, offset)))
+
+
+class _BadLines:
+    """pyarrow's handler for malformed lines: keeps where each is, compactly.
+
+    A parallel read cannot number lines, so at the first malformed line it stops the read
+    (``unnumbered``) and the caller reads again in order.  The start of the text is kept for the
+    first ``_TEXT_KEPT`` lines, so a file of garbage costs a few numbers per line; and once at
+    least ``_MALFORMED_LIMIT`` lines, half of those read, are malformed it stops (``mostly``): the
+    file does not have the header's layout, which is a file-level problem.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.number, self.fields, self.breaks = array("q"), array("q"), array("q")
+        self.blank = array("b")
+        self.text: list[str] = []
+        self.unnumbered = False
+        self.mostly: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.number)
+
+    def __call__(self, row: pacsv.InvalidRow) -> str:
+        if row.number is None:
+            self.unnumbered = True
+            return "error"
+        text = row.text
+        if len(self) + 1 >= _MALFORMED_LIMIT and (len(self) + 1) * 2 >= row.number:
+            self.mostly = (len(self) + 1, row.number)  # not this file's layout: stop, don't quarantine it all
+            self.text.append(text[:_VALUE_SHOWN + 1])
+            return "error"
+        self.number.append(row.number)
+        self.fields.append(row.actual_columns)
+        self.breaks.append(_breaks(text))
+        self.blank.append(not text.strip())
+        if len(self.text) < _TEXT_KEPT:
+            self.text.append(text[:_VALUE_SHOWN + 1])
+        return "skip"
 
 
 def _csv_error(path: Path, text: str) -> ExtractError:
@@ -299,7 +348,7 @@ def _first_line(text: str) -> str:
     return (lines[0] if lines else "unknown error")[:200]
 
 
-def _csv_lines(table: pa.Table, bad: list[tuple[int | None, int, str, int, bool]], header_lines: int, *,
+def _csv_lines(table: pa.Table, bad: _BadLines, header_lines: int, *,
                quoted: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
     """Line where each parsed row and each malformed line starts.
 
@@ -308,12 +357,12 @@ def _csv_lines(table: pa.Table, bad: list[tuple[int | None, int, str, int, bool]
     ``header_lines + r`` plus the line breaks inside quoted values of the records before it.
     """
     total = table.num_rows + len(bad)
-    bad_rec = np.array([b[0] for b in bad], dtype=np.int64)
+    bad_rec = np.frombuffer(bad.number, dtype=np.int64)
     is_bad = np.zeros(total, dtype=bool)
     is_bad[bad_rec - 1] = True
     good_rec = np.flatnonzero(~is_bad) + 1
     lines = header_lines + np.arange(1, total + 1, dtype=np.int64)
-    bad_breaks = np.array([b[3] for b in bad], dtype=np.int64)
+    bad_breaks = np.frombuffer(bad.breaks, dtype=np.int64)
     multi_line = [c for c in table.columns if quoted and (pc.any(pc.match_substring(c, "\n")).as_py()
                                                           or pc.any(pc.match_substring(c, "\r")).as_py())]
     if multi_line or bad_breaks.any():
@@ -324,9 +373,11 @@ def _csv_lines(table: pa.Table, bad: list[tuple[int | None, int, str, int, bool]
         breaks[bad_rec - 1] = bad_breaks
         lines += np.cumsum(breaks) - breaks
     malformed = _NO_MALFORMED
-    if bad:
-        malformed = pd.DataFrame({"row": lines[bad_rec - 1], "fields": np.array([b[1] for b in bad], dtype=np.int64),
-                                  "text": [b[2] for b in bad], "blank": np.array([b[4] for b in bad], dtype=bool)})
+    if len(bad):
+        text = np.full(len(bad), "", dtype=object)
+        text[:len(bad.text)] = bad.text
+        malformed = pd.DataFrame({"row": lines[bad_rec - 1], "fields": np.frombuffer(bad.fields, dtype=np.int64),
+                                  "text": text, "blank": np.frombuffer(bad.blank, dtype=np.int8).astype(bool)})
     return lines[good_rec - 1], malformed
 
 
@@ -366,6 +417,8 @@ def _as_text(col: pa.ChunkedArray, file: str, name: str) -> pa.ChunkedArray:
         raise _error("bad_type", file=file, column=name, type=col.type) from None
 
 
+# ``READERS[suffix](path, on_header=None) -> RawFile``; ``on_header(names)`` is called with the
+# header names before the rows are read, so a missing column stops a large file at once.
 READERS: dict[str, Callable[..., RawFile]] = {
     ".csv": _read_csv,
     ".parquet": _read_parquet,
@@ -476,6 +529,14 @@ def _one_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     return col.combine_chunks()
 
 
+def _index_in(values: pa.Array | pa.ChunkedArray, value_set: pa.Array) -> np.ndarray:
+    """Position of each value in ``value_set`` (-1 when absent)."""
+    values = _one_array(values)
+    if values.type != value_set.type:
+        values, value_set = values.cast(pa.large_string()), value_set.cast(pa.large_string())
+    return _np(pc.index_in(values, value_set=value_set).fill_null(-1)).astype(np.int64)
+
+
 def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(arr.to_numpy(zero_copy_only=False))
 
@@ -540,20 +601,27 @@ class _Problems:
         message = _render(RULES[rule], len(pos), {"value": shown, "column": column, **params})
         self.parts.append({"pos": pos, "column": column, "value": shown, "rule": rule, "message": message})
 
-    def frame(self, file: str, rows: np.ndarray) -> pd.DataFrame:
-        if not self.parts:
-            return pd.DataFrame(columns=REJECT_COLUMNS)
-        pos = np.concatenate([p["pos"] for p in self.parts])
-        sizes = [len(p["pos"]) for p in self.parts]
+    def table(self, file: str, rows: np.ndarray) -> pa.Table:
+        return pa.concat_tables([_reject_table(file, rows[p["pos"]], p["column"], p["value"], p["rule"], p["message"])
+                                 for p in self.parts] or [_REJECTS.empty_table()])
 
-        def repeat(key: str) -> np.ndarray:
-            return np.repeat(np.array([p[key] for p in self.parts], dtype=object), sizes)
 
-        return pd.DataFrame({
-            "file": file, "row": rows[pos], "column": repeat("column"),
-            "value": pa.concat_arrays([p["value"] for p in self.parts]).to_pandas(),
-            "rule": repeat("rule"), "message": pa.concat_arrays([p["message"] for p in self.parts]).to_pandas(),
-        })
+# large_string: millions of messages may hold more than the 2 GiB one string array can
+_STRING = pa.string()
+_REJECTS = pa.schema([("file", pa.string()), ("row", pa.int64()), ("column", pa.string()),
+                      ("value", pa.large_string()), ("rule", pa.string()), ("message", pa.large_string())])
+
+
+def _reject_table(file: str, rows: np.ndarray, column: str, value: pa.Array | str, rule: pa.Array | str,
+                  message: pa.Array) -> pa.Table:
+    n = len(rows)
+
+    def text(x: pa.Array | str, kind: pa.DataType = _STRING) -> pa.Array:
+        return x.cast(kind) if isinstance(x, pa.Array) else pa.repeat(pa.scalar(x, kind), n)
+
+    large = pa.large_string()
+    return pa.Table.from_arrays([text(file), pa.array(rows, pa.int64()), text(column), text(value, large), text(rule),
+                                 text(message, large)], schema=_REJECTS)
 
 
 class _Checked(NamedTuple):
@@ -687,17 +755,15 @@ def _check_file(file: str, raw: RawFile, positions: dict[str, int], *, codes: tu
     return _Checkedfile(checked, problems)
 
 
-def _malformed_frame(path: Path, malformed: pd.DataFrame, expected: int) -> pd.DataFrame:
-    if not len(malformed):
-        return pd.DataFrame(columns=REJECT_COLUMNS)
-    shown = _shown(pa.array(malformed["text"].tolist(), pa.string())).to_pylist()
-    blank = malformed["blank"].to_numpy()
-    rules = np.where(blank, "blank_row", "malformed_row")
-    messages = [RULES["blank_row"] if b else RULES["malformed_row"].format(fields=f, expected=expected)
-                for b, f in zip(blank, malformed["fields"], strict=True)]
-    return pd.DataFrame({"file": path.name, "row": malformed["row"].to_numpy(), "column": "",
-                         "value": np.where(blank, "", np.array(shown, dtype=object)), "rule": rules,
-                         "message": messages})
+def _malformed_table(path: Path, malformed: pd.DataFrame, expected: int) -> pa.Table:
+    """Rejects for the lines that could not be split into fields (whitespace-only ones are blank)."""
+    n = len(malformed)
+    blank = pa.array(malformed["blank"].to_numpy(dtype=bool))
+    shown = _shown(pa.array(malformed["text"].to_numpy(), pa.string()))
+    message = _render(RULES["malformed_row"], n, {"value": shown, "expected": str(expected),
+                                                  "fields": pa.array(malformed["fields"].to_numpy()).cast(pa.string())})
+    return _reject_table(path.name, malformed["row"].to_numpy(), "", pc.if_else(blank, "", shown),
+                         pc.if_else(blank, "blank_row", "malformed_row"), pc.if_else(blank, RULES["blank_row"], message))
 
 
 def _frame(file: str, checked: dict[str, _Checked], keep: np.ndarray, rows: np.ndarray,
@@ -767,16 +833,14 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
     events_cols, events_problems = checked["events"]
     events_rows = raws["events"].rows
     epid = events_cols["person_id"]
-    person_idx = _np(pc.index_in(_one_array(epid.values.values), value_set=kept_ids).fill_null(-1)).astype(np.int64)
-    person_idx = epid.values.spread(person_idx)
+    person_idx = epid.values.spread(_index_in(epid.values.values, kept_ids))
     unknown = epid.present & (person_idx < 0)
     if unknown.any():
         rejected = ~people_keep & pid.present
         rej = pd.DataFrame({"id": pid.values.at(np.flatnonzero(rejected)).to_pandas(),
                             "row": people_rows[rejected]}).groupby("id", sort=False)["row"].min()
-        rej_pos = _np(pc.index_in(_one_array(epid.values.values),
-                                  value_set=pa.array(rej.index.to_numpy(dtype=object), pa.string())).fill_null(-1))
-        rej_pos = epid.values.spread(rej_pos).astype(np.int64)
+        rej_ids = pa.array(rej.index.to_numpy(dtype=object), pa.large_string())
+        rej_pos = epid.values.spread(_index_in(epid.values.values, rej_ids))
         rej_rows = rej.to_numpy()
         events_problems.add(unknown & (rej_pos >= 0), "person_rejected", "person_id", epid.values,
                             first_row=lambda p: rej_rows[rej_pos[p]])
@@ -796,25 +860,22 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
 
     # assemble
     frames: dict[str, pd.DataFrame] = {}
-    reject_parts: list[pd.DataFrame] = []
+    reject_parts: list[pa.Table] = []
     counts: dict[str, dict[str, int]] = {}
-    for name, path in files.items():
+    for order, (name, path) in enumerate(files.items()):
         raw, (cols, problems) = raws[name], checked[name]
         keep = ~problems.bad
         frames[name] = _frame(name, cols, keep, raw.rows, codes)
-        reject_parts += [problems.frame(path.name, raw.rows),
-                         _malformed_frame(path, raw.malformed, len(raw.names))]
+        for part in (problems.table(path.name, raw.rows), _malformed_table(path, raw.malformed, len(raw.names))):
+            reject_parts.append(part.append_column("order", pa.repeat(pa.scalar(order, pa.int8()), len(part))))
         counts[name] = {"read": len(keep) + len(raw.malformed), "used": int(keep.sum()),
                         "rejected": int((~keep).sum()) + len(raw.malformed)}
     people, events = frames["people"], frames["events"]
     people["person_idx"] = np.arange(len(people), dtype=np.int32)
     events["person_idx"] = person_idx[~events_problems.bad].astype(np.int32)
-    order = {path.name: i for i, path in enumerate(files.values())}
-    rejects = pd.concat([p for p in reject_parts if len(p)] or [pd.DataFrame(columns=REJECT_COLUMNS)],
-                        ignore_index=True)
-    rejects = rejects.astype({"row": np.int64, "file": str, "column": str, "value": str, "rule": str, "message": str})
-    rejects = (rejects.assign(_order=rejects["file"].map(order))
-               .sort_values(["_order", "row"], kind="stable")[REJECT_COLUMNS].reset_index(drop=True))
+    # files in contract order, rows in file order, a row's problems in the order found (a stable sort)
+    rejects = pa.concat_tables(reject_parts).sort_by([("order", "ascending"), ("row", "ascending")])
+    rejects = rejects.drop_columns(["order"]).to_pandas()
     say(f"checked {sum(c['read'] for c in counts.values()):,} rows, quarantined "
         f"{sum(c['rejected'] for c in counts.values()):,}")
     return Extract(

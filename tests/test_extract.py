@@ -24,7 +24,7 @@ from hkc.extract import REJECT_COLUMNS, Extract, find_files, load_extract
 
 AS_OF = dt.date(2026, 3, 31)
 FORMATS = pytest.mark.parametrize("fmt", ["csv", "parquet"])
-# write_extract is a pure function, so sharing it across examples is safe
+# write_extract is a pure function, so sharing it across examples is safe; HKC_EXAMPLES=2000 fuzzes harder
 PROPERTY = settings(max_examples=int(os.environ.get("HKC_EXAMPLES", "40")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -179,10 +179,20 @@ def test_duplicate_person_id_rejects_later_copy_only(tmp_path, write_extract, ca
 @FORMATS
 def test_broken_first_copy_does_not_displace_a_valid_later_copy(tmp_path, write_extract, catalogue, fmt):
     people = [person("P1", sex="?"), person("P1", area="good")]
-    extract = load(write_extract(tmp_path, people, [event("E1", "P1")], fmt), catalogue)
+    events = [event("E1", "P1", date="2001-01-01"), event("E1", "P1", role="victim")]
+    extract = load(write_extract(tmp_path, people, events, fmt), catalogue)
     assert extract.people["area"].tolist() == ["good"]
     assert rejects_of(extract, f"people.{fmt}")["rule"].tolist() == ["unknown_code"]
-    assert used_events(extract) == ["E1"]
+    assert extract.events["role"].tolist() == ["victim"]
+    assert rejects_of(extract, f"events.{fmt}")["rule"].tolist() == ["before_birth"]
+
+
+@FORMATS
+def test_broken_later_copy_is_rejected_for_its_own_problem(tmp_path, write_extract, catalogue, fmt):
+    people = [person("P1"), person("P1", sex="?")]
+    extract = load(write_extract(tmp_path, people, [event("E1", "P1")], fmt), catalogue)
+    assert rejects_of(extract, f"people.{fmt}")["rule"].tolist() == ["unknown_code"]
+    assert used_people(extract) == ["P1"]
 
 
 @FORMATS
@@ -211,8 +221,7 @@ def test_events_of_a_quarantined_person_point_to_the_people_row(tmp_path, write_
 
 @FORMATS
 def test_event_before_birth_names_the_date_of_birth(tmp_path, write_extract, catalogue, fmt):
-    extract = load(write_extract(tmp_path, [person("P1")], [event("E1", "P1", date="2008-04-30")], fmt),
-                   catalogue, )
+    extract = load(write_extract(tmp_path, [person("P1")], [event("E1", "P1", date="2008-04-30")], fmt), catalogue)
     assert rejects_of(extract, f"events.{fmt}")["message"].tolist() == [
         RULES["before_birth"].format(value="2008-04-30", date_of_birth="2008-05-01")]
 
@@ -315,6 +324,29 @@ def test_quoted_line_break_is_kept_and_later_rows_keep_their_line_numbers(tmp_pa
     assert extract.rejects[["row", "column", "rule", "value"]].values.tolist() == [
         [4, "type", "unknown_code", "knife\\r\\npossession"], [6, "", "malformed_row", "E3,P1,short"]]
     assert_accounted(extract)
+
+
+def test_only_the_first_malformed_lines_keep_their_text(tmp_path, catalogue, monkeypatch):
+    monkeypatch.setattr(extract_module, "_TEXT_KEPT", 1)
+    text = HEADER + "E1,broken\n" + event_line("E2") + "E3,broken\n"
+    extract = load(write_csv_extract(tmp_path, text), catalogue)
+    assert extract.rejects[["row", "value"]].values.tolist() == [[2, "E1,broken"], [4, ""]]
+    assert extract.rejects["message"].tolist() == [RULES["malformed_row"].format(fields=2, expected=10)] * 2
+
+
+def test_file_mostly_of_malformed_lines_is_a_file_level_error(tmp_path, catalogue, monkeypatch):
+    monkeypatch.setattr(extract_module, "_MALFORMED_LIMIT", 10)
+    text = HEADER + event_line("E0") + "".join(f"E{i};P1;2025-01-01\n" for i in range(1, 40))
+    err = extract_error(write_csv_extract(tmp_path, text), catalogue)
+    assert str(err) == FILE_ERRORS["mostly_malformed"].format(file="events.csv", bad=10, seen=11, expected=10,
+                                                              example="E1;P1;2025-01-01")
+
+
+def test_a_few_malformed_lines_among_many_good_ones_are_row_level(tmp_path, catalogue, monkeypatch):
+    monkeypatch.setattr(extract_module, "_MALFORMED_LIMIT", 10)
+    text = HEADER + "".join(event_line(f"E{i}") if i % 3 else f"E{i},bad\n" for i in range(60))
+    extract = load(write_csv_extract(tmp_path, text), catalogue)
+    assert extract.counts["events"] == {"read": 60, "used": 40, "rejected": 20}
 
 
 def test_unclosed_quote_makes_the_rest_of_the_file_one_malformed_row(tmp_path, catalogue):
@@ -441,10 +473,13 @@ def test_parquet_typed_columns_load_like_text(tmp_path, catalogue):
 # File-level problems: one line naming the file (and column) and what to do
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def extract_error(folder: Path, catalogue) -> ExtractError:
     with pytest.raises(ExtractError) as info:
         load(folder, catalogue)
-    assert "\n" not in str(info.value) and "\r" not in str(info.value)
+    assert not CONTROL.search(str(info.value))  # one line, nothing that garbles a terminal
     return info.value
 
 
@@ -633,6 +668,21 @@ def test_parquet_binary_column_not_utf8_names_the_column(tmp_path, write_extract
     assert str(err) == FILE_ERRORS["not_utf8_column"].format(file="events.parquet", column="location_id")
 
 
+def test_extract_date_may_be_a_datetime(tmp_path, write_extract, catalogue):
+    folder = write_extract(tmp_path, [person("P1")], [event("E1", date="2026-03-31")])
+    extract = load_extract(folder, catalogue=catalogue, extract_date=dt.datetime(2026, 3, 31, 9, 0))
+    assert extract.extract_date == AS_OF
+    assert used_events(extract) == ["E1"]
+
+
+def test_progress_reports_each_file(tmp_path, write_extract, catalogue):
+    messages: list[str] = []
+    load(write_extract(tmp_path, three_people(), three_events()), catalogue, progress=messages.append)
+    assert messages[0] == "reading people.csv"
+    assert "checking events.csv (3 rows)" in messages
+    assert messages[-1] == "checked 6 rows, quarantined 0"
+
+
 def test_find_files_maps_each_contract_file(tmp_path, write_extract):
     folder = write_extract(tmp_path, three_people(), three_events(), "parquet",
                            population_rows=[{"area": "a"}])
@@ -665,6 +715,8 @@ def expected_rows(rows: list[dict[str, object]], fmt: str) -> list[int]:
 
 def check_accounts_for_every_row(extract: Extract, people: list, events: list, fmt: str) -> None:
     assert_accounted(extract)
+    assert not any(CONTROL.search(m) for m in extract.rejects["message"])
+    assert not any(CONTROL.search(v) for v in extract.rejects["value"])
     for name, rows in (("people", people), ("events", events)):
         frame = extract.people if name == "people" else extract.events
         rejected = set(extract.rejects.loc[extract.rejects["file"] == f"{name}.{fmt}", "row"])
