@@ -773,6 +773,20 @@ def _frame(file: str, checked: dict[str, _Checked], keep: np.ndarray, rows: np.n
     return pd.DataFrame(data)
 
 
+def _malformed_person_ids(raw, columns: dict[str, int]) -> pd.DataFrame:
+    """The person_id a malformed people line most likely carries (its field in the header's
+    position), so that person's events say the person was quarantined rather than unknown."""
+    bad = raw.malformed
+    position = columns.get("person_id")
+    if not len(bad) or position is None or "text" not in bad:
+        return pd.DataFrame({"id": pd.Series([], dtype=object), "row": pd.Series([], dtype=np.int64)})
+    text = bad["text"].fillna("").astype(str)
+    fields = text.str.split(",")
+    ids = fields.map(lambda f: f[position].strip().strip('"').strip() if len(f) > position else "")
+    keep = ids != ""
+    return pd.DataFrame({"id": ids[keep].to_numpy(dtype=object), "row": bad["row"][keep].to_numpy()})
+
+
 def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt.date | None = None,
                  progress: Callable[[str], None] | None = None) -> Extract:
     """Load, validate and quarantine an extract folder.
@@ -837,8 +851,10 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
     unknown = epid.present & (person_idx < 0)
     if unknown.any():
         rejected = ~people_keep & pid.present
-        rej = pd.DataFrame({"id": pid.values.at(np.flatnonzero(rejected)).to_pandas(),
-                            "row": people_rows[rejected]}).groupby("id", sort=False)["row"].min()
+        quarantined = pd.DataFrame({"id": pid.values.at(np.flatnonzero(rejected)).to_pandas(),
+                                    "row": people_rows[rejected]})
+        rej = pd.concat([quarantined, _malformed_person_ids(raws["people"], resolved["people"])],
+                        ignore_index=True).groupby("id", sort=False)["row"].min()
         rej_ids = pa.array(rej.index.to_numpy(dtype=object), pa.large_string())
         rej_pos = epid.values.spread(_index_in(epid.values.values, rej_ids))
         rej_rows = rej.to_numpy()

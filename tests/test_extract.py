@@ -830,3 +830,17 @@ def test_ten_thousand_dirty_rows_reconcile(tmp_path, write_extract, catalogue):
     extract = load(folder, catalogue)
     assert_accounted(extract)
     assert extract.counts["events"]["read"] == 10_000
+
+
+def test_events_of_a_person_on_a_malformed_people_line_say_the_person_was_quarantined(tmp_path, catalogue):
+    (tmp_path / "people.csv").write_text("person_id,date_of_birth,sex,ethnicity\n"
+                                         "P1,2010-01-01,M,White\nP2,2010-01-01,M,White,extra\n")
+    (tmp_path / "events.csv").write_text("event_id,person_id,date,type,role,source\n"
+                                         "E1,P1,2024-01-01,violence,offender,police\n"
+                                         "E2,P2,2024-01-01,violence,offender,police\n"
+                                         "E3,P9,2024-01-01,violence,offender,police\n")
+    extract = load_extract(tmp_path, catalogue=catalogue, extract_date=dt.date(2026, 9, 30))
+    events = extract.rejects[extract.rejects["file"] == "events.csv"].set_index("row")
+    assert events.loc[3, "rule"] == "person_rejected"
+    assert "row 3" in events.loc[3, "message"]
+    assert events.loc[4, "rule"] == "unknown_person"
