@@ -29,6 +29,7 @@ from hkc.cohort_audit import audit_refresh, refresh_audit_spec
 from hkc.definitions import Definitions
 from hkc.extract import Extract, load_extract
 from hkc.history import open_store
+from hkc.locks import output_lock
 from hkc.outputs import atomic_folder, write_csv, write_json
 from hkc.pack import pack_facts, write_html, write_xlsx
 from hkc.scoring import ScoreResult, rationale, score_people
@@ -135,7 +136,17 @@ def _scores_frame(scored: ScoreResult, ranked: pd.DataFrame, members: pd.DataFra
 def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions,
                 db_url: str | None = None, extract_date: dt.date | None = None,
                 progress: Callable[[str], None] | None = None) -> RefreshResult:
-    """Run the whole refresh for ``as_of`` and write ``out``; see the module docstring."""
+    """Run the whole refresh for ``as_of`` and write ``out``; see the module docstring.
+
+    Holds a lock on ``out`` for the whole run: a second refresh to the same folder exits at once.
+    """
+    with output_lock(out):
+        return _refresh(data_dir, as_of=as_of, out=out, definitions=definitions, db_url=db_url,
+                        extract_date=extract_date, progress=progress)
+
+
+def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions, db_url: str | None,
+             extract_date: dt.date | None, progress: Callable[[str], None] | None) -> RefreshResult:
     say = progress or (lambda _m: None)
     started = _now()
     stages = _Stages(say)

@@ -235,3 +235,29 @@ def test_pack_escapes_html_and_neutralises_spreadsheet_formulas(tmp_path, defini
     assert all(not str(a).startswith("=") for a in areas)
     assert any(str(a).startswith("'=HYPERLINK") for a in areas)
     assert sheet.freeze_panes == "A2"
+
+
+def test_second_refresh_to_the_same_folder_exits_with_a_clear_message(tmp_path, definitions):
+    import multiprocessing
+
+    from hkc.locks import RefreshLocked, output_lock
+
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+
+    def hold():
+        with output_lock(tmp_path / "out"):
+            ready.set()
+            release.wait(30)
+
+    holder = multiprocessing.get_context("fork").Process(target=hold)
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(RefreshLocked, match=r"another refresh is writing .*out \(pid \d+, started"):
+            run(tmp_path, quarter_extract(Q3), definitions, as_of=Q3)
+        assert not (tmp_path / "out").exists()
+    finally:
+        release.set()
+        holder.join(30)
+    run(tmp_path, quarter_extract(Q3), definitions, as_of=Q3)  # the lock went with the process
+    assert (tmp_path / "out" / "cohort.csv").is_file()
