@@ -81,8 +81,8 @@ def event_points(events: pd.DataFrame, *, catalogue: Catalogue, as_of: dt.date) 
     tables = _lookup_tables(catalogue)
     type_code = _codes(events["type"], catalogue.codes)
     role_code = _codes(events["role"], ROLE_CODES)
-    dates = events["date"].to_numpy().astype("datetime64[s]")
-    age_days = ((_as_datetime64(as_of) - dates) // np.timedelta64(1, "D")).astype(np.int64)
+    days = events["date"].to_numpy().astype("datetime64[D]")  # a time of day never moves an event's day
+    age_days = (np.datetime64(as_of.isoformat(), "D") - days).astype(np.int64)
 
     valid = (type_code >= 0) & (role_code >= 0)
     tc, rc = np.where(valid, type_code, 0), np.where(valid, role_code, 0)

@@ -7,6 +7,14 @@ replaces that run (same transaction) instead of adding a second one.
 Tables: ``runs`` (one per as-of date, with the manifest), ``scores`` (every person with a
 non-zero score or a listing), ``contributions`` (per indicator), ``evidence`` (per counting
 event), ``removed`` (previous members not listed, with the reason).
+
+The record of what was done with a run: ``decisions`` (what the partnership meeting decided about a
+person, who recorded it and from which pack), ``disclosures`` (every pack written: audience, when,
+by whom, how many people, each file's SHA-256) with ``disclosure_people`` (WHICH people, for
+subject access), and ``purges`` (each retention purge: counts and date range, never ids).
+
+``decisions`` and ``disclosures`` carry the run's ``as_of`` and ``run_id`` without a foreign key:
+re-running an as-of date re-points them to the new run instead of losing them.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hkc.errors import HistoryError
 
-__all__ = ["HistoryStore", "StoredRun", "open_store"]
+__all__ = ["HistoryStore", "StoredRun", "open_store", "AUDIENCES"]
 
 metadata = sa.MetaData()
 
@@ -86,7 +94,54 @@ removed = sa.Table(
     sa.Column("previous_rag", sa.String(8)),
     sa.Column("reason", sa.Text, nullable=False),
 )
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    sa.Column("as_of", sa.String(10), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("meeting_date", sa.String(10), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("recorded_by", sa.String(128), nullable=False),
+    sa.Column("recorded_at", sa.String(32), nullable=False),
+    sa.Column("source_file", sa.String(255), nullable=False),
+    sa.Column("source_sha256", sa.String(64), nullable=False),
+    sa.Column("sheet", sa.String(64)),
+    sa.Column("row", sa.Integer),
+)
+disclosures = sa.Table(
+    "disclosures", metadata,
+    sa.Column("disclosure_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, index=True),  # NULL once the run is purged
+    sa.Column("as_of", sa.String(10)),
+    sa.Column("audience", sa.String(32), nullable=False),
+    sa.Column("disclosed_at", sa.String(32), nullable=False),
+    sa.Column("disclosed_by", sa.String(128), nullable=False),
+    sa.Column("people", sa.Integer, nullable=False),
+    sa.Column("files", sa.Text, nullable=False),  # JSON {file name: sha256}
+    sa.Column("people_purged", sa.Boolean, nullable=False, default=False),
+)
+disclosure_people = sa.Table(
+    "disclosure_people", metadata,
+    sa.Column("disclosure_id", sa.Integer, sa.ForeignKey("disclosures.disclosure_id"), nullable=False, index=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+)
+purges = sa.Table(
+    "purges", metadata,
+    sa.Column("purge_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("purged_at", sa.String(32), nullable=False),
+    sa.Column("purged_by", sa.String(128), nullable=False),
+    sa.Column("older_than_days", sa.Integer, nullable=False),
+    sa.Column("cutoff", sa.String(10), nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("first_as_of", sa.String(10)),
+    sa.Column("last_as_of", sa.String(10)),
+    sa.Column("rows", sa.Text, nullable=False),  # JSON {table: rows deleted}
+)
 PERSON_TABLES = (scores, contributions, evidence, removed)
+RECORD_TABLES = (decisions, disclosures, disclosure_people, purges)
+AUDIENCES = ("police", "partner", "subject")
 
 
 @dataclass(frozen=True)
@@ -141,6 +196,9 @@ class HistoryStore:
                         conn.execute(table.delete().where(table.c.run_id == old))
                     conn.execute(runs.delete().where(runs.c.run_id == old))
                 run_id = conn.execute(runs.insert().values(**row)).inserted_primary_key[0]
+                if old is not None:
+                    for table in (decisions, disclosures):
+                        conn.execute(table.update().where(table.c.run_id == old).values(run_id=run_id))
                 for table, frame in ((scores, scores_frame), (contributions, contributions_frame),
                                      (evidence, evidence_frame), (removed, removed_frame)):
                     self._insert(conn, table, frame, run_id)
@@ -159,6 +217,109 @@ class HistoryStore:
                    for values in data.itertuples(index=False, name=None)]
         for start in range(0, len(records), 50_000):
             conn.execute(table.insert(), records[start:start + 50_000])
+
+    # -- the record of what was done with a run ----------------------------------------------
+    def log_disclosure(self, run_id: int, audience: str, files: dict[str, str], person_ids, by: str,
+                       when: dt.datetime | str | None = None) -> int:
+        """Record that a pack went to ``audience``: its files (name -> SHA-256) and WHICH people.
+
+        Every pack is logged, the police view (``"police"``) as well as the partner pack
+        (``"partner"``), so :func:`hkc.subject_access.subject_access` can say who received a
+        person's data.  Returns the ``disclosure_id``.
+        """
+        if audience not in AUDIENCES:
+            raise HistoryError(f"disclosure audience '{audience}' is not one of {', '.join(AUDIENCES)}")
+        if not str(by or "").strip():
+            raise HistoryError("a disclosure needs the name of who sent it (by=...)")
+        if not files:
+            raise HistoryError("a disclosure needs at least one file with its SHA-256")
+        people = sorted({str(p) for p in person_ids})
+        if isinstance(when, dt.datetime):
+            when = when.isoformat(timespec="seconds")
+        when = when or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        try:
+            with self.engine.begin() as conn:
+                as_of = conn.execute(sa.select(runs.c.as_of).where(runs.c.run_id == run_id)).scalar()
+                if as_of is None:
+                    raise HistoryError(f"history database {self.url} has no run {run_id}; "
+                                       "log a disclosure after the run is stored")
+                disclosure_id = conn.execute(disclosures.insert().values(
+                    run_id=run_id, as_of=as_of, audience=audience, disclosed_at=str(when), disclosed_by=str(by).strip(),
+                    people=len(people), files=json.dumps(dict(sorted(files.items()))), people_purged=False,
+                )).inserted_primary_key[0]
+                if people:
+                    conn.execute(disclosure_people.insert(),
+                                 [{"disclosure_id": disclosure_id, "person_id": p} for p in people])
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url}: could not log the disclosure "
+                               f"({str(exc).splitlines()[0]}); nothing was changed") from None
+        return int(disclosure_id)
+
+    def disclosures(self, *, person_id: str | None = None, run_id: int | None = None) -> pd.DataFrame:
+        """The disclosure log (optionally only those including ``person_id`` or of ``run_id``)."""
+        query = sa.select(disclosures).order_by(disclosures.c.disclosed_at, disclosures.c.disclosure_id)
+        if person_id is not None:
+            query = query.where(disclosures.c.disclosure_id.in_(
+                sa.select(disclosure_people.c.disclosure_id).where(disclosure_people.c.person_id == str(person_id))))
+        if run_id is not None:
+            query = query.where(disclosures.c.run_id == run_id)
+        frame = self._frame(query)
+        frame["files"] = frame["files"].map(json.loads)
+        return frame
+
+    def disclosed_people(self, *, run_id: int, audience: str | None = None) -> set[str]:
+        """Everyone included in any disclosure of ``run_id`` (optionally to one audience)."""
+        query = (sa.select(disclosure_people.c.person_id).distinct()
+                 .join(disclosures, disclosures.c.disclosure_id == disclosure_people.c.disclosure_id)
+                 .where(disclosures.c.run_id == run_id))
+        if audience is not None:
+            query = query.where(disclosures.c.audience == audience)
+        return set(self._frame(query)["person_id"])
+
+    def record_decisions(self, rows: list[dict]) -> tuple[int, int]:
+        """Store decisions in ONE transaction; returns (inserted, replaced).
+
+        A decision about the same person from the same run at the same meeting replaces the one
+        stored before (re-importing a pack is not double counting).
+        """
+        replaced = 0
+        try:
+            with self.engine.begin() as conn:
+                for r in rows:
+                    replaced += conn.execute(decisions.delete().where(
+                        (decisions.c.run_id == r["run_id"]) & (decisions.c.person_id == r["person_id"])
+                        & (decisions.c.meeting_date == r["meeting_date"]))).rowcount
+                if rows:
+                    conn.execute(decisions.insert(), rows)
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url}: could not store the decisions "
+                               f"({str(exc).splitlines()[0]}); nothing was imported") from None
+        return len(rows), replaced
+
+    def decisions(self, person_ids=None) -> pd.DataFrame:
+        """Stored decisions, oldest first (optionally only about ``person_ids``)."""
+        query = sa.select(decisions).order_by(decisions.c.meeting_date, decisions.c.decision_id)
+        if person_ids is not None:
+            query = query.where(decisions.c.person_id.in_([str(p) for p in person_ids]))
+        return self._frame(query)
+
+    def purges(self) -> pd.DataFrame:
+        """The purge log: when, by whom, the cut-off and counts (never who was erased)."""
+        frame = self._frame(sa.select(purges).order_by(purges.c.purge_id))
+        frame["rows"] = frame["rows"].map(json.loads)
+        return frame
+
+    def person_history(self, person_id: str) -> dict[str, pd.DataFrame]:
+        """Every stored row about one person, each with its run's ``as_of`` (for subject access)."""
+        person_id = str(person_id)
+        out = {}
+        for table in PERSON_TABLES:
+            query = (sa.select(runs.c.as_of, table).join(runs, runs.c.run_id == table.c.run_id)
+                     .where(table.c.person_id == person_id).order_by(runs.c.as_of))
+            out[table.name] = self._frame(query)
+        out["decisions"] = self.decisions([person_id])
+        out["disclosures"] = self.disclosures(person_id=person_id)
+        return out
 
     # -- reading ---------------------------------------------------------------------------
     def list_runs(self) -> list[StoredRun]:
@@ -245,12 +406,18 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA secure_delete=ON")  # purged rows are overwritten, not left in free pages
             cur.close()
     store = HistoryStore(engine, url)
     database = engine.url.database
     if not create and engine.dialect.name == "sqlite" and database not in (None, "", ":memory:") \
             and not Path(database).exists():
         raise HistoryError(f"no history database at {database}; run `hkc refresh` first, or pass --db URL")
+    if not create:
+        try:  # a store made by an older hkc gains the record tables; a read-only one is read as it is
+            metadata.create_all(engine, tables=list(RECORD_TABLES))
+        except (SQLAlchemyError, OSError):
+            pass
     if create:
         try:
             if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):

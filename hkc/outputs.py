@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -23,7 +24,8 @@ import pandas as pd
 
 from hkc.errors import OutputError
 
-__all__ = ["atomic_folder", "neutralise", "neutralise_frame", "write_csv", "write_json", "FORMULA_PREFIXES"]
+__all__ = ["atomic_folder", "neutralise", "neutralise_frame", "write_csv", "write_json", "sha256_file", "file_hashes",
+           "FORMULA_PREFIXES"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -54,6 +56,20 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     neutralise_frame(frame).to_csv(path, index=False, lineterminator="\n")
     return path
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes (read in blocks)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_hashes(folder: Path, names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``{name: sha256}`` for files under ``folder`` — what a disclosure log entry records."""
+    return {name: sha256_file(Path(folder) / name) for name in names}
 
 
 def _json_default(value: Any) -> Any:

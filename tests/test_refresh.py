@@ -146,7 +146,7 @@ def test_failed_run_leaves_previous_outputs_and_history_intact(tmp_path, definit
         run(tmp_path, changed, definitions, as_of=Q3)
     after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert after == before
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out") and p.name != ".out.lock"]
     store = open_store(f"sqlite:///{tmp_path / 'history.db'}")
     assert "LATE" not in set(store.cohort(store.find_run(Q3).run_id)["person_id"])
 
