@@ -279,7 +279,8 @@ def decision_history(store: HistoryStore, person_ids=None) -> pd.DataFrame:
                                "declined": (last["decision"] == "decline").to_numpy()})
     if ids is None:
         return latest.reset_index(drop=True)
-    out = pd.DataFrame({"person_id": list(dict.fromkeys(ids))}).merge(latest, on="person_id", how="left")
+    wanted = pd.DataFrame({"person_id": pd.Series(list(dict.fromkeys(ids)), dtype=object)})
+    out = wanted.merge(latest.astype({"person_id": object}), on="person_id", how="left")
     out["decisions"] = out["decisions"].fillna(0).astype(int)
     out["declined"] = out["declined"].astype("boolean").fillna(False).astype(bool)
     return out[HISTORY_COLUMNS]

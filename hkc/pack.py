@@ -23,7 +23,10 @@ from hkc.outputs import neutralise
 __all__ = ["pack_facts", "write_html", "write_xlsx", "COHORT_HEADERS"]
 
 COHORT_HEADERS = ["Rank", "Person", "RAG", "Risk", "Vulnerability", "Age", "Sex", "Ethnicity", "Area",
-                  "Movement", "Rationale"]
+                  "Movement", "Peer group", "Last decision", "Rationale"]
+PERIPHERY_HEADERS = ["Person", "Age", "Linked to", "Incidents shared", "Peer group", "Why listed"]
+GROUP_HEADERS = ["Peer group", "People", "Cohort members", "Members (cohort first)"]
+PLACE_HEADERS = ["Rank", "Place", "Activity", "Events", "People", "Peer groups", "Why listed"]
 _MOVEMENT_TEXT = {"new": "new", "up": "▲ up", "down": "▼ down", "same": "= same"}
 _RAG_FILL = {"red": "F4C7C3", "amber": "FCE8B2", "green": "B7E1CD"}
 
@@ -40,8 +43,42 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _decision_text(r: dict) -> str:
+    decision = _text(r.get("latest_decision"))
+    if not decision:
+        return ""
+    when = _text(r.get("latest_meeting_date"))[:10]
+    reason = _text(r.get("latest_reason"))
+    return f"{decision} ({when})" + (f": {reason}" if reason else "")
+
+
+def _peer_facts(periphery: pd.DataFrame | None, peer_groups: pd.DataFrame | None,
+                places: pd.DataFrame | None) -> dict:
+    out: dict = {"periphery_rows": [], "group_rows": [], "place_rows": [], "peers_available": periphery is not None}
+    if periphery is not None:
+        out["periphery_rows"] = [{
+            "person": _text(r["person_id"]), "age": _text(r["age"]), "linked_to": _text(r["linked_to"]),
+            "shared": _text(r["shared_occurrences"]), "peer_group": _text(r["peer_group"]), "reason": _text(r["reason"]),
+        } for r in periphery.to_dict("records")]
+    if peer_groups is not None and len(peer_groups):
+        for label, g in peer_groups.groupby("peer_group", sort=True):
+            g = g.sort_values(["in_cohort", "person_id"], ascending=[False, True])
+            out["group_rows"].append({"peer_group": label, "size": int(len(g)),
+                                      "cohort_members": int(g["in_cohort"].sum()),
+                                      "members": ", ".join(g["person_id"].astype(str))})
+    if places is not None:
+        out["place_rows"] = [{
+            "rank": int(r["rank"]), "place": _text(r["location_id"]), "activity": f"{float(r['activity']):.1f}",
+            "events": _text(r["events"]), "people": _text(r["people"]), "peer_groups": _text(r["peer_groups"]),
+            "reason": _text(r["reason"]),
+        } for r in places.to_dict("records")]
+    return out
+
+
 def pack_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, rules: dict,
-               previous_as_of: dt.date | None, person_column: str = "person_id") -> dict:
+               previous_as_of: dt.date | None, person_column: str = "person_id",
+               periphery: pd.DataFrame | None = None, peer_groups: pd.DataFrame | None = None,
+               places: pd.DataFrame | None = None) -> dict:
     """Everything the pack shows, as plain data."""
     as_of = dt.date.fromisoformat(manifest["as_of"])
     rows = []
@@ -52,6 +89,8 @@ def pack_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, 
             "vulnerability_band": r.get("vulnerability_band", ""), "age": int(r["age"]), "sex": _text(r["sex"]),
             "ethnicity": _text(r.get("ethnicity")), "area": _text(r.get("area")),
             "movement": _MOVEMENT_TEXT.get(r["movement"], r["movement"]), "rationale": _text(r["rationale"]),
+            "peer_group": _text(r.get("peer_group")), "decision": _decision_text(r),
+            "declined": bool(r.get("declined") is True),
             "vulnerability_rationale": _text(r.get("vulnerability_rationale")),
         })
     removed_rows = [{"previous_rank": int(r["previous_rank"]), "person": _text(r[person_column]),
@@ -78,6 +117,8 @@ def pack_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, 
         "removed_note": ("First refresh in this history: nobody to compare with."
                          if previous_as_of is None else f"Nobody listed on {previous_as_of} has left the list."),
         "rules": rules,
+        **_peer_facts(periphery, peer_groups, places),
+        "periphery_headers": PERIPHERY_HEADERS, "group_headers": GROUP_HEADERS, "place_headers": PLACE_HEADERS,
         "provenance": {
             "config_sha256": manifest["config_sha256"], "inputs_sha256": manifest["inputs_sha256"],
             "hkc_version": manifest["hkc_version"],
@@ -131,10 +172,19 @@ def write_xlsx(facts: dict, path: Path) -> Path:
     for r in facts["cohort_rows"]:
         row = [r["rank"], r["person"], r["rag"], float(r["risk_score"]), float(r["vulnerability_score"]),
                r["age"], r["sex"]] + ([r["ethnicity"]] if facts["show_ethnicity"] else []) + \
-              [r["area"], r["movement"], r["rationale"]]
+              [r["area"], r["movement"], r["peer_group"], r["decision"], r["rationale"]]
         rows.append(row)
     _sheet(wb, "Cohort", headers, rows, {1: 7, 2: 16, 3: 9, 4: 8, 5: 13, len(headers): 90},
            wrap={len(headers)}, rag_col=3)
+    _sheet(wb, "Periphery", PERIPHERY_HEADERS,
+           [[r["person"], r["age"], r["linked_to"], r["shared"], r["peer_group"], r["reason"]]
+            for r in facts["periphery_rows"]], {1: 16, 3: 30, 6: 80}, wrap={3, 6})
+    _sheet(wb, "Peer groups", GROUP_HEADERS,
+           [[r["peer_group"], r["size"], r["cohort_members"], r["members"]] for r in facts["group_rows"]],
+           {1: 12, 4: 90}, wrap={4})
+    _sheet(wb, "Places", PLACE_HEADERS,
+           [[r["rank"], r["place"], float(r["activity"]), r["events"], r["people"], r["peer_groups"], r["reason"]]
+            for r in facts["place_rows"]], {2: 16, 6: 20, 7: 80}, wrap={7})
     _sheet(wb, "Removed", ["Previous rank", "Person", "Previous RAG", "Reason"],
            [[r["previous_rank"], r["person"], r["previous_rag"], r["reason"]] for r in facts["removed_rows"]],
            {1: 13, 2: 16, 3: 13, 4: 90}, wrap={4}, rag_col=3)

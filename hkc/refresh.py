@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import getpass
 import hashlib
 import json
 import platform
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -26,19 +28,25 @@ from hkc import __version__
 from hkc.audit import audit_metrics, suppress_small_cells, write_audit
 from hkc.cohort import movement, removed_people, select_cohort, vulnerability_bands
 from hkc.cohort_audit import audit_refresh, refresh_audit_spec
+from hkc.decisions import decision_history
 from hkc.definitions import Definitions
 from hkc.extract import Extract, load_extract
 from hkc.history import open_store
 from hkc.locks import output_lock
-from hkc.outputs import atomic_folder, write_csv, write_json
+from hkc.outputs import atomic_folder, file_hashes, write_csv, write_json
 from hkc.pack import pack_facts, write_html, write_xlsx
+from hkc.partner import write_partner_pack
+from hkc.peers import PeerMap, map_peers
+from hkc.pseudonyms import PseudonymKeyError, partner_key
 from hkc.scoring import ScoreResult, rationale, score_people
 from hkc.tracking import log_run
 
 __all__ = ["RefreshResult", "run_refresh", "config_fingerprint", "COHORT_COLUMNS", "SCORES_COLUMNS"]
 
 COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "age", "sex", "ethnicity", "area",
-                  "movement", "rationale", "vulnerability_band", "vulnerability_rationale", "latest_weapon_date"]
+                  "movement", "rationale", "vulnerability_band", "vulnerability_rationale", "latest_weapon_date",
+                  "peer_group", "decisions", "latest_decision", "latest_meeting_date", "latest_reason", "declined"]
+PartnerPack = Literal["auto", "yes", "no"]
 SCORES_COLUMNS = ["person_id", "risk_score", "vulnerability_score", "eligible", "in_cohort", "priority_rank",
                   "reason", "age", "sex", "ethnicity", "area"]
 
@@ -56,6 +64,8 @@ class RefreshResult:
     replaced: bool
     audit: dict = field(default_factory=dict)
     tracking: dict = field(default_factory=dict)
+    peers: PeerMap | None = None
+    partner: dict | None = None
     stages: dict[str, float] = field(default_factory=dict)
 
 
@@ -117,7 +127,7 @@ def _cohort_frame(scored: ScoreResult, members: pd.DataFrame, previous: pd.DataF
     members["vulnerability_band"] = vulnerability_bands(members["vulnerability_score"].to_numpy(),
                                                         settings=definitions.settings.vulnerability)
     members["latest_weapon_date"] = pd.to_datetime(members["latest_weapon_date"]).dt.strftime("%Y-%m-%d")
-    return members[COHORT_COLUMNS]
+    return members[COHORT_COLUMNS[:COHORT_COLUMNS.index("peer_group")]]
 
 
 def _scores_frame(scored: ScoreResult, ranked: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
@@ -135,22 +145,48 @@ def _scores_frame(scored: ScoreResult, ranked: pd.DataFrame, members: pd.DataFra
 
 def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions,
                 db_url: str | None = None, extract_date: dt.date | None = None,
-                progress: Callable[[str], None] | None = None) -> RefreshResult:
+                progress: Callable[[str], None] | None = None, partner_pack: PartnerPack = "auto",
+                by: str | None = None, demo_key: bool = False) -> RefreshResult:
     """Run the whole refresh for ``as_of`` and write ``out``; see the module docstring.
 
     Holds a lock on ``out`` for the whole run: a second refresh to the same folder exits at once.
+    ``partner_pack``: "auto" writes the pseudonymised partner pack when the key is set (and says
+    so when it is not), "yes" requires it, "no" skips it.  ``by`` names who ran the refresh in the
+    disclosure log (default: the operating-system user).  ``demo_key`` uses the labelled demo key.
     """
     with output_lock(out):
         return _refresh(data_dir, as_of=as_of, out=out, definitions=definitions, db_url=db_url,
-                        extract_date=extract_date, progress=progress)
+                        extract_date=extract_date, progress=progress, partner_pack=partner_pack,
+                        by=by or _user(), demo_key=demo_key)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return "unknown"
+
+
+def _partner_key(definitions: Definitions, mode: PartnerPack, demo: bool, say) -> bytes | None:
+    if mode == "no":
+        return None
+    try:
+        return partner_key(definitions.settings.partner, demo=demo)
+    except PseudonymKeyError as exc:
+        if mode == "yes":
+            raise
+        say(f"partner pack not written: {exc.message}")
+        return None
 
 
 def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions, db_url: str | None,
-             extract_date: dt.date | None, progress: Callable[[str], None] | None) -> RefreshResult:
+             extract_date: dt.date | None, progress: Callable[[str], None] | None, partner_pack: PartnerPack,
+             by: str, demo_key: bool) -> RefreshResult:
     say = progress or (lambda _m: None)
     started = _now()
     stages = _Stages(say)
     settings = definitions.settings
+    key = _partner_key(definitions, partner_pack, demo_key, say)  # before any work: a missing key fails fast
     store = open_store(db_url or definitions.database_url())
     extract = stages.run("validate", "loading and validating the extract", load_extract, data_dir,
                          catalogue=definitions.catalogue, extract_date=extract_date or max(as_of, dt.date.today()),
@@ -168,6 +204,11 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         return chosen, prev_run, members, gone
 
     chosen, prev_run, members, gone = stages.run("cohort", "ranking the cohort", build_cohort)
+    peer_map = stages.run("peers", "mapping peers, the periphery and places", map_peers, extract, scored,
+                          members["person_id"].tolist(), settings=settings.peers, places=settings.places,
+                          catalogue=definitions.catalogue, as_of=as_of)
+    decisions = decision_history(store, members["person_id"].tolist() + peer_map.periphery["person_id"].tolist())
+    members = _with_peers_and_decisions(members, peer_map, decisions)
     spec = refresh_audit_spec(definitions)
     audit = stages.run("audit", f"auditing fairness ({spec.bootstrap.resamples:,} bootstrap resamples)",
                        audit_refresh, extract=extract, scored=scored, cohort_ids=members["person_id"],
@@ -187,6 +228,9 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         "eligible": int(len(chosen.ranked)),
         "cohort_size": int(len(members)),
         "removed": int(len(gone)),
+        "periphery": int(len(peer_map.periphery)),
+        "peer_groups": int(peer_map.peer_groups["peer_group"].nunique()),
+        "places": int(len(peer_map.places)),
         "previous_as_of": prev_run.as_of.isoformat() if prev_run else None,
         "config_sha256": config_fingerprint(definitions),
         "config_files": {"settings": {"path": str(settings.path), "sha256": settings.sha256},
@@ -221,18 +265,30 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
             folder / "evidence.parquet", index=False)
         write_csv(extract.rejects, folder / "rejects.csv")
         write_csv(gone, folder / "removed.csv")
+        write_csv(_dates_as_text(peer_map.periphery), folder / "periphery.csv")
+        write_csv(peer_map.peer_groups, folder / "peer_groups.csv")
+        write_csv(_dates_as_text(peer_map.places), folder / "places.csv")
         rules = _rules_text(definitions)
         facts = pack_facts(members=members, removed=gone, manifest=manifest | {"finished_at": _now()}, rules=rules,
-                           previous_as_of=prev_run.as_of if prev_run else None)
+                           previous_as_of=prev_run.as_of if prev_run else None, periphery=peer_map.periphery,
+                           peer_groups=peer_map.peer_groups, places=peer_map.places)
         write_html(facts, folder / "cohort.html")
         write_xlsx(facts, folder / "cohort.xlsx")
         title = f"Fairness audit of the cohort as of {as_of}"
         write_audit(audit, folder / "audit", title=title)
-        write_audit(partner_audit, folder / "partner" / "audit", title=title + " (partner copy, small cells suppressed)")
-        return contrib, evidence
+        partner = None
+        if key is not None:
+            write_audit(partner_audit, folder / "partner" / "audit",
+                        title=title + " (partner copy, small cells suppressed)")
+            edges = peer_map.edges.rename(columns={"person_a": "source", "person_b": "target"})
+            partner = write_partner_pack(folder, members=members, removed=gone, manifest=manifest,
+                                         settings=settings.partner, key=key, peer_groups=peer_map.peer_groups,
+                                         periphery=peer_map.periphery, places=peer_map.places,
+                                         decisions_history=decisions, peer_edges=edges, demo=demo_key)
+        return contrib, evidence, partner
 
     with atomic_folder(out) as folder:
-        contrib, evidence = stages.run("outputs", "writing outputs", write_outputs, folder)
+        contrib, evidence, partner = stages.run("outputs", "writing outputs", write_outputs, folder)
         manifest["finished_at"] = _now()
         manifest["stages_seconds"] = dict(stages.seconds)
         write_json(manifest, folder / "run.json")
@@ -242,6 +298,11 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
                                       contributions_frame=contrib[contrib["person_id"].isin(stored["person_id"])],
                                       evidence_frame=evidence[evidence["person_id"].isin(stored["person_id"])],
                                       removed_frame=gone)
+        police_people = sorted(set(members["person_id"]) | set(gone["person_id"]) | set(peer_map.periphery["person_id"]))
+        store.log_disclosure(run_id, "police", file_hashes(folder, ["cohort.csv", "cohort.html", "cohort.xlsx"]),
+                             police_people, by=by)
+        if partner is not None:
+            store.log_disclosure(run_id, "partner", partner["files"], partner["person_ids"], by=by)
     tracked = stages.run("tracking", "logging aggregate figures to MLflow", log_run,
                          run_name=f"refresh {as_of}", params=_tracking_params(manifest),
                          metrics=_tracking_metrics(manifest) | audit_metrics(partner_audit),
@@ -250,7 +311,28 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         say(f"MLflow tracking skipped: {tracked['error']}")
     return RefreshResult(as_of=as_of, out=Path(out), manifest=manifest, members=members, removed=gone,
                          extract=extract, scored=scored, run_id=run_id, replaced=replaced, audit=audit,
-                         tracking=dict(tracked), stages=stages.seconds)
+                         tracking=dict(tracked), peers=peer_map, partner=partner, stages=stages.seconds)
+
+
+def _with_peers_and_decisions(members: pd.DataFrame, peer_map: PeerMap, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Each member's peer group and decision history (a declined member stays listed, marked)."""
+    members = members.copy()
+    groups = peer_map.peer_groups.drop_duplicates("person_id").set_index("person_id")["peer_group"]
+    members["peer_group"] = members["person_id"].map(groups).astype(object).fillna("")
+    history = decisions.set_index("person_id")
+    for col in ("decisions", "latest_decision", "latest_meeting_date", "latest_reason", "declined"):
+        members[col] = members["person_id"].map(history[col]) if col in history else None
+    members["decisions"] = members["decisions"].fillna(0).astype(int)
+    members["declined"] = members["declined"].fillna(False).astype(bool)
+    return members[COHORT_COLUMNS]
+
+
+def _dates_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%d")
+    return out
 
 
 def _tracking_params(manifest: dict) -> dict:

@@ -21,7 +21,7 @@ def refresh_force(tmp: Path, *, seed: int, bias: dict[str, float]):
     force = generate_force(people=20000, seed=seed, until=AS_OF, intel_bias=bias, catalogue=definitions.catalogue)
     write_force(force, tmp / "extract")
     return run_refresh(tmp / "extract", as_of=AS_OF, out=tmp / "out", definitions=definitions,
-                       db_url=f"sqlite:///{tmp / 'h.db'}")
+                       db_url=f"sqlite:///{tmp / 'h.db'}", partner_pack="yes", demo_key=True)
 
 
 @pytest.fixture(scope="module")

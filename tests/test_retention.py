@@ -36,9 +36,7 @@ def template(tmp_path_factory):
     import_decisions(store, decide(q2.out / "partner" / "cohort.xlsx", tmp / "filled.xlsx",
                                    {ONLY_IN_Q2: ("adopt", "mentoring for " + ONLY_IN_Q2)}),
                      key=KEY, meeting_date="2026-07-10", by="Chair", today=TODAY)
-    q3 = refresh(tmp, Q3)
-    store.log_disclosure(q3.run_id, "police", {"cohort.csv": "0" * 64}, q3.members["person_id"], by="analyst",
-                         when="2026-10-02T10:00:00+00:00")
+    refresh(tmp, Q3)  # the refresh logs its own police-pack disclosure
     store.engine.dispose()
     return tmp
 
@@ -66,7 +64,10 @@ def test_purge_removes_old_runs_and_their_person_level_rows(store, tmp_path):
     assert all(frame.empty for frame in store.person_history(SCORED_ONLY_IN_Q2).values())
     held = store.person_history(ONLY_IN_Q2)
     assert list(held["removed"]["as_of"]) == ["2026-09-30"]  # the kept run's own record of the exit
-    assert all(frame.empty for name, frame in held.items() if name != "removed")
+    # the Q3 police pack names them among the removed, so that disclosure is theirs and stays
+    assert list(held["disclosures"]["as_of"]) == ["2026-09-30"]
+    assert list(held["disclosures"]["audience"]) == ["police"]
+    assert all(frame.empty for name, frame in held.items() if name not in ("removed", "disclosures"))
     with sqlite3.connect(tmp_path / "history.db") as conn:
         for table in ("scores", "contributions", "evidence", "removed"):
             runs = {r for (r,) in conn.execute(f"select distinct run_id from {table}")}
@@ -84,8 +85,10 @@ def test_the_purge_is_logged_with_counts_and_dates_but_no_ids_or_content(store, 
     kept = disclosures[disclosures["as_of"] == "2026-06-30"].iloc[0]
     assert kept["people_purged"] and pd.isna(kept["run_id"])
     assert kept["people"] > 0 and kept["files"]  # what was sent and when stays; to whom it related does not
-    assert store.disclosed_people(run_id=store.find_run(Q3).run_id) == set(store.cohort(store.find_run(Q3).run_id)
-                                                                           ["person_id"])
+    q3_run = store.find_run(Q3).run_id
+    # the Q3 police pack names its cohort and the people removed since Q2
+    assert store.disclosed_people(run_id=q3_run) == (set(store.cohort(q3_run)["person_id"])
+                                                     | set(store.removed(q3_run)["person_id"]))
     raw = (tmp_path / "history.db").read_bytes()
     assert SCORED_ONLY_IN_Q2.encode() not in raw and b"mentoring for" not in raw
 
