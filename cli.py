@@ -144,15 +144,21 @@ def synth(out: Path, people: int, seed: int, until, dirty: float, intel_bias: tu
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
 @click.option("--db", help="History database URL (default from config).")
 @click.option("--extract-date", type=DATE, help="No date may be after this (default: today).")
+@click.option("--partner-pack/--no-partner-pack", default=None,
+              help="Require (or skip) the pseudonymised partner pack; by default it is written when "
+                   "HKC_PSEUDONYM_KEY is set.")
+@click.option("--by", "by", help="Who runs this refresh, for the disclosure log (default: your login name).")
 @config_option
-def refresh(data_dir: Path, as_of, out: Path, db: str | None, extract_date, config: Path | None) -> None:
-    """Run the quarterly refresh: validate, score, rank, write the pack, store history."""
+def refresh(data_dir: Path, as_of, out: Path, db: str | None, extract_date, partner_pack: bool | None,
+            by: str | None, config: Path | None) -> None:
+    """Run the quarterly refresh: validate, score, rank, write the packs, store history."""
     from hkc.refresh import run_refresh
     from hkc.report_text import refresh_summary
 
     defs = _definitions(config)
+    mode = "auto" if partner_pack is None else "yes" if partner_pack else "no"
     result = run_refresh(data_dir, as_of=_day(as_of), out=out, definitions=defs, db_url=db,
-                         extract_date=_day(extract_date), progress=_progress)
+                         extract_date=_day(extract_date), progress=_progress, partner_pack=mode, by=by)
     click.echo(refresh_summary(result, preview=defs.settings.outputs.preview_rows))
 
 
@@ -276,6 +282,71 @@ def transparency(run: str | None, db: str | None, out: Path | None, config: Path
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)
         click.echo(f"transparency record written to {out}")
+
+
+@main.group()
+def decisions() -> None:
+    """Decisions recorded by the partnership meeting."""
+
+
+@decisions.command(name="import")
+@click.argument("pack", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--meeting-date", required=True, type=DATE, help="Date of the meeting that made the decisions.")
+@click.option("--by", "by", required=True, help="Who records the decisions (e.g. the meeting's chair).")
+@click.option("--db", help="History database URL (default from config).")
+@config_option
+def decisions_import(pack: Path, meeting_date, by: str, db: str | None, config: Path | None) -> None:
+    """Read decisions back from a partner pack's cohort.xlsx (all rows or none)."""
+    from hkc.decisions import DecisionImportError, import_decisions
+    from hkc.pseudonyms import partner_key
+
+    defs = _definitions(config)
+    key = partner_key(defs.settings.partner)
+    try:
+        report = import_decisions(_store(db, config), pack, key=key, meeting_date=_day(meeting_date), by=by)
+    except DecisionImportError as exc:
+        for problem in getattr(exc, "problems", [])[:50]:
+            click.echo(f"  {problem}", err=True)
+        raise
+    for line in report.lines():
+        click.echo(line)
+
+
+@main.command()
+@click.argument("person_id")
+@click.option("--db", help="History database URL (default from config).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the answer here (Markdown).")
+@config_option
+def sar(person_id: str, db: str | None, out: Path | None, config: Path | None) -> None:
+    """Answer a subject-access request: lists, scores, evidence and every disclosure for one person."""
+    from hkc.subject_access import render_subject_access, subject_access
+
+    text = render_subject_access(subject_access(_store(db, config), person_id))
+    if out is None:
+        click.echo(text)
+    else:
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+        click.echo(f"subject-access answer written to {out}")
+
+
+@main.command()
+@click.option("--older-than-days", type=click.IntRange(min=1), help="Default: [retention] days in config.")
+@click.option("--by", "by", required=True, help="Who runs the purge, for its log.")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+@click.option("--db", help="History database URL (default from config).")
+@config_option
+def purge(older_than_days: int | None, by: str, dry_run: bool, db: str | None, config: Path | None) -> None:
+    """Delete runs and person-level history older than the retention period (logged, content not kept)."""
+    from hkc.retention import purge as purge_history
+
+    defs = _definitions(config)
+    days = older_than_days or defs.settings.retention.days
+    result = purge_history(_store(db, config), older_than_days=days, today=dt.date.today(), by=by, dry_run=dry_run)
+    verb = "would purge" if dry_run else "purged"
+    click.echo(f"{verb} {result['runs']} run(s) older than {result['cutoff']}; rows: "
+               + ", ".join(f"{k} {v:,}" for k, v in result["rows"].items()))
 
 
 @main.command()

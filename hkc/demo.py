@@ -40,17 +40,23 @@ def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | 
     for as_of in (earlier, latest):
         say(f"refresh as of {as_of}")
         results.append(run_refresh(extract, as_of=as_of, out=out / as_of.isoformat(), definitions=definitions,
-                                   db_url=db_url, extract_date=latest, progress=say))
+                                   db_url=db_url, extract_date=latest, progress=say, partner_pack="yes",
+                                   demo_key=True, by="hkc demo"))
     first, second = results
     moved = second.members["movement"].value_counts()
     yield f"synthetic extract: {extract} ({len(force.people):,} people, {len(force.events):,} events)"
     yield (f"quarter {earlier}: {first.manifest['cohort_size']} listed of {first.manifest['eligible']:,} eligible")
     yield (f"quarter {latest}: {second.manifest['cohort_size']} listed; new {moved.get('new', 0)}, "
            f"up {moved.get('up', 0)}, down {moved.get('down', 0)}, same {moved.get('same', 0)}; "
-           f"removed {len(second.removed)}")
+           f"removed {len(second.removed)}; periphery {second.manifest['periphery']}, "
+           f"peer groups {second.manifest['peer_groups']}, places {second.manifest['places']}; "
+           f"audit flags {second.manifest['audit']['flags']}")
     yield ""
     yield f"open first: {out / latest.isoformat() / 'cohort.html'}  (the meeting pack)"
-    yield f"then:       {out / latest.isoformat() / 'cohort.csv'} (police view), removed.csv, run.json"
+    yield f"then:       {out / latest.isoformat() / 'cohort.csv'} (police view), periphery.csv, peer_groups.csv, "
+    yield "            places.csv, removed.csv, run.json, audit/audit.html (the fairness audit)"
+    yield (f"partners:   {out / latest.isoformat() / 'partner' / 'cohort.html'} — pseudonymised with the DEMO KEY, "
+           f"not for real data; real runs need HKC_PSEUDONYM_KEY")
     yield f"tracking:   mlflow ui --backend-store-uri sqlite:///{out / 'mlflow.db'}"
     yield f"history:    hkc history --db {db_url}"
     yield f"            hkc movement --from {earlier} --to {latest} --db {db_url}"
