@@ -175,7 +175,7 @@ def _partner_key(definitions: Definitions, mode: PartnerPack, demo: bool, say) -
     except PseudonymKeyError as exc:
         if mode == "yes":
             raise
-        say(f"partner pack not written: {exc.message}")
+        say(exc.message)
         return None
 
 
