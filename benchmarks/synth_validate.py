@@ -3,7 +3,8 @@
     python -m benchmarks.synth_validate --people 1000000 [--seed S] [--format parquet|csv] [--dirty F]
 
 Prints one JSON object: seconds per stage, rows per file, rejected rows, whether the loader's
-rejects match the injected faults exactly, and the peak resident memory of the process
+rejects match the injected faults exactly, the events per person (mean, median, max: the heavy
+tail stays plausible at scale), and the peak resident memory of the process
 (``resource.getrusage(...).ru_maxrss``).  The force is dropped before loading, so the peak is the
 larger of the generate/write peak and the load peak.
 """
@@ -45,7 +46,10 @@ def run(*, people: int, seed: int, fmt: str, dirty: float, until: dt.date, out: 
     seconds["write"] = time.perf_counter() - start
     expected = expected_rejects(force, fmt) if dirty > 0 else None
     faults = len(force.faults)
-    del force
+    per_person = force.truth_people["events"]
+    events_per_person = {"mean": round(float(per_person.mean()), 2), "median": float(per_person.median()),
+                         "max": int(per_person.max())}
+    del force, per_person
     gc.collect()
 
     start = time.perf_counter()
@@ -63,6 +67,7 @@ def run(*, people: int, seed: int, fmt: str, dirty: float, until: dt.date, out: 
         "rows": {name: c["read"] for name, c in extract.counts.items()},
         "rejected": {name: c["rejected"] for name, c in extract.counts.items()},
         "faults_injected": faults,
+        "events_per_person": events_per_person,
         "rejects_match_faults": match,
         "reconciles": extract.reconciles(),
         "seconds": {k: round(v, 2) for k, v in seconds.items()} | {"total": round(sum(seconds.values()), 2)},

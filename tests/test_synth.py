@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from hkc.cohort import select_cohort
 from hkc.contract import ETHNICITY_CODES, GRADE_PATTERN, ROLE_CODES, RULES, SOURCE_CODES
-from hkc.definitions import Catalogue, load_catalogue
+from hkc.definitions import Catalogue, load_catalogue, load_definitions
 from hkc.errors import OutputError
 from hkc.extract import load_extract
+from hkc.scoring import score_people
 from hkc.synth import (
     AGE_BANDS,
     ETHNIC_MIX,
@@ -27,12 +29,16 @@ from hkc.synth import (
     last_quarter_end,
     write_force,
 )
+from hkc.synth.rates import capped_scale
 
 ROOT = Path(__file__).resolve().parents[1]
 UNTIL = dt.date(2026, 9, 30)
 FORMATS = ("csv", "parquet")
 ALL_FAULT_RULES = tuple(dict.fromkeys(PEOPLE_FAULT_RULES + EVENT_FAULT_RULES))
+# Parquet has no lines, so no malformed ones: every other rule applies to both formats.
+FAULT_CASES = [(fmt, rule) for fmt in FORMATS for rule in ALL_FAULT_RULES if rule != "malformed_row" or fmt == "csv"]
 KNIFE = ["knife_possession", "knife_violence", "search_weapon_found", "knife_intel"]
+KNIFE_EVENTS = ["knife_possession", "knife_violence", "search_weapon_found"]  # knife events other than intelligence
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +62,36 @@ def dirty_force(cat: Catalogue) -> SyntheticForce:
     return generate_force(people=20_000, seed=5, until=UNTIL, dirty=0.02, catalogue=cat)
 
 
+@pytest.fixture(scope="module")
+def load_dirty(dirty_force: SyntheticForce, cat: Catalogue, tmp_path_factory):
+    """The dirty force written in a format and loaded back (once per format)."""
+    loaded = {}
+
+    def load(fmt: str):
+        if fmt not in loaded:
+            out = tmp_path_factory.mktemp(f"dirty-{fmt}")
+            write_force(dirty_force, out, fmt=fmt)
+            loaded[fmt] = load_extract(out, catalogue=cat, extract_date=UNTIL)
+        return loaded[fmt]
+    return load
+
+
 @pytest.fixture(scope="module", params=FORMATS)
-def dirty_loaded(request, dirty_force: SyntheticForce, cat: Catalogue, tmp_path_factory):
-    fmt = request.param
-    out = tmp_path_factory.mktemp(f"dirty-{fmt}")
-    write_force(dirty_force, out, fmt=fmt)
-    return fmt, load_extract(out, catalogue=cat, extract_date=UNTIL)
+def dirty_loaded(request, load_dirty):
+    return request.param, load_dirty(request.param)
+
+
+@pytest.fixture(scope="module")
+def top_of_matrix(force: SyntheticForce, tmp_path_factory):
+    """The clean force scored at ``UNTIL`` with the default definitions: (scores, cohort members)."""
+    definitions = load_definitions(cwd=ROOT)
+    out = tmp_path_factory.mktemp("matrix")
+    write_force(force, out, fmt="parquet")
+    extract = load_extract(out, catalogue=definitions.catalogue, extract_date=UNTIL)
+    scored = score_people(extract.people, extract.events, catalogue=definitions.catalogue,
+                          eligibility=definitions.settings.eligibility, as_of=UNTIL)
+    cohort = select_cohort(scored.scores, cohort=definitions.settings.cohort, rag=definitions.settings.rag)
+    return scored, cohort.members
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -245,6 +275,34 @@ def test_volume_is_about_ten_events_per_person_and_heavy_tailed(force: Synthetic
     assert 0.005 < (per_person >= 50).mean() < 0.06
 
 
+def test_the_most_prolific_person_has_a_plausible_record(force: SyntheticForce):
+    """Rates are capped: at most ~150 events in five years, and a handful of knife offences."""
+    per_person = force.events["person_id"].value_counts()
+    assert 60 <= per_person.max() <= 150
+    offences = force.events[force.events["role"].isin(["offender", "suspect"])]
+    knife = offences[offences["type"].isin(["knife_possession", "knife_violence"])]
+    assert knife["person_id"].value_counts().max() <= 15
+    assert (force.truth_people.set_index("person_id")["events"] == per_person.reindex(
+        force.truth_people["person_id"], fill_value=0).to_numpy()).all()
+
+
+def test_the_top_of_the_matrix_is_not_absurd(top_of_matrix):
+    """The 50 people listed have a few knife events each in the lookback, not dozens, and a mix of RAG
+    bands with the default thresholds."""
+    scored, members = top_of_matrix
+    assert len(members) == 50
+    points = scored.points
+    listed = points[points["person_id"].isin(members["person_id"]) & points["indicator"].isin(KNIFE_EVENTS)]
+    knife_events = listed.groupby("person_id").size().reindex(members["person_id"], fill_value=0)
+    assert 2 <= knife_events.median() <= 12
+    assert knife_events.max() <= 20
+    rag = members["rag"].value_counts()
+    assert rag.get("red", 0) >= 1
+    assert rag.get("amber", 0) + rag.get("green", 0) >= 5
+    assert members["risk_score"].max() < 200
+    assert scored.scores["eligible"].sum() > 10 * len(members)  # a matrix picks from many
+
+
 # --------------------------------------------------------------------------------------------
 # Planted patterns
 
@@ -360,11 +418,9 @@ def test_dirty_force_injects_about_the_fraction_asked(dirty_force: SyntheticForc
     assert not faults.duplicated(["file", "row"]).any()  # one fault per row
 
 
-@pytest.mark.parametrize("rule", ALL_FAULT_RULES)
-def test_every_injected_fault_is_rejected_with_its_file_row_and_rule(dirty_loaded, dirty_force, rule: str):
-    fmt, extract = dirty_loaded
-    if rule == "malformed_row" and fmt == "parquet":
-        pytest.skip("Parquet files have no malformed lines")
+@pytest.mark.parametrize(("fmt", "rule"), FAULT_CASES)
+def test_every_injected_fault_is_rejected_with_its_file_row_and_rule(load_dirty, dirty_force, fmt: str, rule: str):
+    extract = load_dirty(fmt)
     faults = faults_for(dirty_force, fmt)
     injected = faults[faults["rule"] == rule]
     assert len(injected) > 20
@@ -435,8 +491,39 @@ def test_fault_values_break_exactly_their_rule(dirty_force: SyntheticForce):
     assert not faults.loc[faults["rule"] == "bad_grade", "value"].str.match(GRADE_PATTERN).any()
 
 
+def test_parquet_leaves_malformed_lines_out(dirty_force: SyntheticForce, load_dirty):
+    malformed = dirty_force.faults["rule"] == "malformed_row"
+    assert malformed.sum() > 20
+    assert "malformed_row" not in set(faults_for(dirty_force, "parquet")["rule"])
+    assert load_dirty("parquet").counts["events"]["read"] == len(dirty_force.events) - malformed.sum()
+
+
 # --------------------------------------------------------------------------------------------
 # Arguments and small helpers
+
+
+def test_capped_scale_meets_its_target_exactly():
+    """The base rate solved with caps, checked against bisection on the capped total."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 400))
+        rates = rng.lognormal(0, 2, n) * (rng.random(n) > 0.2)
+        caps = rng.uniform(0.1, 3, n)
+        reachable = caps[rates > 0].sum()
+        target = rng.uniform(0.01, 0.99) * reachable
+        if target == 0:
+            continue
+        b = capped_scale(rates, caps, target)
+        assert np.minimum(b * rates, caps).sum() == pytest.approx(target, rel=1e-9)
+        lo, hi = 0.0, 1.0
+        while np.minimum(hi * rates, caps).sum() < target:
+            hi *= 2
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if np.minimum(mid * rates, caps).sum() < target else (lo, mid)
+        assert b == pytest.approx(hi, rel=1e-6)
+    assert capped_scale(np.zeros(3), 1.0, 2.0) == 0.0
+    assert capped_scale(np.array([1.0, 4.0]), 1.0, target=5.0) == 1.0  # beyond every cap: all capped
 
 
 @pytest.mark.parametrize(("today", "expected"), [

@@ -1,0 +1,162 @@
+"""Generating a synthetic force: the steps in order, and the force with its ground truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from hkc.contract import ETHNICITY_CODES, SEX_CODES
+from hkc.definitions import Catalogue
+from hkc.synth.columns import date_text, event_columns, numbered, people_columns
+from hkc.synth.dates import make_calendar
+from hkc.synth.events import Simulation, merge
+from hkc.synth.faults import add_noise, assemble, inject_events, inject_people
+from hkc.synth.network import make_groups, make_places
+from hkc.synth.people import AREAS, make_latent, make_people, population_table
+from hkc.synth.rates import Rates
+from hkc.synth.sampling import stream
+
+
+@dataclass
+class SyntheticForce:
+    """A generated extract and the truth behind it.
+
+    ``people``, ``events``
+        the contract columns as text, exactly as they will be written (faults and noise
+        included); people by ``person_id``, events by ``date`` then ``event_id``.
+    ``population``
+        census-style resident counts: ``area, age_band, sex, ethnicity, count``.
+    ``faults``
+        one row per injected fault, ``file, row, column, rule, value``, as the validator reports
+        it for CSV (:func:`faults_for` converts; :func:`expected_rejects` adds the cascade).
+    ``truth_people``
+        per person: clean ``date_of_birth, sex, ethnicity, area``; ``risk_propensity`` and
+        ``vulnerability_propensity`` (the lasting part of each rate multiplier, sex included for
+        risk), ``risk_now``/``vulnerability_now`` (in the last quarter), ``weapon_affinity``,
+        ``peer_group`` ("" if none) and ``events`` (clean events generated).
+    ``groups``
+        peer-group membership: ``peer_group, person_id, area``.
+    ``locations``
+        every place: ``location_id, area, hotspot_rank`` (1 = busiest) and its ``weight``.
+    """
+
+    people: pd.DataFrame
+    events: pd.DataFrame
+    population: pd.DataFrame
+    faults: pd.DataFrame
+    truth_people: pd.DataFrame
+    until: dt.date
+    seed: int
+    dirty: float = 0.0
+    groups: pd.DataFrame = field(default_factory=pd.DataFrame)
+    locations: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def check_intel_bias(intel_bias: Mapping[str, float] | None) -> dict[str, float]:
+    """``intel_bias`` checked: known ethnicity codes, finite factors above 0."""
+    bias = {}
+    for key, factor in (intel_bias or {}).items():
+        if key not in ETHNICITY_CODES:
+            close = difflib.get_close_matches(str(key), ETHNICITY_CODES, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValueError(f"intel_bias: '{key}' is not an ethnicity code; expected one of: "
+                             f"{', '.join(ETHNICITY_CODES)}{hint}")
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not math.isfinite(factor) \
+                or factor <= 0:
+            raise ValueError(f"intel_bias: the factor for '{key}' must be a number above 0, not {factor!r}")
+        bias[key] = float(factor)
+    return bias
+
+
+def generate_force(*, people: int = 5000, seed: int = 0, until: dt.date, dirty: float = 0.0,
+                   intel_bias: Mapping[str, float] | None = None, catalogue: Catalogue,
+                   years: int = 5) -> SyntheticForce:
+    """Generate a synthetic force: people, events and population with known ground truth.
+
+    Parameters
+    ----------
+    people : number of people in the extract (the ``people`` file has this many clean rows).
+    seed : the same arguments give the same force, byte for byte.
+    until : the extract date; events run for ``years`` years up to and including it.
+    dirty : fraction (0 to 0.5) of people and event rows given one fault each (see
+        :mod:`hkc.synth.faults` for the rules and the ``person_rejected`` cascade).
+    intel_bias : ``{ethnicity: factor}``: multiply the recording rate of intelligence reports for
+        people of that (self-defined) ethnicity; behaviour and every other event are unchanged.
+    catalogue : the indicator catalogue; events of every type in it are generated.
+    years : years of history.
+    """
+    def whole(x: object) -> bool:
+        return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+    if not whole(people) or people < 1:
+        raise ValueError(f"people must be a whole number of at least 1, not {people!r}")
+    if not whole(seed) or seed < 0:
+        raise ValueError(f"seed must be a whole number of at least 0, not {seed!r}")
+    if not whole(years) or not 1 <= years <= 20:
+        raise ValueError(f"years must be a whole number from 1 to 20, not {years!r}")
+    if not isinstance(dirty, numbers.Real) or isinstance(dirty, bool) or not 0 <= dirty <= 0.5:
+        raise ValueError(f"dirty must be a fraction from 0 to 0.5, not {dirty!r}")
+    if not isinstance(until, dt.date) or isinstance(until, dt.datetime):
+        raise ValueError(f"until must be a date, not {until!r}")
+    bias = check_intel_bias(intel_bias)
+    people, seed, years, dirty = int(people), int(seed), int(years), float(dirty)
+    cal = make_calendar(until, years)
+    pop = make_people(stream(seed, "people"), people, cal)
+    groups = make_groups(stream(seed, "groups"), pop, cal)
+    places = make_places(stream(seed, "places"), pop, groups)
+    latent = make_latent(stream(seed, "latent"), pop, groups, cal.quarters)
+    rates = Rates(pop, latent, cal, catalogue, bias)
+    ev = merge(Simulation(seed, rates, groups, places, cal).run(), cal)
+    latent_truth = latent.truth
+    del rates, latent
+
+    width = max(6, len(str(people)))
+    person_ids = numbered("P", np.arange(1, people + 1), width)
+    place_ids = places.ids()
+    pcols = people_columns(pop, person_ids)
+    ecols = event_columns(ev, person_ids, catalogue.codes, place_ids)
+    rng = stream(seed, "faults")
+    n_events = np.bincount(ev.person, minlength=people)
+    pplan, quarantined, clean_people = inject_people(rng, pcols, pop, n_events, round(dirty * people), cal)
+    eplan, clean_events = inject_events(rng, ecols, ev, pop, quarantined, round(dirty * len(ev.person)), cal,
+                                        catalogue.codes, width)
+    if dirty > 0:
+        add_noise(rng, pcols, clean_people[:round(dirty * people)], "people")
+        add_noise(rng, ecols, clean_events[:round(dirty * len(ev.person))], "events")
+    del ev
+    people_table, people_faults = assemble(pcols, pplan, "people")
+    events_table, event_faults = assemble(ecols, eplan, "events")
+    del pcols, ecols
+    faults = (pd.concat([people_faults, event_faults], ignore_index=True)
+              .sort_values(["file", "row"], kind="stable").reset_index(drop=True))
+
+    ids = person_ids.to_numpy(zero_copy_only=False)
+    group_ids = numbered("G", np.arange(1, groups.count + 1), 5).to_numpy(zero_copy_only=False)
+    peer_group = np.where(groups.of >= 0, group_ids[np.maximum(groups.of, 0)] if groups.count else "", "")
+    truth = pd.DataFrame({
+        "person_id": ids,
+        "date_of_birth": date_text(pop.dob).to_numpy(zero_copy_only=False),
+        "sex": np.array(SEX_CODES)[pop.sex],
+        "ethnicity": np.array(ETHNICITY_CODES)[pop.eth],
+        "area": np.array([a[0] for a in AREAS])[pop.area],
+        **{k: np.round(v.astype(np.float64), 6) for k, v in latent_truth.items()},
+        "peer_group": peer_group,
+        "events": n_events,
+    })
+    members = groups.members
+    group_table = pd.DataFrame({"peer_group": peer_group[members], "person_id": ids[members],
+                                "area": np.array([a[0] for a in AREAS])[pop.area[members]]})
+    locations = pd.DataFrame({"location_id": place_ids.to_numpy(zero_copy_only=False),
+                              "area": np.array([a[0] for a in AREAS])[places.area],
+                              "hotspot_rank": places.rank,
+                              "weight": np.round(places.weight / places.weight.sum(), 9)})
+    return SyntheticForce(people=people_table.to_pandas(), events=events_table.to_pandas(),
+                          population=population_table(people), faults=faults, truth_people=truth, until=until,
+                          seed=seed, dirty=float(dirty), groups=group_table, locations=locations)

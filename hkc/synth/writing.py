@@ -1,0 +1,154 @@
+"""Writing a synthetic force, and the rejects the validator should report for it.
+
+``malformed_row`` exists only in CSV (a line with one field too many): ``force.events`` holds it
+as a row whose ``location_id`` contains a comma, and :func:`write_force` leaves it out of Parquet
+files.  ``force.faults`` describes the CSV layout; :func:`faults_for` gives the faults as the
+validator reports them for another format, and :func:`expected_rejects` adds the
+``person_rejected`` cascade.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from hkc.errors import OutputError
+from hkc.synth.columns import scalar
+from hkc.synth.faults import INSERTED_RULES
+from hkc.synth.force import SyntheticForce
+
+Format = Literal["csv", "parquet"]
+
+
+def _renumber(faults: pd.DataFrame, fmt: Format) -> pd.DataFrame:
+    """Faults given for CSV, as the validator reports them for ``fmt``."""
+    faults = faults.copy()
+    if fmt == "csv":
+        return faults.reset_index(drop=True)
+    malformed = np.sort(faults.loc[faults["rule"] == "malformed_row", "row"].to_numpy())
+    faults = faults[faults["rule"] != "malformed_row"].copy()
+    events = (faults["file"] == "events.csv").to_numpy()
+    rows = faults["row"].to_numpy()
+    faults["row"] = rows - 1 - np.where(events, np.searchsorted(malformed, rows), 0)
+    faults["file"] = faults["file"].str.replace(".csv", f".{fmt}", regex=False)
+    return faults.reset_index(drop=True)
+
+
+def faults_for(force: SyntheticForce, fmt: Format = "csv") -> pd.DataFrame:
+    """The injected faults as the validator reports them for files written in ``fmt``.
+
+    Parquet has no malformed lines: those rows are left out of the file, later rows move up, and
+    rows are 1-based positions instead of CSV line numbers."""
+    return _renumber(force.faults, fmt)
+
+
+def expected_rejects(force: SyntheticForce, fmt: Format = "csv") -> pd.DataFrame:
+    """Every row the validator should reject, columns ``file, row, column, rule``: the injected
+    faults plus the ``person_rejected`` cascade (every event of a person whose own ``people`` row
+    has a fault)."""
+    faults = force.faults
+    people_faults = faults[(faults["file"] == "people.csv") & ~faults["rule"].isin(INSERTED_RULES)]
+    ids = force.people["person_id"].str.strip().to_numpy()
+    quarantined = pd.Index(ids[people_faults["row"].to_numpy() - 2])
+    person = force.events["person_id"].str.strip()
+    cascade = np.flatnonzero(person.isin(quarantined).to_numpy())
+    extra = pd.DataFrame({"file": "events.csv", "row": cascade + 2, "column": "person_id",
+                          "rule": "person_rejected", "value": person.to_numpy()[cascade]})
+    out = _renumber(pd.concat([faults, extra], ignore_index=True), fmt)
+    return (out[["file", "row", "column", "rule"]].sort_values(["file", "row", "rule"], kind="stable")
+            .reset_index(drop=True))
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _csv_writer(table: pa.Table, *, bom: bool, crlf: bool):
+    """Write ``table`` as CSV without quoting (values never hold quotes, commas or newlines, except the
+    deliberate malformed lines)."""
+    eol = "\r\n" if crlf else "\n"
+
+    def write(path: Path) -> None:
+        with path.open("wb") as fh:
+            fh.write(("\ufeff" if bom else "").encode() + (",".join(table.column_names) + eol).encode())
+            for start in range(0, table.num_rows, 1 << 20):
+                part = table.slice(start, 1 << 20)
+                cols = [c.cast(pa.large_string()).combine_chunks() if isinstance(c, pa.ChunkedArray)
+                        else c.cast(pa.large_string()) for c in part.columns]
+                cols = [pc.fill_null(c, scalar("")) for c in cols]
+                line = pc.binary_join_element_wise(*cols, scalar(","))
+                line = pc.binary_join_element_wise(line, scalar(""), scalar(eol))
+                offsets = np.frombuffer(line.buffers()[1], dtype=np.int64)[line.offset:line.offset + len(line) + 1]
+                data = line.buffers()[2]
+                if data is not None and len(line):
+                    fh.write(memoryview(data)[int(offsets[0]):int(offsets[-1])])
+    return write
+
+
+def _arrow(frame: pd.DataFrame, *, text: bool = False) -> pa.Table:
+    """``frame`` as an Arrow table without pandas metadata; with ``text``, every column as text."""
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    if text:
+        table = pa.table({name: pc.cast(col, pa.large_string()) for name, col in
+                          zip(table.column_names, table.columns, strict=True)})
+    return table
+
+
+def write_force(force: SyntheticForce, out: Path, *, fmt: Format = "csv") -> dict[str, Path]:
+    """Write ``people``, ``events`` and ``population`` into ``out``, and the truth into ``out/_truth/``.
+
+    Each file is written to a temporary name and renamed into place.  CSVs of a dirty force get a
+    UTF-8 BOM and CRLF line endings.  Returns the path of every file written, by name:
+    ``people, events, population, faults, truth_people, groups, locations``.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
+    out = Path(out)
+    other = "parquet" if fmt == "csv" else "csv"
+    clash = [out / f"{name}.{other}" for name in ("people", "events", "population") if (out / f"{name}.{other}").exists()]
+    if clash:
+        raise OutputError(f"{clash[0]} exists; remove it or write --format {other}, so the folder holds one extract")
+    try:
+        (out / "_truth").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the folder ({exc.strerror}); choose another --out") from None
+    dirty = force.dirty > 0
+    faults = faults_for(force, fmt)
+    events = force.events
+    if fmt == "parquet":
+        malformed = force.faults.loc[(force.faults["rule"] == "malformed_row"), "row"].to_numpy() - 2
+        if len(malformed):
+            keep = np.ones(len(events), dtype=bool)
+            keep[malformed] = False
+            events = events[keep]
+    population = force.population.assign(count=force.population["count"].astype(str))
+    paths: dict[str, Path] = {}
+    for name, frame in (("people", force.people), ("events", events), ("population", population)):
+        path = out / f"{name}.{fmt}"
+        table = _arrow(frame)
+        if fmt == "csv":
+            _write_atomic(path, _csv_writer(table, bom=dirty, crlf=dirty))
+        else:
+            _write_atomic(path, lambda tmp, table=table: pq.write_table(table, tmp))
+        paths[name] = path
+    truth = {"faults": faults, "truth_people": force.truth_people, "groups": force.groups,
+             "locations": force.locations}
+    for name, frame in truth.items():
+        path = out / "_truth" / ("people.csv" if name == "truth_people" else f"{name}.csv")
+        table = _arrow(frame, text=True)
+        _write_atomic(path, _csv_writer(table, bom=False, crlf=False))
+        paths[name] = path
+    return paths
