@@ -284,6 +284,53 @@ def transparency(run: str | None, db: str | None, out: Path | None, config: Path
         click.echo(f"transparency record written to {out}")
 
 
+@main.command()
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--as-of", required=True, type=DATE, help="The extract's history ends here (the latest outcome date).")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+@click.option("--spec", help="Model specification: a name in models/ or a file (default: [model] spec).")
+@click.option("--extract-date", type=DATE, help="No date may be after this (default: today).")
+@config_option
+def backtest(data_dir: Path, as_of, out: Path, spec: str | None, extract_date, config: Path | None) -> None:
+    """Backtest the matrix, the models and simple baselines on the extract's own history."""
+    from hkc.backtest import run_backtest
+    from hkc.extract import load_extract
+    from hkc.report_text import backtest_summary
+
+    defs = _definitions(config)
+    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date), progress=_progress)
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_backtest(extract, definitions=defs, as_of=_day(as_of), out=out, spec=spec, progress=_progress)
+    click.echo(backtest_summary(result))
+    click.echo(f"backtest written to {out}: open backtest.html first; backtest.json holds every figure")
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--as-of", required=True, type=DATE, help="The extract's history ends here.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Write the model card here.")
+@click.option("--spec", help="Model specification: a name in models/ or a file (default: [model] spec).")
+@click.option("--extract-date", type=DATE, help="No date may be after this (default: today).")
+@config_option
+def train(data_dir: Path, as_of, out: Path | None, spec: str | None, extract_date, config: Path | None) -> None:
+    """Fit, calibrate and evaluate the model; register it, as champion only if it beats the matrix."""
+    from hkc.extract import load_extract
+    from hkc.registry import train_model
+
+    defs = _definitions(config)
+    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date), progress=_progress)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    result = train_model(extract, definitions=defs, as_of=_day(as_of), out=out, spec=spec, progress=_progress)
+    verdict = "champion" if result["champion"] else "registered without the champion alias"
+    version = result.get("registered_version")
+    click.echo(f"model {result.get('registered_name')} version {version}: {verdict}" if version
+               else "model not registered (tracking is disabled in config)")
+    click.echo(f"reason: {result['reason']}")
+    if out is not None:
+        click.echo(f"model card: {out / 'model_card.md'}")
+
+
 @main.group()
 def decisions() -> None:
     """Decisions recorded by the partnership meeting."""

@@ -266,8 +266,6 @@ class ModelSettings:
     enabled: bool = field(default=False, metadata=_doc("add the registered champion model's probability to refreshes"))
     registered_name: str = field(default="hkc-knife-involvement",
                                  metadata=_doc("MLflow registered model name; the alias `champion` is used"))
-    rank_by_model: bool = field(default=False,
-                                metadata=_doc("rank the cohort by the model instead of the matrix (not advised)"))
     spec: str = field(default="logistic", metadata=_doc("model specification in models/<spec>.toml used by `hkc train`"))
 
 

@@ -209,6 +209,11 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
                           catalogue=definitions.catalogue, as_of=as_of)
     decisions = decision_history(store, members["person_id"].tolist() + peer_map.periphery["person_id"].tolist())
     members = _with_peers_and_decisions(members, peer_map, decisions)
+    model_note = None
+    if settings.model.enabled:
+        members, model_note = stages.run("model", "adding the champion model's probabilities", _with_model,
+                                         members, extract, definitions, as_of)
+        say(model_note)
     spec = refresh_audit_spec(definitions)
     audit = stages.run("audit", f"auditing fairness ({spec.bootstrap.resamples:,} bootstrap resamples)",
                        audit_refresh, extract=extract, scored=scored, cohort_ids=members["person_id"],
@@ -228,6 +233,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         "eligible": int(len(chosen.ranked)),
         "cohort_size": int(len(members)),
         "removed": int(len(gone)),
+        "model": model_note,
         "periphery": int(len(peer_map.periphery)),
         "peer_groups": int(peer_map.peer_groups["peer_group"].nunique()),
         "places": int(len(peer_map.places)),
@@ -312,6 +318,23 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     return RefreshResult(as_of=as_of, out=Path(out), manifest=manifest, members=members, removed=gone,
                          extract=extract, scored=scored, run_id=run_id, replaced=replaced, audit=audit,
                          tracking=dict(tracked), peers=peer_map, partner=partner, stages=stages.seconds)
+
+
+def _with_model(members: pd.DataFrame, extract: Extract, definitions: Definitions,
+                as_of: dt.date) -> tuple[pd.DataFrame, str]:
+    """The champion model's probability and explanation beside (never instead of) the matrix."""
+    from hkc.registry import load_champion, score_with_model
+
+    champion = load_champion(definitions)
+    if champion is None:
+        return members, (f"model enabled but no version of '{definitions.settings.model.registered_name}' holds the "
+                         f"alias champion: run `hkc train`; the list is the matrix's alone")
+    scored = score_with_model(champion, extract, definitions=definitions, as_of=as_of).set_index("person_id")
+    members = members.copy()
+    members["model_probability"] = members["person_id"].map(scored["model_probability"]).round(4)
+    members["model_explanation"] = members["person_id"].map(scored["model_explanation"])
+    return members, (f"model {champion.name} version {champion.version} (champion, tested on "
+                     f"{champion.test_snapshot}) shown beside the matrix; the ranking is the matrix's")
 
 
 def _with_peers_and_decisions(members: pd.DataFrame, peer_map: PeerMap, decisions: pd.DataFrame) -> pd.DataFrame:

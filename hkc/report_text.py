@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from hkc.extract import Extract
 from hkc.history import StoredRun
 
-__all__ = ["validation_summary", "refresh_summary", "history_table", "movement_report", "explanation"]
+__all__ = ["validation_summary", "refresh_summary", "history_table", "movement_report", "explanation",
+           "backtest_summary"]
 
 FIRST_PROBLEMS = 10
 
@@ -112,3 +113,22 @@ def explanation(info: dict) -> str:
                          [(e["date"], e["event_id"], e["indicator"], e["role"], e["outcome"] or e["grade"] or "",
                            f"{e['points']:.2f}") for e in events])]
     return "\n".join(lines)
+
+
+def backtest_summary(result: dict) -> str:
+    """The rankers side by side on the test snapshot, with intervals."""
+    def fmt(value, ci=None):
+        if value is None:
+            return "-"
+        text = f"{value:.3f}"
+        return text + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+    rows = []
+    for name, r in result["rankers"].items():
+        ci = r.get("ci", {})
+        rows.append((name, fmt(r.get("roc_auc"), ci.get("roc_auc")), fmt(r.get("precision_at_k"), ci.get("precision_at_k")),
+                     fmt(r.get("recall_at_k"), ci.get("recall_at_k")), fmt(r.get("brier")), fmt(r.get("ece"))))
+    head = (f"test snapshot {result['test_snapshot']} (outcome within {result['horizon_days']} days): "
+            f"{result['n']:,} people scored, {result['positives']:,} with the outcome; k = {result['k']}")
+    return head + "\n" + _table(["ranker", "ROC AUC", f"precision@{result['k']}", f"recall@{result['k']}", "Brier",
+                                  "ECE"], rows)
