@@ -60,6 +60,7 @@ def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | 
     yield f"tracking:   mlflow ui --backend-store-uri sqlite:///{out / 'mlflow.db'}"
     yield f"history:    hkc history --db {db_url}"
     yield f"            hkc movement --from {earlier} --to {latest} --db {db_url}"
+    yield f"backtest:   hkc backtest {extract} --as-of {latest} --extract-date {latest} --out {out / 'backtest'}"
     top = second.members["person_id"].iloc[0] if len(second.members) else None
     if top is not None:
         yield f"            hkc explain {top} --db {db_url}"
