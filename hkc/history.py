@@ -209,14 +209,29 @@ class HistoryStore:
 
     @staticmethod
     def _insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, run_id: int) -> None:
+        """Bulk insert: positional tuples straight to the driver where its paramstyle allows
+        (SQLite, psycopg's format), which is many times faster than SQLAlchemy's dict rows."""
         if frame.empty:
             return
         cols = [c.name for c in table.columns if c.name != "run_id"]
-        data = frame[cols].astype(object).where(frame[cols].notna(), None)
-        records = [dict(zip(cols, values, strict=True), run_id=run_id)
-                   for values in data.itertuples(index=False, name=None)]
-        for start in range(0, len(records), 50_000):
-            conn.execute(table.insert(), records[start:start + 50_000])
+        data = frame[cols].astype(object)
+        data = data.where(data.notna(), None)
+        data.insert(0, "run_id", run_id)
+        rows = list(data.itertuples(index=False, name=None))
+        paramstyle = conn.dialect.paramstyle
+        if paramstyle in ("qmark", "format"):
+            mark = "?" if paramstyle == "qmark" else "%s"
+            names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in ["run_id", *cols])
+            sql = f"INSERT INTO {conn.dialect.identifier_preparer.format_table(table)} ({names}) " \
+                  f"VALUES ({', '.join([mark] * (len(cols) + 1))})"
+            cursor = conn.connection.driver_connection.cursor()
+            for start in range(0, len(rows), 200_000):
+                cursor.executemany(sql, rows[start:start + 200_000])
+            cursor.close()
+            return
+        names = ["run_id", *cols]
+        for start in range(0, len(rows), 50_000):
+            conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in rows[start:start + 50_000]])
 
     # -- the record of what was done with a run ----------------------------------------------
     def log_disclosure(self, run_id: int, audience: str, files: dict[str, str], person_ids, by: str,

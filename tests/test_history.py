@@ -104,3 +104,28 @@ def test_person_history_gathers_every_row_about_one_person_with_its_as_of(store)
 def test_sqlite_stores_overwrite_deleted_rows(store):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+
+
+def test_a_failure_part_way_through_storing_a_run_stores_nothing(tmp_path):
+    import datetime as dt
+
+    import pandas as pd
+    import pytest
+
+    from hkc.history import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
+    manifest = {"started_at": "2026-10-01T00:00:00", "finished_at": "2026-10-01T00:01:00", "hkc_version": "t",
+                "config_sha256": "c" * 64, "inputs_sha256": "i" * 64, "cohort_size": 1, "eligible": 1, "scored": 1}
+    scores = pd.DataFrame({"person_id": ["P1"], "risk_score": [10.0], "vulnerability_score": [0.0], "eligible": [True],
+                           "in_cohort": [True], "rank": [1], "rag": ["green"], "movement": ["new"], "reason": [""],
+                           "rationale": ["x"]})
+    contributions = pd.DataFrame({"person_id": ["P1"], "axis": ["risk"], "indicator": ["knife_possession"],
+                                  "count": [1], "latest": ["2026-09-01"], "points": [10.0]})
+    broken_removed = pd.DataFrame({"person_id": ["P9"]})  # lacks its columns: fails after the others went in
+    with pytest.raises(KeyError):
+        store.save_run(as_of=dt.date(2026, 9, 30), manifest=manifest, audit=None, scores_frame=scores,
+                       contributions_frame=contributions, evidence_frame=contributions.iloc[0:0],
+                       removed_frame=broken_removed)
+    assert store.list_runs() == []
+    assert store.person_scores(1).empty
