@@ -1,0 +1,429 @@
+"""Read an extract's files as text: every column a string, every row with its source line.
+
+>>> from hkc.readers import READERS, find_files                            # doctest: +SKIP
+>>> files = find_files(Path("extract/"))                                  # doctest: +SKIP
+>>> raw = READERS[files["events"].suffix](files["events"])                # doctest: +SKIP
+>>> raw.names[:3], raw.table.num_rows, len(raw.malformed)                 # doctest: +SKIP
+(['event_id', 'person_id', 'date'], 10431, 1)
+
+This module only reads; :mod:`hkc.extract` validates what it reads.  A problem with a whole file
+(missing, empty, not UTF-8, an unreadable header or Parquet footer, a Parquet column of a type
+with no text form) raises :class:`~hkc.errors.ExtractError` with one line built from
+:data:`hkc.contract.FILE_ERRORS`.  A problem with one line does not: the line is kept aside in
+:attr:`RawFile.malformed` for the validation stage to quarantine.
+
+``rows`` holds the line number in a CSV file (header = line 1) where each row starts, so a quoted
+value holding a line break makes the next row start further down, as an editor shows it; in a
+Parquet file it is the 1-based position.  Blank lines are kept (as rows whose fields are all empty,
+or as malformed lines marked ``blank``) so that validation can reject them as ``blank_row``.  A
+line with the wrong number of fields is malformed; a '"' that is never closed makes the rest of the
+file one malformed line (or, past the 16 MiB block size, a file-level error); and a file where at
+least 1,000 lines, half of those read, are malformed is not in the header's layout at all
+(file-level: wrong delimiter, or a header from another file).
+
+CSV files are read with pyarrow in parallel blocks, falling back to one ordered pass when a
+malformed line needs its number.  Parquet columns are cast to text as a CSV export would write
+them (dates as YYYY-MM-DD, nulls empty).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import hashlib
+import re
+import sys
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from hkc.contract import FILE_ERRORS, OPTIONAL_FILES, REQUIRED_FILES
+from hkc.errors import ExtractError
+
+__all__ = [
+    "READERS", "RawFile", "ReadLimits", "HeaderCheck", "VALUE_SHOWN",
+    "read_csv", "read_parquet", "find_files", "file_sha256", "file_error", "escape", "first_line",
+]
+
+VALUE_SHOWN = 60  # characters of an offending value kept in rejects
+_HEADER_LIMIT = 1 << 20  # bytes in which the header line must end
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How far the CSV reader goes before it stops keeping detail or gives up on a file.
+
+    ``block_size`` : bytes per parallel block; a single line may not be longer than this.
+    ``text_kept`` : malformed lines whose start is kept to show in rejects.
+    ``malformed_limit`` : this many malformed lines, half of those read, make a file unreadable.
+    """
+
+    block_size: int = 1 << 24
+    text_kept: int = 100_000
+    malformed_limit: int = 1_000
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape(text: str) -> str:
+    """Control characters (line breaks included) as escapes, so a message stays on one line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def file_error(key: str, *, file: str | None = None, column: str | None = None, **params: object) -> ExtractError:
+    """The :class:`~hkc.errors.ExtractError` for template ``FILE_ERRORS[key]``, on one line."""
+    message = FILE_ERRORS[key].format(file=file, column=column, **params)
+    return ExtractError(escape(message), file=file, column=column)
+
+
+class RawFile(NamedTuple):
+    """A file read as text.
+
+    ``names`` are the header names as written (surrounding whitespace removed); ``table`` holds
+    one string column per name, called ``c0, c1, …`` by position (so repeated names are safe);
+    ``rows`` is the source row of each table row; ``malformed`` lists the lines that could not
+    be split into the header's number of fields (columns ``row, fields, text, blank``).
+    """
+
+    names: list[str]
+    table: pa.Table
+    rows: np.ndarray
+    malformed: pd.DataFrame
+
+
+HeaderCheck = Callable[[list[str]], None]
+_NO_MALFORMED = pd.DataFrame({"row": pd.Series([], dtype=np.int64), "fields": pd.Series([], dtype=np.int64),
+                              "text": pd.Series([], dtype=object), "blank": pd.Series([], dtype=bool)})
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as hex (read in blocks)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _breaks(text: str) -> int:
+    """Line breaks in ``text`` as a CSV reader counts them (``\\r\\n``, ``\\r`` or ``\\n``)."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+_QUOTED = re.compile(rb'"((?:[^"]|"")*)"([^,\r\n]*)')
+_PLAIN = re.compile(rb"[^,\r\n]*")
+
+
+def _csv_header(path: Path) -> tuple[list[str], int, int]:
+    """Parse the header record as pyarrow does.  Returns names, byte offset of the data, lines used."""
+    with path.open("rb") as fh:
+        head = fh.read(_HEADER_LIMIT)
+    name = path.name
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[1:4:2] == b"\0\0":
+        raise file_error("utf16", file=name)
+    start = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    if not head[start:].strip():
+        raise file_error("empty_file", file=name)
+    fields: list[bytes] = []
+    pos = start
+    while True:
+        if head.startswith(b'"', pos):
+            m = _QUOTED.match(head, pos)
+            if m is None:
+                problem = ("is longer than 1 MiB" if len(head) == _HEADER_LIMIT
+                           else "has a '\"' that is never closed")
+                raise file_error("header_unreadable", file=name, problem=problem)
+            fields.append(m.group(1).replace(b'""', b'"') + m.group(2))
+        else:
+            m = _PLAIN.match(head, pos)
+            fields.append(m.group(0))
+        pos = m.end()
+        if pos >= len(head):
+            if len(head) == _HEADER_LIMIT:
+                raise file_error("header_unreadable", file=name, problem="is longer than 1 MiB")
+            end = pos
+            break
+        if head[pos:pos + 1] == b",":
+            pos += 1
+            continue
+        end = pos + (2 if head.startswith(b"\r\n", pos) else 1)
+        break
+    try:
+        names = [f.decode("utf-8").strip() for f in fields]
+    except UnicodeDecodeError:
+        raise file_error("not_utf8", file=name, line=1, byte=_first_bad_byte(head[start:pos])) from None
+    return names, end, 1 + _breaks(head[start:pos].decode("utf-8"))
+
+
+def _first_bad_byte(data: bytes) -> str:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"{data[exc.start]:02x}"
+    return "??"
+
+
+def _bad_utf8_at(path: Path) -> tuple[int, str] | None:
+    """Line number and hex byte of the first invalid UTF-8 in a file (reads it in blocks)."""
+    line, pending = 1, b""
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            data, pending = pending + block, b""
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.reason != "unexpected end of data":
+                    return line + data.count(b"\n", 0, exc.start), f"{data[exc.start]:02x}"
+                data, pending = data[:exc.start], data[exc.start:]  # a character cut by the block end
+            line += data.count(b"\n")
+    return (line, f"{pending[0]:02x}") if pending else None
+
+
+@contextlib.contextmanager
+def _quiet(handler: Callable) -> Iterator[None]:
+    """Silence pyarrow's "Exception ignored" report when it cannot decode a bad line for ``handler``
+    (the read then fails, and the caller reports the file as not UTF-8)."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if not (unraisable.object is handler and isinstance(unraisable.exc_value, UnicodeDecodeError)):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+def read_csv(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLimits | None = None) -> RawFile:
+    """Read a CSV as text: pyarrow in parallel blocks; malformed lines are kept aside with their line."""
+    limits = limits or ReadLimits()
+    names, offset, header_lines = _csv_header(path)
+    if on_header is not None:
+        on_header(names)
+    n = len(names)
+    col_names = [f"c{i}" for i in range(n)]
+    bad = _BadLines(limits)
+
+    def read(threads: bool) -> pa.Table:
+        bad.clear()
+        with pa.OSFile(str(path)) as source:
+            source.seek(offset)
+            return pacsv.read_csv(
+                source,
+                read_options=pacsv.ReadOptions(use_threads=threads, column_names=col_names, block_size=limits.block_size),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=bad, ignore_empty_lines=False,
+                                                 newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(col_names, pa.string()),
+                                                     strings_can_be_null=False, quoted_strings_can_be_null=False),
+            )
+
+    try:
+        with _quiet(bad):
+            try:
+                table = read(threads=True)
+            except pa.ArrowInvalid:
+                if not bad.unnumbered:
+                    raise
+                table = read(threads=False)  # slower, but it numbers each malformed line
+    except pa.ArrowInvalid as exc:
+        text = str(exc)
+        if text.strip() == "Empty CSV file":  # nothing after the header
+            table = pa.table({c: pa.array([], pa.string()) for c in col_names})
+        elif bad.mostly:
+            raise file_error("mostly_malformed", file=path.name, bad=f"{bad.mostly[0]:,}", seen=f"{bad.mostly[1]:,}",
+                             expected=n, example=escape(bad.text[0][:VALUE_SHOWN])) from None
+        else:
+            raise _csv_error(path, text, limits.block_size) from None
+    except OSError as exc:
+        raise file_error("unreadable_csv", file=path.name, reason=first_line(str(exc))) from None
+    return RawFile(names, table, *_csv_lines(table, bad, header_lines, quoted=_has_quote(path, offset)))
+
+
+class _BadLines:
+    """pyarrow's handler for malformed lines: keeps where each is, compactly.
+
+    A parallel read cannot number lines, so at the first malformed line it stops the read
+    (``unnumbered``) and the caller reads again in order.  The start of the text is kept for the
+    first ``limits.text_kept`` lines, so a file of garbage costs a few numbers per line; and once
+    at least ``limits.malformed_limit`` lines, half of those read, are malformed it stops (``mostly``): the
+    file does not have the header's layout, which is a file-level problem.
+    """
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits = limits
+        self.clear()
+
+    def clear(self) -> None:
+        self.number, self.fields, self.breaks = array("q"), array("q"), array("q")
+        self.blank = array("b")
+        self.text: list[str] = []
+        self.unnumbered = False
+        self.mostly: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.number)
+
+    def __call__(self, row: pacsv.InvalidRow) -> str:
+        if row.number is None:
+            self.unnumbered = True
+            return "error"
+        text = row.text
+        if len(self) + 1 >= self.limits.malformed_limit and (len(self) + 1) * 2 >= row.number:
+            self.mostly = (len(self) + 1, row.number)  # not this file's layout: stop, don't quarantine it all
+            self.text.append(text[:VALUE_SHOWN + 1])
+            return "error"
+        self.number.append(row.number)
+        self.fields.append(row.actual_columns)
+        self.breaks.append(_breaks(text))
+        self.blank.append(not text.strip())
+        if len(self.text) < self.limits.text_kept:
+            self.text.append(text[:VALUE_SHOWN + 1])
+        return "skip"
+
+
+def _csv_error(path: Path, text: str, block_size: int) -> ExtractError:
+    """The file-level error for a CSV that pyarrow could not read."""
+    bad_utf8 = _bad_utf8_at(path)  # invalid UTF-8 can surface as any of several pyarrow errors
+    if bad_utf8 is not None:
+        return file_error("not_utf8", file=path.name, line=bad_utf8[0], byte=bad_utf8[1])
+    if "straddling" in text:
+        limit = f"{block_size >> 20} MiB" if block_size >= 1 << 20 else f"{block_size >> 10} KiB"
+        return file_error("long_record", file=path.name, limit=limit)
+    return file_error("unreadable_csv", file=path.name, reason=first_line(text))
+
+
+def _has_quote(path: Path, offset: int) -> bool:
+    """Whether the data has a '"': without one, no value can hold a line break."""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        return any(b'"' in block for block in iter(lambda: fh.read(1 << 20), b""))
+
+
+def first_line(text: str) -> str:
+    """The first line of an error text, at most 200 characters, for a one-line message."""
+    lines = text.strip().splitlines()
+    return (lines[0] if lines else "unknown error")[:200]
+
+
+def _csv_lines(table: pa.Table, bad: _BadLines, header_lines: int, *,
+               quoted: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
+    """Line where each parsed row and each malformed line starts.
+
+    pyarrow numbers records 1, 2, … from the start of the data (malformed ones included); a
+    record starts on the line after the previous record ends, so the line of record ``r`` is
+    ``header_lines + r`` plus the line breaks inside quoted values of the records before it.
+    """
+    total = table.num_rows + len(bad)
+    bad_rec = np.frombuffer(bad.number, dtype=np.int64)
+    is_bad = np.zeros(total, dtype=bool)
+    is_bad[bad_rec - 1] = True
+    good_rec = np.flatnonzero(~is_bad) + 1
+    lines = header_lines + np.arange(1, total + 1, dtype=np.int64)
+    bad_breaks = np.frombuffer(bad.breaks, dtype=np.int64)
+    multi_line = [c for c in table.columns if quoted and (pc.any(pc.match_substring(c, "\n")).as_py()
+                                                          or pc.any(pc.match_substring(c, "\r")).as_py())]
+    if multi_line or bad_breaks.any():
+        breaks = np.zeros(total, dtype=np.int64)
+        for col in multi_line:
+            breaks[good_rec - 1] += (pc.count_substring(col, "\n").to_numpy() + pc.count_substring(col, "\r").to_numpy()
+                                     - pc.count_substring(col, "\r\n").to_numpy())
+        breaks[bad_rec - 1] = bad_breaks
+        lines += np.cumsum(breaks) - breaks
+    malformed = _NO_MALFORMED
+    if len(bad):
+        text = np.full(len(bad), "", dtype=object)
+        text[:len(bad.text)] = bad.text
+        malformed = pd.DataFrame({"row": lines[bad_rec - 1], "fields": np.frombuffer(bad.fields, dtype=np.int64),
+                                  "text": text, "blank": np.frombuffer(bad.blank, dtype=np.int8).astype(bool)})
+    return lines[good_rec - 1], malformed
+
+
+def read_parquet(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLimits | None = None) -> RawFile:
+    """Read a Parquet file, casting every column to text (dates as YYYY-MM-DD).
+
+    ``limits`` bound CSV parsing only; it is accepted so that every reader in :data:`READERS`
+    is called the same way.
+    """
+    try:
+        with pq.ParquetFile(path) as parquet:
+            names = [str(n).strip() for n in parquet.schema_arrow.names]
+            if on_header is not None:
+                on_header(names)
+            table = parquet.read()
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # a damaged footer can hold bad names
+        raise file_error("unreadable_parquet", file=path.name, reason=first_line(str(exc))) from None
+    columns = {f"c{i}": _as_text(col, path.name, name)
+               for i, (name, col) in enumerate(zip(names, table.columns, strict=True))}
+    return RawFile(names, pa.table(columns), np.arange(1, table.num_rows + 1, dtype=np.int64), _NO_MALFORMED)
+
+
+def _as_text(col: pa.ChunkedArray, file: str, name: str) -> pa.ChunkedArray:
+    """A Parquet column as text, as it would read in a CSV export; nulls become empty."""
+    try:
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if pa.types.is_timestamp(col.type):
+            if col.type.tz is not None:
+                col = pc.local_timestamp(col)  # the local calendar day, not the UTC one
+            col = col.cast(pa.date32())
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type) or pa.types.is_string(col.type) \
+                or pa.types.is_large_string(col.type):
+            try:
+                col.validate(full=True)  # Parquet readers do not check that text is UTF-8
+                return col.cast(pa.string()).fill_null("")
+            except pa.ArrowInvalid:
+                raise file_error("not_utf8_column", file=file, column=name) from None
+        return col.cast(pa.string()).fill_null("")
+    except (pa.ArrowException, ValueError):
+        raise file_error("bad_type", file=file, column=name, type=col.type) from None
+
+
+# ``READERS[suffix](path, on_header=None, *, limits=None) -> RawFile``; ``on_header(names)`` is called
+# with the header names before the rows are read, so a missing column stops a large file at once.
+READERS: dict[str, Callable[..., RawFile]] = {
+    ".csv": read_csv,
+    ".parquet": read_parquet,
+}
+
+
+def find_files(data_dir: Path) -> dict[str, Path]:
+    """Map each contract file name to its path in ``data_dir``; raise if required ones are missing."""
+    data_dir = Path(data_dir)
+    folder = str(data_dir)
+    if not data_dir.is_dir():
+        raise file_error("no_folder", file=folder, folder=folder)
+    try:
+        empty = not any(data_dir.iterdir())
+    except OSError as exc:
+        raise file_error("unreadable_file", file=folder, reason=first_line(str(exc))) from None
+    if empty:
+        raise file_error("empty_folder", file=folder, folder=folder,
+                         expected=", ".join(f"{n}{ext}" for n in REQUIRED_FILES for ext in READERS))
+    found: dict[str, Path] = {}
+    for name in REQUIRED_FILES + OPTIONAL_FILES:
+        candidates = [data_dir / f"{name}{ext}" for ext in READERS if (data_dir / f"{name}{ext}").is_file()]
+        if len(candidates) > 1:
+            raise file_error("both_formats", file=candidates[0].name, folder=folder, first=candidates[0].name,
+                             second=candidates[1].name)
+        if candidates:
+            found[name] = candidates[0]
+        elif name in REQUIRED_FILES:
+            expected = " or ".join(f"{name}{ext}" for ext in READERS)
+            others = sorted(p.name for p in data_dir.glob(f"{name}.*"))
+            if others:
+                raise file_error("unsupported_file", file=others[0], folder=folder, found=others[0], name=name,
+                                 expected=expected)
+            raise file_error("missing_file", file=f"{name}.*", folder=folder, name=name, expected=expected)
+    return found
