@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bootstrap_intervals", "finite_or_none", "interval_or_none"]
+__all__ = ["bootstrap_intervals", "bootstrap_draws", "percentile_interval", "finite_or_none", "interval_or_none"]
 
 
 def bootstrap_intervals(counts: np.ndarray, statistic: Callable[[np.ndarray], Mapping[str, np.ndarray]], *,
@@ -52,6 +52,17 @@ def bootstrap_intervals(counts: np.ndarray, statistic: Callable[[np.ndarray], Ma
     >>> bool(ci["share"][0] < 0.3 < ci["share"][1])
     True
     """
+    draws = bootstrap_draws(counts, statistic, resamples=resamples, seed=seed, max_cells=max_cells)
+    return {name: percentile_interval(values, confidence) for name, values in draws.items()}
+
+
+def bootstrap_draws(counts: np.ndarray, statistic: Callable[[np.ndarray], Mapping[str, np.ndarray]], *,
+                    resamples: int = 1000, seed: int = 0, max_cells: int = 4_000_000) -> dict[str, np.ndarray]:
+    """The statistic on every resample (``{name: array of shape (resamples, ...)}``, non-finite → NaN).
+
+    :func:`bootstrap_intervals` is this followed by :func:`percentile_interval`; call the two
+    directly to read several interval levels off one set of resamples.
+    """
     counts = np.asarray(counts, dtype=np.int64)
     total = int(counts.sum())
     if total == 0:
@@ -64,16 +75,21 @@ def bootstrap_intervals(counts: np.ndarray, statistic: Callable[[np.ndarray], Ma
         draws = rng.multinomial(total, pvals, size=min(chunk, resamples - start)).astype(np.float64)
         for name, value in statistic(draws).items():
             parts[name].append(np.asarray(value, dtype=np.float64))
-    alpha = (1.0 - confidence) / 2.0
     out = {}
     for name, chunks in parts.items():
         values = np.concatenate(chunks)
         values[~np.isfinite(values)] = np.nan
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no defined resample
-            low, high = np.nanquantile(values, [alpha, 1.0 - alpha], axis=0)
-        out[name] = np.stack([low, high], axis=-1)
+        out[name] = values
     return out
+
+
+def percentile_interval(values: np.ndarray, confidence: float) -> np.ndarray:
+    """[low, high] percentiles over the first axis of resampled ``values`` (NaN where none is defined)."""
+    alpha = (1.0 - confidence) / 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no defined resample
+        low, high = np.nanquantile(values, [alpha, 1.0 - alpha], axis=0)
+    return np.stack([low, high], axis=-1)
 
 
 def finite_or_none(value: Any) -> float | None:

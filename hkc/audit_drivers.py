@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hkc.audit_bootstrap import bootstrap_intervals, finite_or_none, interval_or_none
+from hkc.audit_bootstrap import bootstrap_draws, finite_or_none, interval_or_none, percentile_interval
 from hkc.audit_columns import UNKNOWN_REFERENCE, group_labels, require_column
 from hkc.audit_spec import AuditSpec, flag_raised
 from hkc.errors import HkcError
@@ -116,18 +116,13 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
 
     b = spec.bootstrap
     point = {k: v[0] for k, v in statistic(cat_count[None].astype(float)).items()}
-    ci = bootstrap_intervals(cat_count, statistic, resamples=b.resamples, seed=b.seed, confidence=b.confidence)
+    draws = bootstrap_draws(cat_count, statistic, resamples=b.resamples, seed=b.seed)
+    ci = {name: percentile_interval(values, b.confidence) for name, values in draws.items()}
     # The recording flags compare every group with the reference on two shares: Bonferroni-adjust
     # their intervals for those comparisons, so a force with many groups does not flag by chance.
     comparisons = max(1, 2 * (g - 1))
     adjusted_level = 1 - (1 - b.confidence) / comparisons
-
-    def share_ratios(draws: np.ndarray) -> dict[str, np.ndarray]:
-        full = statistic(draws)
-        return {"intel_ratio": full["intel_ratio"], "proactive_ratio": full["proactive_ratio"]}
-
-    adjusted = bootstrap_intervals(cat_count, share_ratios, resamples=b.resamples, seed=b.seed,
-                                   confidence=adjusted_level)
+    adjusted = {name: percentile_interval(draws[name], adjusted_level) for name in ("intel_ratio", "proactive_ratio")}
     by_indicator = np.zeros((g, len(indicators)))
     np.add.at(by_indicator, codes[nonzero], points)
     with np.errstate(divide="ignore", invalid="ignore"):
