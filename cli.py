@@ -267,6 +267,7 @@ def transparency(run: str | None, db: str | None, out: Path | None, config: Path
     """Write an algorithmic transparency record from the definitions and a stored run."""
     from hkc.cohort_audit import refresh_audit_spec
     from hkc.history import open_store
+    from hkc.outputs import write_text_atomic
     from hkc.transparency import transparency_record
 
     defs = _definitions(config)
@@ -277,10 +278,7 @@ def transparency(run: str | None, db: str | None, out: Path | None, config: Path
     if out is None:
         click.echo(text)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        write_text_atomic(text, out)
         click.echo(f"transparency record written to {out}")
 
 
@@ -366,15 +364,14 @@ def decisions_import(pack: Path, meeting_date, by: str, db: str | None, config: 
 @config_option
 def sar(person_id: str, db: str | None, out: Path | None, config: Path | None) -> None:
     """Answer a subject-access request: lists, scores, evidence and every disclosure for one person."""
+    from hkc.outputs import write_text_atomic
     from hkc.subject_access import render_subject_access, subject_access
 
     text = render_subject_access(subject_access(_store(db, config), person_id))
     if out is None:
         click.echo(text)
     else:
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        write_text_atomic(text, out)
         click.echo(f"subject-access answer written to {out}")
 
 

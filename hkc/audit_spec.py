@@ -14,14 +14,13 @@ import difflib
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hkc.definitions import UNKNOWN_KEY, build_section, packaged_defaults
+from hkc.definitions import UNKNOWN_KEY, build_section, doc, packaged_defaults, read_toml
 from hkc.errors import ConfigError
 
 __all__ = [
@@ -54,30 +53,26 @@ DEFAULT_LABELS = {  # as in the shipped audits/fairness.toml
 }
 
 
-def _doc(text: str, **rules: Any) -> dict[str, Any]:
-    return {"doc": text, **rules}
-
-
 @dataclass(frozen=True)
 class AttributeSettings:
     columns: tuple[str, ...] = field(
-        default=("ethnicity", "sex"), metadata=_doc("sensitive attributes audited one at a time"))
+        default=("ethnicity", "sex"), metadata=doc("sensitive attributes audited one at a time"))
     intersections: tuple[str, ...] = field(
         default=("ethnicity*sex",),
-        metadata=_doc("attributes audited together, written `a*b`; every part must be in `columns`"))
+        metadata=doc("attributes audited together, written `a*b`; every part must be in `columns`"))
     age_bands: tuple[str, ...] = field(
-        default=(), metadata=_doc("optional age bands such as `10-13` or `25+`, audited as `age_band`; empty = off"))
+        default=(), metadata=doc("optional age bands such as `10-13` or `25+`, audited as `age_band`; empty = off"))
 
 
 @dataclass(frozen=True)
 class BootstrapSettings:
-    resamples: int = field(default=1000, metadata=_doc("bootstrap resamples per interval", min=10, max=100_000))
-    seed: int = field(default=20261101, metadata=_doc("random seed: the same seed gives the same intervals", min=0))
-    confidence: float = field(default=0.95, metadata=_doc("confidence level of the percentile intervals",
+    resamples: int = field(default=1000, metadata=doc("bootstrap resamples per interval", min=10, max=100_000))
+    seed: int = field(default=20261101, metadata=doc("random seed: the same seed gives the same intervals", min=0))
+    confidence: float = field(default=0.95, metadata=doc("confidence level of the percentile intervals",
                                                            min=0.5, max=0.999))
     score_bins: int = field(
         default=100,
-        metadata=_doc("continuous scores are grouped into this many quantile bins for the mean-score "
+        metadata=doc("continuous scores are grouped into this many quantile bins for the mean-score "
                       "interval only; counts, rates and point estimates stay exact", min=2, max=1000))
 
 
@@ -85,26 +80,26 @@ class BootstrapSettings:
 class DisclosureSettings:
     small_cell: int = field(
         default=10,
-        metadata=_doc("counts under this are shown as `<N` in partner copies and their rates withheld; "
+        metadata=doc("counts under this are shown as `<N` in partner copies and their rates withheld; "
                       "groups with such a count are flagged `small`", min=1))
 
 
 @dataclass(frozen=True)
 class FlagSettings:
-    ratio_low: float = field(default=0.8, metadata=_doc("flag a ratio to the reference below this", min=0, max=1))
-    ratio_high: float = field(default=1.25, metadata=_doc("flag a ratio to the reference above this", min=1))
+    ratio_low: float = field(default=0.8, metadata=doc("flag a ratio to the reference below this", min=0, max=1))
+    ratio_high: float = field(default=1.25, metadata=doc("flag a ratio to the reference above this", min=1))
     require_interval: bool = field(
-        default=True, metadata=_doc("flag only when the ratio's interval also excludes 1"))
+        default=True, metadata=doc("flag only when the ratio's interval also excludes 1"))
     metrics: tuple[str, ...] = field(
         default=("selection_rate", "false_positive_rate", "false_negative_rate"),
-        metadata=_doc("metrics whose ratios can raise a flag (any of METRICS)"))
+        metadata=doc("metrics whose ratios can raise a flag (any of METRICS)"))
 
 
 @dataclass(frozen=True)
 class CalibrationSettings:
     bands: int = field(
         default=10,
-        metadata=_doc("a score with at most this many distinct values uses each value as a band; "
+        metadata=doc("a score with at most this many distinct values uses each value as a band; "
                       "otherwise this many quantile bands", min=2, max=100))
 
 
@@ -113,22 +108,22 @@ class AuditSpec:
     """The audit specification (``audits/fairness.toml``); ``AuditSpec()`` gives the defaults."""
 
     attributes: AttributeSettings = field(default_factory=AttributeSettings,
-                                          metadata=_doc("which attributes are audited"))
+                                          metadata=doc("which attributes are audited"))
     reference: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType({"ethnicity": "White", "sex": "M"}),
-        metadata=_doc("reference group per attribute; missing: the largest group (intersections: "
+        metadata=doc("reference group per attribute; missing: the largest group (intersections: "
                       "the parts' references combined)"))
-    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings, metadata=_doc("intervals"))
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings, metadata=doc("intervals"))
     disclosure: DisclosureSettings = field(default_factory=DisclosureSettings,
-                                           metadata=_doc("small-cell suppression"))
-    flags: FlagSettings = field(default_factory=FlagSettings, metadata=_doc("when a disparity is flagged"))
+                                           metadata=doc("small-cell suppression"))
+    flags: FlagSettings = field(default_factory=FlagSettings, metadata=doc("when a disparity is flagged"))
     calibration: CalibrationSettings = field(default_factory=CalibrationSettings,
-                                             metadata=_doc("calibration by group"))
+                                             metadata=doc("calibration by group"))
     labels: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: MappingProxyType({k: MappingProxyType(v) for k, v in DEFAULT_LABELS.items()}),
-        metadata=_doc("noun phrases naming groups in the findings, per attribute"))
-    path: Path | None = field(default=None, compare=False, metadata=_doc("file loaded (not a key)"))
-    sha256: str = field(default="", compare=False, metadata=_doc("hash of the file (not a key)"))
+        metadata=doc("noun phrases naming groups in the findings, per attribute"))
+    path: Path | None = field(default=None, compare=False, metadata=doc("file loaded (not a key)"))
+    sha256: str = field(default="", compare=False, metadata=doc("hash of the file (not a key)"))
 
     def digest(self) -> str:
         """SHA-256 of the file loaded, or of the settings when built in code."""
@@ -167,15 +162,7 @@ def load_audit_spec(path: Path | str | None = None) -> AuditSpec:
     ``path`` defaults to the ``audits/fairness.toml`` shipped with hkc.
     """
     path = Path(path) if path is not None else packaged_defaults() / "audits" / "fairness.toml"
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found; run `hkc init DIR` to create editable definitions",
-                          file=str(path)) from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the line it names", file=str(path)) from None
+    data, digest = read_toml(path)
     valid = [*_SECTIONS, "reference", "labels"]
     built: dict[str, Any] = {}
     for name, table in data.items():
@@ -219,7 +206,7 @@ def load_audit_spec(path: Path | str | None = None) -> AuditSpec:
                               file=str(path), key=key)
         labels[key] = MappingProxyType(dict(table))
     return AuditSpec(**built, reference=MappingProxyType(dict(reference)), labels=MappingProxyType(labels),
-                     path=path, sha256=hashlib.sha256(raw).hexdigest())
+                     path=path, sha256=digest)
 
 
 def flag_raised(ratio: float | None, ci: list[float] | None, spec: AuditSpec) -> bool:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,16 @@ from typing import Any, Literal
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from hkc.definitions import AXES, ROLES, UNKNOWN_KEY, Definitions, build_section, packaged_defaults
+from hkc.definitions import (
+    AXES,
+    ROLES,
+    UNKNOWN_KEY,
+    Definitions,
+    build_section,
+    doc,
+    packaged_defaults,
+    read_toml,
+)
 from hkc.errors import ConfigError
 
 __all__ = [
@@ -61,99 +68,95 @@ UNKNOWN_SPEC = "model specification {name!r} not found in {folders}; available: 
 BAD_PARAM = "{file} [estimator.params] {key} = {value!r}: {problem}"
 
 
-def _doc(text: str, **rules: Any) -> dict[str, Any]:
-    return {"doc": text, **rules}
-
-
 @dataclass(frozen=True)
 class LabelSpec:
     types: tuple[str, ...] = field(
-        default=(), metadata=_doc("event types that count as the outcome; empty = config [outcome] types"))
+        default=(), metadata=doc("event types that count as the outcome; empty = config [outcome] types"))
     roles: tuple[str, ...] = field(
-        default=(), metadata=_doc("roles that count as the outcome; empty = config [outcome] roles"))
+        default=(), metadata=doc("roles that count as the outcome; empty = config [outcome] roles"))
     horizon_days: int = field(
-        default=0, metadata=_doc("days after a snapshot in which the outcome is looked for; "
+        default=0, metadata=doc("days after a snapshot in which the outcome is looked for; "
                                  "0 = config [outcome] horizon_days", min=0))
 
 
 @dataclass(frozen=True)
 class SnapshotSpec:
     cadence: Literal["quarterly"] = field(
-        default="quarterly", metadata=_doc("snapshots fall on quarter ends (31 Mar, 30 Jun, 30 Sep, 31 Dec)",
+        default="quarterly", metadata=doc("snapshots fall on quarter ends (31 Mar, 30 Jun, 30 Sep, 31 Dec)",
                                            choices=("quarterly",)))
-    train: int = field(default=6, metadata=_doc("training snapshots, the quarters before the calibration ones",
+    train: int = field(default=6, metadata=doc("training snapshots, the quarters before the calibration ones",
                                                 min=1, max=40))
     calibration: int = field(
-        default=1, metadata=_doc("calibration snapshots: the latest whose outcome window ends on or before the "
+        default=1, metadata=doc("calibration snapshots: the latest whose outcome window ends on or before the "
                                  "test snapshot", min=1, max=8))
     min_train: int = field(
-        default=2, metadata=_doc("rolling origins refit the model when at least this many training snapshots "
+        default=2, metadata=doc("rolling origins refit the model when at least this many training snapshots "
                                  "fit in the history (up to `train`)", min=1, max=40))
     min_history_days: int = field(
-        default=365, metadata=_doc("a snapshot is used only when the extract holds this many days of events "
+        default=365, metadata=doc("a snapshot is used only when the extract holds this many days of events "
                                    "before it (features need history)", min=0))
-    rolling: bool = field(default=True, metadata=_doc("also evaluate at every earlier eligible snapshot"))
+    rolling: bool = field(default=True, metadata=doc("also evaluate at every earlier eligible snapshot"))
 
 
 @dataclass(frozen=True)
 class EstimatorSpec:
     kind: Literal["logistic", "boosted"] = field(
-        default="logistic", metadata=_doc("`logistic`: StandardScaler + LogisticRegression (per-person "
+        default="logistic", metadata=doc("`logistic`: StandardScaler + LogisticRegression (per-person "
                                           "explanations); `boosted`: HistGradientBoostingClassifier",
                                           choices=tuple(ESTIMATORS)))
     params: Mapping[str, Any] = field(
         default_factory=lambda: MappingProxyType({}),
-        metadata=_doc("[estimator.params]: keyword arguments of the scikit-learn estimator, checked against "
+        metadata=doc("[estimator.params]: keyword arguments of the scikit-learn estimator, checked against "
                       "its parameters when the spec is loaded"))
 
 
 @dataclass(frozen=True)
 class CalibrationSpec:
     method: Literal["sigmoid", "isotonic", "temperature"] = field(
-        default="sigmoid", metadata=_doc("CalibratedClassifierCV method, fitted on the calibration snapshot with "
+        default="sigmoid", metadata=doc("CalibratedClassifierCV method, fitted on the calibration snapshot with "
                                          "the base model frozen", choices=("sigmoid", "isotonic", "temperature")))
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
     axes: tuple[str, ...] = field(
-        default=("risk",), metadata=_doc("indicators on these axes give features (`risk`, `vulnerability`)"))
+        default=("risk",), metadata=doc("indicators on these axes give features (`risk`, `vulnerability`)"))
     measures: tuple[str, ...] = field(
         default=("points", "count"),
-        metadata=_doc("per indicator: `points` (the matrix's recency- and evidence-weighted points) and/or "
+        metadata=doc("per indicator: `points` (the matrix's recency- and evidence-weighted points) and/or "
                       "`count` (counting events in its lookback)"))
-    exclude: tuple[str, ...] = field(default=(), metadata=_doc("indicator codes left out"))
-    age: bool = field(default=True, metadata=_doc("age in whole years at the snapshot"))
+    exclude: tuple[str, ...] = field(default=(), metadata=doc("indicator codes left out"))
+    age: bool = field(default=True, metadata=doc("age in whole years at the snapshot"))
     people_columns: tuple[str, ...] = field(
-        default=(), metadata=_doc("people-file columns used as features: `in_care`, `open_to_social_care`, "
+        default=(), metadata=doc("people-file columns used as features: `in_care`, `open_to_social_care`, "
                                   "`area` (area-like: needs area_features); protected characteristics never"))
-    area_features: bool = field(default=False, metadata=_doc("allow area-like columns (reported when on)"))
+    area_features: bool = field(default=False, metadata=doc("allow area-like columns (reported when on)"))
 
 
 @dataclass(frozen=True)
 class EvaluationSpec:
-    k: int = field(default=0, metadata=_doc("top-k size for precision and recall; 0 = config [cohort] size", min=0))
+    k: int = field(default=0, metadata=doc("top-k size for precision and recall; 0 = config [cohort] size", min=0))
     pool: Literal["eligible", "population"] = field(
-        default="eligible", metadata=_doc("who a ranker's top k is drawn from: people the matrix's eligibility "
+        default="eligible", metadata=doc("who a ranker's top k is drawn from: people the matrix's eligibility "
                                           "rules allow to be listed, or the whole snapshot population",
                                           choices=("eligible", "population")))
-    resamples: int = field(default=1000, metadata=_doc("bootstrap resamples for intervals", min=10, max=100_000))
-    seed: int = field(default=20261101, metadata=_doc("bootstrap seed: the same seed gives the same intervals",
+    resamples: int = field(default=1000, metadata=doc("bootstrap resamples for intervals", min=10, max=100_000))
+    seed: int = field(default=20261101, metadata=doc("bootstrap seed: the same seed gives the same intervals",
                                                       min=0))
-    confidence: float = field(default=0.95, metadata=_doc("interval level", min=0.5, max=0.999))
-    ece_bins: int = field(default=10, metadata=_doc("equal-count bins for expected calibration error and "
+    confidence: float = field(default=0.95, metadata=doc("interval level", min=0.5, max=0.999))
+    ece_bins: int = field(default=10, metadata=doc("equal-count bins for expected calibration error and "
                                                     "reliability diagrams", min=2, max=100))
-    curve_max_k: int = field(default=0, metadata=_doc("the precision-at-k curve runs to this k; 0 = 4 × k",
+    curve_max_k: int = field(default=0, metadata=doc("the precision-at-k curve runs to this k; 0 = 4 × k",
                                                       min=0))
-    random_seed: int = field(default=7, metadata=_doc("seed of the random baseline ranker", min=0))
+    random_seed: int = field(default=7, metadata=doc("seed of the random baseline ranker", min=0))
     champion_margin: float = field(
-        default=0.0, metadata=_doc("the lower end of the interval of (model − matrix) precision in the top k "
+        default=0.0, metadata=doc("the lower end of the interval of (model − matrix) precision in the top k "
                                    "must exceed this for the alias `champion`", min=0, max=1))
 
 
 @dataclass(frozen=True)
 class ExplanationSpec:
-    top: int = field(default=3, metadata=_doc("contributions named in a person's model explanation", min=1,
+    top: int = field(default=3, metadata=doc("contributions named in a person's model explanation", min=1,
                                               max=10))
 
 
@@ -166,17 +169,17 @@ SPEC_SECTIONS = {"label": LabelSpec, "snapshots": SnapshotSpec, "estimator": Est
 class ModelSpec:
     """One model specification (``models/<name>.toml``), with inherited values filled in."""
 
-    name: str = field(metadata=_doc("the file's stem; the ranker is called `model_<name>` (not a key)"))
-    description: str = field(default="", metadata=_doc("one line on what this model is for"))
-    label: LabelSpec = field(default_factory=LabelSpec, metadata=_doc("the outcome"))
-    snapshots: SnapshotSpec = field(default_factory=SnapshotSpec, metadata=_doc("snapshots and temporal split"))
-    estimator: EstimatorSpec = field(default_factory=EstimatorSpec, metadata=_doc("the estimator"))
-    calibration: CalibrationSpec = field(default_factory=CalibrationSpec, metadata=_doc("calibration"))
-    features: FeatureSpec = field(default_factory=FeatureSpec, metadata=_doc("the feature set"))
-    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec, metadata=_doc("backtest measures"))
-    explanation: ExplanationSpec = field(default_factory=ExplanationSpec, metadata=_doc("explanations"))
-    path: Path | None = field(default=None, compare=False, metadata=_doc("file loaded (not a key)"))
-    sha256: str = field(default="", compare=False, metadata=_doc("hash of the file (not a key)"))
+    name: str = field(metadata=doc("the file's stem; the ranker is called `model_<name>` (not a key)"))
+    description: str = field(default="", metadata=doc("one line on what this model is for"))
+    label: LabelSpec = field(default_factory=LabelSpec, metadata=doc("the outcome"))
+    snapshots: SnapshotSpec = field(default_factory=SnapshotSpec, metadata=doc("snapshots and temporal split"))
+    estimator: EstimatorSpec = field(default_factory=EstimatorSpec, metadata=doc("the estimator"))
+    calibration: CalibrationSpec = field(default_factory=CalibrationSpec, metadata=doc("calibration"))
+    features: FeatureSpec = field(default_factory=FeatureSpec, metadata=doc("the feature set"))
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec, metadata=doc("backtest measures"))
+    explanation: ExplanationSpec = field(default_factory=ExplanationSpec, metadata=doc("explanations"))
+    path: Path | None = field(default=None, compare=False, metadata=doc("file loaded (not a key)"))
+    sha256: str = field(default="", compare=False, metadata=doc("hash of the file (not a key)"))
 
     @property
     def ranker(self) -> str:
@@ -249,21 +252,10 @@ def _check_features(f: FeatureSpec, path: Path) -> None:
                               f"choose from {', '.join(allowed)}", file=str(path), key=key)
 
 
-def _read(path: Path) -> tuple[dict[str, Any], str]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found", file=str(path)) from None
-    try:
-        return tomllib.loads(raw.decode("utf-8")), hashlib.sha256(raw).hexdigest()
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the line it names", file=str(path)) from None
-
-
 def read_model_spec(path: Path) -> ModelSpec:
     """Load one spec file as written (inherited values still empty); see :func:`load_model_spec`."""
     path = Path(path)
-    data, digest = _read(path)
+    data, digest = read_toml(path)
     valid = ["description", *SPEC_SECTIONS]
     built: dict[str, Any] = {}
     for name, table in data.items():

@@ -24,7 +24,7 @@ import pandas as pd
 
 from hkc.errors import OutputError
 
-__all__ = ["atomic_folder", "neutralise", "neutralise_frame", "write_csv", "write_json", "sha256_file", "file_hashes",
+__all__ = ["write_text_atomic", "atomic_folder", "neutralise", "neutralise_frame", "write_csv", "write_json", "sha256_file", "file_hashes",
            "FORMULA_PREFIXES"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -84,6 +84,16 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def write_text_atomic(text: str, path: Path) -> Path:
+    """Write ``text`` to ``path`` under a temporary name, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def write_json(data: Any, path: Path) -> Path:
