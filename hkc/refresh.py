@@ -209,15 +209,17 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
                           catalogue=definitions.catalogue, as_of=as_of)
     decisions = decision_history(store, members["person_id"].tolist() + peer_map.periphery["person_id"].tolist())
     members = _with_peers_and_decisions(members, peer_map, decisions)
-    model_note = None
+    model_note, model_audit = None, None
     if settings.model.enabled:
-        members, model_note = stages.run("model", "adding the champion model's probabilities", _with_model,
-                                         members, extract, definitions, as_of)
+        members, model_note, model_audit = stages.run("model", "adding the champion model's probabilities",
+                                                      _with_model, members, extract, definitions, as_of)
         say(model_note)
     spec = refresh_audit_spec(definitions)
     audit = stages.run("audit", f"auditing fairness ({spec.bootstrap.resamples:,} bootstrap resamples)",
                        audit_refresh, extract=extract, scored=scored, cohort_ids=members["person_id"],
                        definitions=definitions, spec=spec, as_of=as_of)
+    if model_audit is not None:  # the champion's calibration and error rates by group on its test snapshot
+        audit["model"] = model_audit
     partner_audit = suppress_small_cells(audit, threshold=spec.disclosure.small_cell)
     scores_out = _scores_frame(scored, chosen.ranked, chosen.members)
     inputs_sha = hashlib.sha256("".join(f"{k}:{v};" for k, v in sorted(extract.sha256.items())).encode()).hexdigest()
@@ -321,20 +323,23 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
 
 
 def _with_model(members: pd.DataFrame, extract: Extract, definitions: Definitions,
-                as_of: dt.date) -> tuple[pd.DataFrame, str]:
+                as_of: dt.date) -> tuple[pd.DataFrame, str, dict | None]:
     """The champion model's probability and explanation beside (never instead of) the matrix."""
     from hkc.registry import load_champion, score_with_model
 
     champion = load_champion(definitions)
     if champion is None:
         return members, (f"model enabled but no version of '{definitions.settings.model.registered_name}' holds the "
-                         f"alias champion: run `hkc train`; the list is the matrix's alone")
+                         f"alias champion: run `hkc train`; the list is the matrix's alone"), None
     scored = score_with_model(champion, extract, definitions=definitions, as_of=as_of).set_index("person_id")
     members = members.copy()
     members["model_probability"] = members["person_id"].map(scored["model_probability"]).round(4)
     members["model_explanation"] = members["person_id"].map(scored["model_explanation"])
+    group_audit = None
+    if champion.group_audit is not None:
+        group_audit = {"name": champion.name, "version": champion.version, **champion.group_audit}
     return members, (f"model {champion.name} version {champion.version} (champion, tested on "
-                     f"{champion.test_snapshot}) shown beside the matrix; the ranking is the matrix's")
+                     f"{champion.test_snapshot}) shown beside the matrix; the ranking is the matrix's"), group_audit
 
 
 def _with_peers_and_decisions(members: pd.DataFrame, peer_map: PeerMap, decisions: pd.DataFrame) -> pd.DataFrame:

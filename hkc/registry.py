@@ -176,6 +176,7 @@ def _register(fitted: FittedModel, facts: Mapping, card: str, svg: str, *, earne
                 mlflow.log_metrics(_flat_metrics(facts))
                 mlflow.log_text(card, "model_card.md")
                 mlflow.log_text(svg, "calibration.svg")
+                mlflow.log_dict(model_group_audit(facts, spec.ranker, definitions), MODEL_GROUPS_ARTIFACT)
                 if spec.path is not None:
                     mlflow.log_text(Path(spec.path).read_text(encoding="utf-8"), f"spec/{spec.name}.toml")
                 mlflow.set_tag("hkc.champion_reason", reason[:5000])
@@ -273,6 +274,26 @@ def train_model(extract: Extract, *, definitions: Definitions, as_of: dt.date, o
 # Using the champion
 
 
+MODEL_GROUPS_ARTIFACT = "model_groups.json"
+
+
+def model_group_audit(facts: Mapping, ranker: str, definitions: Definitions) -> dict:
+    """The model's calibration and error rates by group on its test snapshot, safe to pass on:
+    aggregates only, and a group resting on fewer people than the audit's small-cell threshold
+    keeps its name and ``small`` flag but none of its figures."""
+    from hkc.cohort_audit import refresh_audit_spec
+
+    threshold = refresh_audit_spec(definitions).disclosure.small_cell
+    groups = (facts.get("groups") or {}).get(ranker) or {}
+    safe: dict = {}
+    for part, attributes in groups.items():
+        safe[part] = {attr: [row if not (row.get("small") or (row.get("n") or 0) < threshold)
+                             else {"group": row["group"], "small": True, "withheld": True}
+                             for row in rows] for attr, rows in attributes.items()}
+    return {"test_snapshot": facts.get("test_snapshot"), "ranker": ranker, "small_cell": threshold,
+            "groups": jsonable(safe)}
+
+
 @dataclass
 class ChampionModel:
     """The registered version holding the alias ``champion``, loaded for scoring."""
@@ -285,6 +306,7 @@ class ChampionModel:
     spec: str | None
     test_snapshot: str | None
     explanation_top: int = 3
+    group_audit: dict | None = None  # calibration and error rates by group on the test snapshot
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
@@ -307,12 +329,17 @@ def load_champion(definitions: Definitions) -> ChampionModel | None:
                     return None
                 raise
             model = mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION_ALIAS}")
+            try:
+                group_audit = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{MODEL_GROUPS_ARTIFACT}")
+            except Exception:  # noqa: BLE001 - a version registered before this artifact existed
+                group_audit = None
     except Exception as exc:  # noqa: BLE001 - one line for the analyst
         raise HkcError(MLFLOW_FAILED.format(uri=uri, error=f"{type(exc).__name__}: {exc}"[:300])) from exc
     tags = version.tags or {}
     return ChampionModel(name=name, version=int(version.version), run_id=version.run_id, model=model,
                          columns=[str(c) for c in model.feature_names_in_], spec=tags.get("spec"),
-                         test_snapshot=tags.get("test_snapshot"), explanation_top=int(tags.get("explanation_top", 3)))
+                         test_snapshot=tags.get("test_snapshot"), explanation_top=int(tags.get("explanation_top", 3)),
+                         group_audit=group_audit)
 
 
 def score_with_model(champion: ChampionModel, extract: Extract, *, definitions: Definitions,

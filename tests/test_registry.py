@@ -120,6 +120,13 @@ def test_an_earned_champion_holds_the_alias_and_scores_the_population(earned, ex
     assert scored["person_id"].tolist() == population["person_id"].tolist()
     assert scored["model_probability"].between(0, 1).all()
     assert scored["model_explanation"].str.endswith("(log-odds against an average person)").mean() > 0.5
+    # the champion carries its calibration and error rates by group on the test snapshot, small groups withheld
+    audit = champion.group_audit
+    assert audit["test_snapshot"] == "2025-09-30" and audit["ranker"] == "model_logistic"
+    rows = audit["groups"]["error_rates_and_calibration"]["sex"]
+    shown = [r for r in rows if not r.get("withheld")]
+    assert shown and all(r["n"] >= audit["small_cell"] and "false_positive_rate" in r for r in shown)
+    assert all(set(r) == {"group", "small", "withheld"} for r in rows if r.get("withheld"))
 
 
 def test_the_model_is_logged_in_the_sklearn_flavour_with_a_signature_and_no_example(earned):
