@@ -96,11 +96,17 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
     cat_count = np.concatenate([np.ones(len(nonzero), np.int64),
                                 n_g - np.bincount(codes[nonzero], minlength=g)])
     cat_points = np.vstack([points, np.zeros((g, len(indicators)))])
+    # The statistics need only each person's group, total, intelligence and proactive points, so
+    # people alike in all four are one category (their counts summed): the same multinomial
+    # bootstrap, over far fewer cells (points are in tenths, so many people coincide).
+    sums = np.column_stack([cat_points.sum(1), cat_points[:, intel].sum(1), cat_points[:, proactive].sum(1)])
+    keys = np.column_stack([cat_group.astype(np.float64), np.round(sums, 6)])
+    keys, where = np.unique(keys, axis=0, return_inverse=True)
+    cat_count = np.bincount(where.ravel(), weights=cat_count, minlength=len(keys)).astype(np.int64)
+    cat_group, sums = keys[:, 0].astype(np.int64), keys[:, 1:]
     onehot = np.zeros((len(cat_group), g))
     onehot[np.arange(len(cat_group)), cat_group] = 1.0
-    design = np.hstack([onehot, onehot * cat_points.sum(1, keepdims=True),
-                        onehot * cat_points[:, intel].sum(1, keepdims=True),
-                        onehot * cat_points[:, proactive].sum(1, keepdims=True)])
+    design = np.hstack([onehot, onehot * sums[:, [0]], onehot * sums[:, [1]], onehot * sums[:, [2]]])
 
     def statistic(draws: np.ndarray) -> dict[str, np.ndarray]:
         s = draws @ design
