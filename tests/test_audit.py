@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 
@@ -38,7 +39,9 @@ from hkc.errors import ConfigError, ExtractError, HkcError
 COMPAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "compas" / "compas-scores-two-years.csv"
 if not COMPAS.is_file():
     COMPAS = Path("/work/shared/data/compas/compas-scores-two-years.csv")
-needs_compas = pytest.mark.skipif(not COMPAS.is_file(), reason="COMPAS data not available")
+# ../shared sits beside the checkout in CI (which sets CI): there a missing file fails, never skips
+needs_compas = pytest.mark.skipif(not COMPAS.is_file() and not os.environ.get("CI"),
+                                  reason="COMPAS data not available")
 
 # ProPublica's published tables (../shared/data/compas/README.md): n, selection rate, FPR, FNR.
 PUBLISHED = {
