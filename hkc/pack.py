@@ -53,8 +53,11 @@ def _decision_text(r: dict) -> str:
 
 
 def _peer_facts(periphery: pd.DataFrame | None, peer_groups: pd.DataFrame | None,
-                places: pd.DataFrame | None) -> dict:
-    out: dict = {"periphery_rows": [], "group_rows": [], "place_rows": [], "peers_available": periphery is not None}
+                places: pd.DataFrame | None, peer_edges: pd.DataFrame | None = None) -> dict:
+    from hkc.partner_facts import network_drawing
+
+    out: dict = {"periphery_rows": [], "group_rows": [], "place_rows": [], "drawings": [],
+                 "peers_available": periphery is not None}
     if periphery is not None:
         out["periphery_rows"] = [{
             "person": _text(r["person_id"]), "age": _text(r["age"]), "linked_to": _text(r["linked_to"]),
@@ -66,6 +69,10 @@ def _peer_facts(periphery: pd.DataFrame | None, peer_groups: pd.DataFrame | None
             out["group_rows"].append({"peer_group": label, "size": int(len(g)),
                                       "cohort_members": int(g["in_cohort"].sum()),
                                       "members": ", ".join(g["person_id"].astype(str))})
+            if len(out["drawings"]) < 12:  # a small ring drawing per group: filled = on the list
+                cohort = set(g.loc[g["in_cohort"].astype(bool), "person_id"].astype(str))
+                out["drawings"].append({"label": label, **network_drawing(
+                    g["person_id"].astype(str).tolist(), cohort, str, peer_edges)})
     if places is not None:
         out["place_rows"] = [{
             "rank": int(r["rank"]), "place": _text(r["location_id"]), "activity": f"{float(r['activity']):.1f}",
@@ -78,7 +85,7 @@ def _peer_facts(periphery: pd.DataFrame | None, peer_groups: pd.DataFrame | None
 def pack_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, rules: dict,
                previous_as_of: dt.date | None, person_column: str = "person_id",
                periphery: pd.DataFrame | None = None, peer_groups: pd.DataFrame | None = None,
-               places: pd.DataFrame | None = None) -> dict:
+               places: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None) -> dict:
     """Everything the pack shows, as plain data."""
     as_of = dt.date.fromisoformat(manifest["as_of"])
     rows = []
@@ -117,7 +124,7 @@ def pack_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, 
         "removed_note": ("First refresh in this history: nobody to compare with."
                          if previous_as_of is None else f"Nobody listed on {previous_as_of} has left the list."),
         "rules": rules,
-        **_peer_facts(periphery, peer_groups, places),
+        **_peer_facts(periphery, peer_groups, places, peer_edges),
         "periphery_headers": PERIPHERY_HEADERS, "group_headers": GROUP_HEADERS, "place_headers": PLACE_HEADERS,
         "provenance": {
             "config_sha256": manifest["config_sha256"], "inputs_sha256": manifest["inputs_sha256"],

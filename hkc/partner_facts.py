@@ -138,7 +138,8 @@ def _history_text(row: dict | None) -> tuple[str, bool]:
     return ("DECLINED \u2014 still listed; " + text if declined else text), declined
 
 
-def _drawing(members: list[str], cohort: set[str], ps: _Pseudonyms, edges: pd.DataFrame | None) -> dict:
+def network_drawing(members: list[str], cohort: set[str], ps, edges: pd.DataFrame | None) -> dict:
+    """A ring drawing of one peer group (up to 24 people); ``ps`` names a person (a pseudonym, or str)."""
     size, radius = 240, 88
     shown = members[:24]
     pos = {}
@@ -223,7 +224,7 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dic
                                "cohort_members": sum(p in cohort_set for p in ms),
                                "members": ", ".join(ps(p) for p in ordered)}, "peer_groups"))
         if len(drawings) < 12:
-            drawings.append({"label": ps.scrub(label), **_drawing(ordered, cohort_set, ps, peer_edges)})
+            drawings.append({"label": ps.scrub(label), **network_drawing(ordered, cohort_set, ps, peer_edges)})
 
     place_rows = []
     if places is not None:

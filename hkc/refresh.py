@@ -279,7 +279,8 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         rules = _rules_text(definitions)
         facts = pack_facts(members=members, removed=gone, manifest=manifest | {"finished_at": _now()}, rules=rules,
                            previous_as_of=prev_run.as_of if prev_run else None, periphery=peer_map.periphery,
-                           peer_groups=peer_map.peer_groups, places=peer_map.places)
+                           peer_groups=peer_map.peer_groups, places=peer_map.places,
+                           peer_edges=peer_map.edges.rename(columns={"person_a": "source", "person_b": "target"}))
         write_html(facts, folder / "cohort.html")
         write_xlsx(facts, folder / "cohort.xlsx")
         title = f"Fairness audit of the cohort as of {as_of}"

@@ -108,3 +108,17 @@ def test_movement_is_computed_against_the_previous_quarter(two_refreshes):
     carried = set(results[Q3].members["person_id"]) & set(results[Q2].members["person_id"])
     assert (results[Q3].members.loc[~results[Q3].members["person_id"].isin(carried), "movement"] == "new").all()
     assert len(results[Q3].removed) == len(results[Q2].members) - len(carried)
+
+
+def test_the_pack_draws_each_peer_group_and_lists_periphery_and_places(tmp_path_factory, definitions):
+    tmp = tmp_path_factory.mktemp("groups")
+    force = generate_force(people=20000, seed=6, until=Q3, catalogue=definitions.catalogue)
+    write_force(force, tmp / "extract")
+    result = run_refresh(tmp / "extract", as_of=Q3, out=tmp / "out", definitions=definitions,
+                         db_url=f"sqlite:///{tmp / 'h.db'}", extract_date=Q3)
+    groups = result.peers.peer_groups["peer_group"].nunique()
+    assert groups >= 1
+    html = (tmp / "out" / "cohort.html").read_text()
+    assert html.count('role="img" aria-label="peer group') == min(groups, 12)
+    assert len(pd.read_csv(tmp / "out" / "periphery.csv")) == len(result.peers.periphery) > 0
+    assert len(pd.read_csv(tmp / "out" / "places.csv")) > 0
