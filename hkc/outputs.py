@@ -24,7 +24,7 @@ import pandas as pd
 
 from hkc.errors import OutputError
 
-__all__ = ["write_text_atomic", "atomic_folder", "neutralise", "neutralise_frame", "write_csv", "write_json", "sha256_file", "file_hashes",
+__all__ = ["replace_atomically", "write_text_atomic", "atomic_folder", "neutralise", "neutralise_frame", "write_csv", "write_json", "sha256_file", "file_hashes",
            "FORMULA_PREFIXES"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -86,14 +86,24 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
+def replace_atomically(path: Path, write) -> Path:
+    """Call ``write(tmp)`` on a temporary name beside ``path``, then rename it into place: a reader
+    sees the old file or the new one, never half of one; a failed write leaves no temporary."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_text_atomic(text: str, path: Path) -> Path:
-    """Write ``text`` to ``path`` under a temporary name, then rename: never a half-written file."""
+    """Write ``text`` to ``path`` atomically (see :func:`replace_atomically`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json(data: Any, path: Path) -> Path:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from hkc.definitions import PartnerSettings
 from hkc.errors import ConfigError
-from hkc.outputs import file_hashes, neutralise, write_csv
+from hkc.outputs import file_hashes, neutralise, replace_atomically, write_csv
 from hkc.partner_facts import COLUMNS, PARTNER_FIELDS, partner_facts
 from hkc.pseudonyms import check_key, key_fingerprint, keyed_digest
 
@@ -105,15 +104,6 @@ def cell_text(value: Any) -> str:
     return str(value).replace("\r\n", "\n").replace("\r", "\n")  # XML reads a lone CR back as LF
 
 
-def _replace_into(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict,
                        settings: PartnerSettings, key: bytes | None, peer_groups: pd.DataFrame | None = None,
                        periphery: pd.DataFrame | None = None, places: pd.DataFrame | None = None,
@@ -135,10 +125,10 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
     cohort = facts["sections"][0]
     csv_columns = [c for c in cohort["columns"] if c not in EDITABLE]
     csv_frame = pd.DataFrame([{c: r[c] for c in csv_columns} for r in cohort["rows"]], columns=csv_columns)
-    _replace_into(out / "cohort.csv", lambda p: write_csv(csv_frame, p))
+    replace_atomically(out / "cohort.csv", lambda p: write_csv(csv_frame, p))
     html = _env.get_template("partner.html.j2").render(**facts)
-    _replace_into(out / "cohort.html", lambda p: p.write_text(html, encoding="utf-8"))
-    _replace_into(out / "cohort.xlsx", lambda p: write_partner_xlsx(facts, p, key=key))
+    replace_atomically(out / "cohort.html", lambda p: p.write_text(html, encoding="utf-8"))
+    replace_atomically(out / "cohort.xlsx", lambda p: write_partner_xlsx(facts, p, key=key))
     files = file_hashes(Path(folder), ["partner/cohort.csv", "partner/cohort.html", "partner/cohort.xlsx"])
     return {"folder": out, "files": files, "person_ids": sorted(person_ids), "people": len(person_ids),
             "demo": facts["demo"], "columns": {s["name"]: list(s["columns"]) for s in facts["sections"]}}

@@ -9,7 +9,6 @@ validator reports them for another format, and :func:`expected_rejects` adds the
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hkc.errors import OutputError
+from hkc.outputs import replace_atomically
 from hkc.synth.columns import scalar
 from hkc.synth.faults import INSERTED_RULES
 from hkc.synth.force import SyntheticForce
@@ -64,16 +64,6 @@ def expected_rejects(force: SyntheticForce, fmt: Format = "csv") -> pd.DataFrame
     out = _renumber(pd.concat([faults, extra], ignore_index=True), fmt)
     return (out[["file", "row", "column", "rule"]].sort_values(["file", "row", "rule"], kind="stable")
             .reset_index(drop=True))
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _csv_writer(table: pa.Table, *, bom: bool, crlf: bool):
@@ -140,15 +130,15 @@ def write_force(force: SyntheticForce, out: Path, *, fmt: Format = "csv") -> dic
         path = out / f"{name}.{fmt}"
         table = _arrow(frame)
         if fmt == "csv":
-            _write_atomic(path, _csv_writer(table, bom=dirty, crlf=dirty))
+            replace_atomically(path, _csv_writer(table, bom=dirty, crlf=dirty))
         else:
-            _write_atomic(path, lambda tmp, table=table: pq.write_table(table, tmp))
+            replace_atomically(path, lambda tmp, table=table: pq.write_table(table, tmp))
         paths[name] = path
     truth = {"faults": faults, "truth_people": force.truth_people, "groups": force.groups,
              "locations": force.locations}
     for name, frame in truth.items():
         path = out / "_truth" / ("people.csv" if name == "truth_people" else f"{name}.csv")
         table = _arrow(frame, text=True)
-        _write_atomic(path, _csv_writer(table, bom=False, crlf=False))
+        replace_atomically(path, _csv_writer(table, bom=False, crlf=False))
         paths[name] = path
     return paths
