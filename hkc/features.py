@@ -71,12 +71,30 @@ def _grade_multiplier(grades: pd.Series, catalogue: Catalogue) -> np.ndarray:
     return values[codes]  # code -1 (missing) picks the appended grade_missing
 
 
+def _take(series: pd.Series, idx: np.ndarray):
+    """Rows ``idx`` of a column without converting Arrow strings or categoricals to Python objects."""
+    return series.array.take(idx)
+
+
+def _break_ties(order: np.ndarray, same: np.ndarray, event_ids) -> np.ndarray:
+    """Reorder each run of tied events in ``order`` (``same[i]``: position i+1 ties with i) by event id."""
+    equal_prev = np.concatenate([[False], same])
+    tied = equal_prev | np.concatenate([same, [False]])
+    where = np.flatnonzero(tied)
+    block = np.cumsum(~equal_prev[where])
+    ids = pd.factorize(np.asarray(event_ids.take(order[where]), dtype=object), sort=True)[0]
+    order = order.copy()
+    order[where] = order[where][np.lexsort((ids, block))]
+    return order
+
+
 def event_points(events: pd.DataFrame, *, catalogue: Catalogue, as_of: dt.date) -> pd.DataFrame:
     """Points earned by each counting event as of ``as_of`` (one row per counting event).
 
     ``events`` is the validated events table from :func:`hkc.extract.load_extract` (it needs
     ``person_idx, event_id, date, type, role, outcome, grade``).  Events after ``as_of``, older
-    than their lookback, or with a role the indicator does not count, are left out.
+    than their lookback, or with a role the indicator does not count, are left out.  Rows come
+    out ordered by person, indicator and strength (the order the frequency decay is applied in).
     """
     tables = _lookup_tables(catalogue)
     type_code = _codes(events["type"], catalogue.codes)
@@ -89,61 +107,82 @@ def event_points(events: pd.DataFrame, *, catalogue: Catalogue, as_of: dt.date) 
     keep = valid & (age_days >= 0) & (age_days <= tables["lookback"][tc]) & tables["allowed"][tc, rc]
     idx = np.flatnonzero(keep)
     tc, rc, age = tc[idx], rc[idx], age_days[idx]
-    sub = events.iloc[idx]
 
     role_mult = np.array([catalogue.role_multipliers[r] for r in ROLE_CODES])[rc]
-    outcome_code = _codes(sub["outcome"], OUTCOME_CODES)
+    outcome_code = _codes(events["outcome"], OUTCOME_CODES)[idx]
     outcome_mult = np.array([catalogue.outcome_multipliers[o] for o in OUTCOME_CODES]
                             + [catalogue.outcome_multipliers["none"]])[outcome_code]  # -1 -> "none"
     kind = tables["evidence"][tc]
-    evidence = role_mult * np.where(kind == 0, outcome_mult,
-                                    np.where(kind == 1, _grade_multiplier(sub["grade"], catalogue), 1.0))
+    grade = _take(events["grade"], idx)
+    grade_mult = _grade_multiplier(pd.Series(grade), catalogue) if (kind == 1).any() else 1.0
+    evidence = role_mult * np.where(kind == 0, outcome_mult, np.where(kind == 1, grade_mult, 1.0))
     recency = np.power(0.5, age / tables["half_life"][tc])
     base = tables["gravity"][tc] * evidence * recency
 
-    person = sub["person_idx"].to_numpy()
-    event_ids = sub["event_id"].to_numpy()
+    person = events["person_idx"].to_numpy()[idx]
+    event_ids = _take(events["event_id"], idx)
     # Strongest first within (person, type); ties broken by newer date, then event id, so the
-    # result never depends on row order.
-    order = np.lexsort((event_ids, age, -base, tc, person))
+    # result never depends on row order.  Event ids are compared only where everything else ties.
+    order = np.lexsort((age, -base, tc, person))
+    keys = (person[order], tc[order], base[order], age[order])
+    same = np.logical_and.reduce([k[1:] == k[:-1] for k in keys]) if len(order) else np.zeros(0, dtype=bool)
+    if same.any():
+        order = _break_ties(order, same, event_ids)
     p_sorted, t_sorted = person[order], tc[order]
     new_group = np.ones(len(order), dtype=bool)
     new_group[1:] = (p_sorted[1:] != p_sorted[:-1]) | (t_sorted[1:] != t_sorted[:-1])
     starts = np.flatnonzero(new_group)
-    group_of = np.cumsum(new_group) - 1
-    rank_sorted = np.arange(len(order)) - starts[group_of]
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = rank_sorted
-    factor = np.where(rank < tables["cap"][tc], np.power(tables["decay"][tc], rank), 0.0)
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
+    t_cap, t_decay = tables["cap"][t_sorted], tables["decay"][t_sorted]
+    factor = np.where(rank < t_cap, np.power(t_decay, rank), 0.0)
+    base, rows = base[order], idx[order]
 
     return pd.DataFrame({
-        "person_idx": person,
-        "event_id": event_ids,
-        "date": sub["date"].to_numpy(),
-        "indicator": pd.Categorical.from_codes(tc, categories=list(catalogue.codes)),
-        "axis": pd.Categorical.from_codes(tables["axis"][tc], categories=list(AXES)),
-        "role": sub["role"].to_numpy(),
-        "outcome": sub["outcome"].to_numpy(),
-        "grade": sub["grade"].to_numpy(),
-        "age_days": age,
-        "gravity": tables["gravity"][tc],
-        "evidence": evidence,
-        "recency": recency,
+        "person_idx": p_sorted,
+        "event_id": event_ids.take(order),
+        "date": events["date"].to_numpy()[rows],
+        "indicator": pd.Categorical.from_codes(t_sorted, categories=list(catalogue.codes)),
+        "axis": pd.Categorical.from_codes(tables["axis"][t_sorted], categories=list(AXES)),
+        "role": _take(events["role"], rows),
+        "outcome": _take(events["outcome"], rows),
+        "grade": grade.take(order),
+        "age_days": age[order],
+        "gravity": tables["gravity"][t_sorted],
+        "evidence": evidence[order],
+        "recency": recency[order],
         "frequency_rank": rank,
         "frequency_factor": factor,
         "points": base * factor,
-    })[EVENT_POINT_COLUMNS]
+    }, columns=EVENT_POINT_COLUMNS, copy=False)
 
 
 def indicator_contributions(points: pd.DataFrame) -> pd.DataFrame:
     """Per person and indicator: counting events, latest date, and points (rounded to 0.1).
 
     The rounded indicator points are the unit of account: a person's score is their sum, so the
-    points shown in a rationale always add up to the score shown beside it.
+    points shown in a rationale always add up to the score shown beside it.  Rows are ordered by
+    person and indicator (catalogue order).
     """
-    grouped = points.groupby(["person_idx", "indicator"], observed=True, sort=True)
-    out = grouped.agg(count=("points", "size"), latest=("date", "max"), points=("points", "sum")).reset_index()
-    out["points"] = out["points"].round(POINTS_DECIMALS)
-    axis_of = points.drop_duplicates("indicator").set_index("indicator")["axis"]
-    out["axis"] = pd.Categorical(out["indicator"].map(axis_of).astype(object), categories=list(AXES))
-    return out[CONTRIBUTION_COLUMNS]
+    person = points["person_idx"].to_numpy()
+    indicator = points["indicator"]
+    codes = indicator.cat.codes.to_numpy()
+    order = np.lexsort((codes, person))
+    p, c = person[order], codes[order]
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = (p[1:] != p[:-1]) | (c[1:] != c[:-1])
+    starts = np.flatnonzero(new_group)
+    dates = points["date"].to_numpy()
+    if len(order):
+        total = np.add.reduceat(points["points"].to_numpy()[order], starts)
+        latest = np.maximum.reduceat(dates[order].view(np.int64), starts).view(dates.dtype)
+    else:
+        total, latest = np.zeros(0), dates[:0]
+    axis_codes = points["axis"].cat.codes.to_numpy()[order][starts]
+    return pd.DataFrame({
+        "person_idx": p[starts],
+        "axis": pd.Categorical.from_codes(axis_codes, categories=list(AXES)),
+        "indicator": pd.Categorical.from_codes(c[starts], dtype=indicator.dtype),
+        "count": np.diff(np.append(starts, len(order))),
+        "latest": latest,
+        "points": np.round(total, POINTS_DECIMALS),
+    })[CONTRIBUTION_COLUMNS]

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from hkc.definitions import Catalogue, EligibilitySettings
+from hkc.definitions import AXES, Catalogue, EligibilitySettings
 from hkc.features import event_points, indicator_contributions
 
 __all__ = ["ScoreResult", "score_people", "ages_at", "rationale", "format_points", "REASONS"]
@@ -84,7 +85,9 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
                        -1, dtype=np.int64)
     position[person_idx] = np.arange(n)
     local = position[events["person_idx"].to_numpy()] if len(events) else np.array([], dtype=np.int64)
-    events = events.loc[local >= 0].assign(person_idx=local[local >= 0])
+    if (local < 0).any():
+        events, local = events.iloc[np.flatnonzero(local >= 0)], local[local >= 0]
+    events = events.assign(person_idx=local)
     points = event_points(events, catalogue=catalogue, as_of=as_of)
     contrib = indicator_contributions(points)
     risk = np.zeros(n)
@@ -112,7 +115,7 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
         intel_frame = intel_frame.drop_duplicates()
     intel_reports = np.bincount(intel_frame["person_idx"].to_numpy(), minlength=n)
     hard_n, qualifying_n = per_person(hard), per_person(qualifying_hard)
-    any_risk = per_person(points["axis"].to_numpy() == "risk") > 0
+    any_risk = per_person(points["axis"].cat.codes.to_numpy() == AXES.index("risk")) > 0
     latest_weapon = (points.loc[weapon].groupby("person_idx")["date"].max()
                      .reindex(np.arange(n)).to_numpy())
 
@@ -124,7 +127,16 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
     ok_score = risk >= e.min_risk_score
     eligible = ok_age & ok_weapon & ok_score
 
-    reason = np.full(n, "", dtype=object)
+    texts: dict[str, int] = {"": 0}  # each distinct reason once; people carry its code
+
+    def code_of(text: str) -> int:
+        return texts.setdefault(text, len(texts))
+
+    def per_value(values: np.ndarray, template) -> np.ndarray:  # format each distinct value once
+        uniques, inverse = np.unique(values, return_inverse=True)
+        return np.array([code_of(template(v)) for v in uniques], dtype=np.int64)[inverse]
+
+    reason = np.zeros(n, dtype=np.int64)
     days = e.review_window_days
     rules = [
         (~born, REASONS["not_born"]),
@@ -143,37 +155,39 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
         if not hit.any():
             continue
         if text is not None:
-            reason[hit] = text
+            reason[hit] = code_of(text)
         elif i == 1:
-            reason[hit] = [REASONS["age"].format(age=a, min_age=e.min_age, max_age=e.max_age) for a in age[hit]]
+            reason[hit] = per_value(age[hit], lambda a: REASONS["age"].format(
+                age=a, min_age=e.min_age, max_age=e.max_age))
         elif i == 5:
-            reason[hit] = [REASONS["intel_uncorroborated"].format(n=k, days=days, need=e.min_intelligence_reports)
-                           for k in intel_reports[hit]]
+            reason[hit] = per_value(intel_reports[hit], lambda k: REASONS["intel_uncorroborated"].format(
+                n=k, days=days, need=e.min_intelligence_reports))
         else:
-            reason[hit] = [REASONS["low_score"].format(score=format_points(s), minimum=e.min_risk_score)
-                           for s in risk[hit]]
+            reason[hit] = per_value(risk[hit], lambda s: REASONS["low_score"].format(
+                score=format_points(s), minimum=e.min_risk_score))
         unset &= ~hit
-    reason[eligible] = ""
+    reason[eligible] = 0
+    reason_text = pd.array(pa.array(list(texts), type=pa.string()).take(pa.array(reason)), dtype="str")
 
     scores = pd.DataFrame({
         "person_idx": person_idx,
-        "person_id": people["person_id"].to_numpy(),
+        "person_id": people["person_id"].array,
         "age": age,
-        "sex": people["sex"].to_numpy(),
-        "ethnicity": people["ethnicity"].to_numpy(),
-        "area": people["area"].to_numpy() if "area" in people else None,
+        "sex": people["sex"].array,
+        "ethnicity": people["ethnicity"].array,
+        "area": people["area"].array if "area" in people else None,
         "risk_score": risk,
         "vulnerability_score": vuln,
         "eligible": eligible,
-        "reason": reason.astype(str),
+        "reason": reason_text,
         "latest_weapon_date": latest_weapon,
         "weapon_events": hard_n,
         "intelligence_reports": intel_reports,
     })
-    ids = people["person_id"].to_numpy()
+    ids = people["person_id"].array
     for frame in (contrib, points):  # back from positions in this frame to the extract's person_idx
         positions = frame["person_idx"].to_numpy()
-        frame.insert(1, "person_id", ids[positions])
+        frame.insert(1, "person_id", ids.take(positions))
         frame["person_idx"] = person_idx[positions]
     return ScoreResult(as_of=as_of, scores=scores, contributions=contrib, points=points)
 
