@@ -133,15 +133,20 @@ def _render(template: str, n: int, params: dict[str, pa.Array | str]) -> pa.Arra
 
 
 class Problems:
-    """Row-level problems of one file, collected as arrays and rendered once."""
+    """Row-level problems of one file.
+
+    Each :meth:`add` keeps only the rows' positions and what their message needs; values and
+    messages are rendered by :meth:`table`, so that a file refused as a whole (after a look at
+    :meth:`tally`) never renders millions of messages.
+    """
 
     def __init__(self, n: int, *, blank: np.ndarray | None = None):
         self.n = n
         self.blank = np.zeros(n, dtype=bool) if blank is None else blank
         self.bad = self.blank.copy()
-        self.parts: list[dict[str, object]] = []
+        self.parts: list[_Part] = []
         if self.blank.any():
-            self._append(np.flatnonzero(self.blank), "", pa.array([""] * int(self.blank.sum())), "blank_row", {})
+            self.parts.append(_Part(np.flatnonzero(self.blank), "", None, "blank_row", {}))
 
     def add(self, mask: np.ndarray, rule: str, column: str, values: Values | None,
             **params: str | Callable[[np.ndarray], np.ndarray | pa.Array]) -> None:
@@ -150,19 +155,54 @@ class Problems:
         if not len(pos):
             return
         self.bad[pos] = True
-        shown = _shown(values.at(pos)) if values is not None else pa.array([""] * len(pos), pa.string())
-        filled: dict[str, pa.Array | str] = {}
-        for key, val in params.items():
-            filled[key] = val if isinstance(val, str) else _shown(pa.array(val(pos)).cast(pa.string()))
-        self._append(pos, column, shown, rule, filled)
+        filled = {key: val if isinstance(val, str) else pa.array(val(pos)) for key, val in params.items()}
+        self.parts.append(_Part(pos, column, values, rule, filled))
 
-    def _append(self, pos: np.ndarray, column: str, shown: pa.Array, rule: str, params: dict) -> None:
-        message = _render(RULES[rule], len(pos), {"value": shown, "column": column, **params})
-        self.parts.append({"pos": pos, "column": column, "value": shown, "rule": rule, "message": message})
+    @property
+    def count(self) -> int:
+        """Reject lines: a row with several problems has one line for each."""
+        return sum(len(p.pos) for p in self.parts)
+
+    def tally(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """Per ``(rule, column)``: how many rows it rejects and the position of the first."""
+        tally: dict[tuple[str, str], tuple[int, int]] = {}
+        for p in self.parts:
+            count, first = tally.get((p.rule, p.column), (0, self.n))
+            tally[(p.rule, p.column)] = (count + len(p.pos), min(first, int(p.pos[0])))
+        return tally
+
+    def message_at(self, rule: str, column: str, position: int) -> str:
+        """The reject message of one row for one rule and column."""
+        for p in self.parts:
+            if p.rule == rule and p.column == column and position in p.pos:
+                return p.render(np.flatnonzero(p.pos == position))[1][0].as_py()
+        raise KeyError((rule, column, position))
 
     def table(self, file: str, rows: np.ndarray) -> pa.Table:
-        return pa.concat_tables([_reject_table(file, rows[p["pos"]], p["column"], p["value"], p["rule"], p["message"])
-                                 for p in self.parts] or [_REJECTS.empty_table()])
+        tables = []
+        for p in self.parts:
+            value, message = p.render()
+            tables.append(_reject_table(file, rows[p.pos], p.column, value, p.rule, message))
+        return pa.concat_tables(tables or [_REJECTS.empty_table()])
+
+
+class _Part(NamedTuple):
+    """Rows rejected by one rule in one column, not yet rendered."""
+
+    pos: np.ndarray
+    column: str
+    values: Values | None
+    rule: str
+    params: dict[str, pa.Array | str]
+
+    def render(self, which: np.ndarray | None = None) -> tuple[pa.Array, pa.Array]:
+        """Values as shown and messages, for all the rows or those at ``which`` (indices into pos)."""
+        pos = self.pos if which is None else self.pos[which]
+        take = (lambda a: a) if which is None else (lambda a: a.take(pa.array(which)))
+        shown = _shown(self.values.at(pos)) if self.values is not None else pa.array([""] * len(pos), pa.string())
+        filled = {k: v if isinstance(v, str) else _shown(take(v).cast(pa.string())) for k, v in self.params.items()}
+        message = _render(RULES[self.rule], len(pos), {"value": shown, "column": self.column, **filled})
+        return shown, message
 
 
 # large_string: millions of messages may hold more than the 2 GiB one string array can

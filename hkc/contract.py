@@ -108,9 +108,12 @@ FILE_ERRORS: dict[str, str] = {
     "missing_file": "{folder}: {name} file not found; expected {expected}",
     "unsupported_file": "{folder}: found {found}, but hkc reads {expected}; export {name} as CSV or Parquet",
     "both_formats": "{folder}: both {first} and {second} exist; keep one",
+    "not_a_file": "{folder}: {file} is a folder, not a file; put the {name} export there as a file",
     "empty_file": "{file} is empty (no header line); re-export it with a header row",
     "no_rows": "{file} has a header but no rows; check the export",
     "utf16": "{file} is UTF-16 text; re-export it as UTF-8 (in Excel: Save As, 'CSV UTF-8')",
+    "not_csv": "{file} is {kind}, not CSV text; {advice}",
+    "not_text": "{file} holds NUL bytes in its header line, so it is not text; export it as CSV UTF-8",
     "not_utf8": "{file} is not UTF-8 text (line {line}, byte 0x{byte}); re-export it as UTF-8",
     "not_utf8_column": "{file}: column '{column}' is not UTF-8 text; re-export it as UTF-8",
     "header_unreadable": "{file}: the header line {problem}; check the first line of the file",
@@ -118,8 +121,16 @@ FILE_ERRORS: dict[str, str] = {
     "unreadable_file": "{file} cannot be read ({reason}); check that it exists and you may read it",
     "mostly_malformed": ("{file}: {bad} of the first {seen} lines do not have the header's {expected} fields "
                          "(e.g. '{example}'); check the delimiter and quoting, and that the header belongs to the file"),
+    "mostly_rejected": ("{file}: {rejected} of the {scope} rows are rejected, so the file is not usable; the "
+                        "commonest problem is {rule}{where} ({times} rows), e.g. row {row}: {message}; fix the "
+                        "export at source, and check that it is the right file"),
+    "too_many_problems": ("{file}: {rejected} of the {scope} rows are rejected, with {problems} problems, more "
+                          "than the {limit} hkc lists; the commonest problem is {rule}{where} ({times} rows), e.g. "
+                          "row {row}: {message}; fix the export at source"),
     "unreadable_csv": "{file} cannot be read as CSV ({reason}); re-export it",
     "unreadable_parquet": "{file} is not a readable Parquet file ({reason}); re-export it",
+    "truncated_parquet": ("{file} is cut short: it starts as Parquet but its footer is missing (an unfinished copy "
+                          "or export); copy or export it again"),
     "bad_type": "{file}: column '{column}' has type {type}, which hkc cannot read; export it as text",
     "missing_column": "{file}: missing required column '{column}'; found columns: {found}",
     "misnamed_column": "{file}: missing required column '{column}'; found '{found}': rename it to '{column}'",

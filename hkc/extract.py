@@ -18,6 +18,14 @@ problems has one reject line per problem but counts once, so per file ``read = u
 Lines the reader could not split are rejected as ``malformed_row`` (or ``blank_row``), and count
 as read.
 
+A file that is mostly rejected is not an extract with a few bad rows but the wrong file or a
+broken export, and is refused as a whole (``mostly_rejected``: at least 1,000 rows, half of those
+checked, rejected) with one line naming the commonest problem and its first row.  Each file's
+first 10,000 rows are read and checked before the rest, so a file of garbage is refused in the
+memory those rows take, however large it is.  A file with more than 1,000,000 problems is
+refused too (``too_many_problems``), so the rejects of a usable file always fit in memory and
+every one of them is listed.
+
 Duplicates: of the rows sharing a ``person_id`` (people) or an ``(event_id, person_id)`` pair
 (events), the first row that passes every other rule is used and the copies after it are
 quarantined; a broken copy never displaces a good one.  An event whose person is in people but
@@ -38,7 +46,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from hkc.checks import CheckedFile, check_file, index_in, kept_frame, malformed_rejects
+from hkc.checks import CheckedFile, Problems, check_file, index_in, kept_frame, malformed_rejects
 from hkc.contract import CONTRACT, REQUIRED_FILES, Column
 from hkc.definitions import Catalogue
 from hkc.readers import READERS, RawFile, ReadLimits, file_error, file_sha256, find_files, first_line
@@ -50,6 +58,9 @@ REJECT_COLUMNS = ["file", "row", "column", "value", "rule", "message"]
 _BLOCK = ReadLimits.block_size  # CSV block size: a single line may not be longer than this
 _TEXT_KEPT = ReadLimits.text_kept  # malformed lines whose start is kept to show in rejects
 _MALFORMED_LIMIT = ReadLimits.malformed_limit  # this many malformed lines, half of those read, make a file unreadable
+_SAMPLE_ROWS = ReadLimits.sample_rows  # rows checked before the rest of a file is read
+_REJECTED_LIMIT = 1_000  # this many rejected rows, half of those checked, make a file unusable
+_PROBLEM_LIMIT = 1_000_000  # a file with more problems (reject lines) than this is refused, not listed
 
 
 @dataclass
@@ -142,6 +153,47 @@ def _malformed_person_ids(raw, columns: dict[str, int]) -> pd.DataFrame:
     return pd.DataFrame({"id": ids[keep].to_numpy(dtype=object), "row": bad["row"][keep].to_numpy()})
 
 
+def _refuse_unusable(path: Path, raw: RawFile, problems: Problems, *, sample: bool) -> None:
+    """Refuse a file whose rows are mostly rejected, or whose problems are too many to list.
+
+    ``mostly_rejected``: at least ``_REJECTED_LIMIT`` rows, and half of those checked, are
+    rejected.  ``too_many_problems``: more than ``_PROBLEM_LIMIT`` reject lines.  Either way the
+    message names the commonest problem with its first row, which is what the analyst fixes first;
+    and it comes before any message is rendered, so memory stays that of the rows read.
+    """
+    malformed = raw.malformed
+    read = problems.n + len(malformed)
+    rejected = int(problems.bad.sum()) + len(malformed)
+    lines = problems.count + len(malformed)
+    mostly = rejected >= _REJECTED_LIMIT and rejected * 2 >= read
+    if not mostly and lines <= _PROBLEM_LIMIT:
+        return
+    # (rule, column) -> rows, first line, and how to render the first one's message
+    tally: dict[tuple[str, str], tuple[int, int, Callable[[], str]]] = {}
+    for (rule, column), (count, first) in problems.tally().items():
+        tally[(rule, column)] = (count, int(raw.rows[first]),
+                                 lambda r=rule, c=column, f=first: problems.message_at(r, c, f))
+    if len(malformed):
+        blank = malformed["blank"].to_numpy(dtype=bool)
+        for rule, sel in (("malformed_row", ~blank), ("blank_row", blank)):
+            if not sel.any():
+                continue
+            first = malformed[sel].head(1)
+            entry = (int(sel.sum()), int(first["row"].iloc[0]),
+                     lambda f=first: malformed_rejects(path, f, len(raw.names))["message"][0].as_py())
+            if (rule, "") in tally:  # blank lines can be in both
+                other = tally[(rule, "")]
+                earlier = other if other[1] < entry[1] else entry
+                entry = (other[0] + entry[0], earlier[1], earlier[2])
+            tally[(rule, "")] = entry
+    (rule, column), (times, row, render) = max(tally.items(), key=lambda kv: (kv[1][0], -kv[1][1]))
+    raise file_error("mostly_rejected" if mostly else "too_many_problems", file=path.name, column=column or None,
+                     rejected=f"{rejected:,}", scope=f"first {read:,}" if sample else f"{read:,}",
+                     problems=f"{lines:,}", limit=f"{_PROBLEM_LIMIT:,}", rule=rule,
+                     where=f" in column '{column}'" if column else "", times=f"{times:,}", row=row,
+                     message=render())
+
+
 def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt.date | None = None,
                  progress: Callable[[str], None] | None = None) -> Extract:
     """Load, validate and quarantine an extract folder.
@@ -168,7 +220,8 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
     checked: dict[str, CheckedFile] = {}
     extra_columns: dict[str, list[str]] = {}
     resolved: dict[str, dict[str, int]] = {}
-    limits = ReadLimits(block_size=_BLOCK, text_kept=_TEXT_KEPT, malformed_limit=_MALFORMED_LIMIT)
+    limits = ReadLimits(block_size=_BLOCK, text_kept=_TEXT_KEPT, malformed_limit=_MALFORMED_LIMIT,
+                        sample_rows=_SAMPLE_ROWS)
     for name, path in files.items():
         say(f"reading {path.name}")
 
@@ -178,7 +231,13 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
                 extra_columns[path.name] = extra
 
         try:
-            raw = READERS[path.suffix](path, on_header, limits=limits)
+            # the first rows alone first: a file of garbage is refused before the rest is read
+            raw = READERS[path.suffix](path, on_header, limits=limits, sample=True)
+            if not raw.complete:
+                sample = check_file(name, raw, resolved[name], codes=codes, extract_date=extract_date)
+                _refuse_unusable(path, raw, sample.problems, sample=True)
+                del sample
+                raw = READERS[path.suffix](path, None, limits=limits)
         except OSError as exc:  # permissions, a file that vanished, a device error
             raise file_error("unreadable_file", file=path.name, reason=first_line(str(exc))) from None
         if raw.table.num_rows + len(raw.malformed) == 0 and name in REQUIRED_FILES:
@@ -229,6 +288,9 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
     dup, first = _later_copies(ok, [eid.values.keys(), (np.maximum(person_idx, 0), len(kept_ids))])
     events_problems.add(dup, "duplicate_event", "event_id", eid.values, person_id=epid.values.at,
                         first_row=lambda p: events_rows[first[p]])
+
+    for name, path in files.items():  # before any message is rendered
+        _refuse_unusable(path, raws[name], checked[name].problems, sample=False)
 
     # assemble
     frames: dict[str, pd.DataFrame] = {}

@@ -22,7 +22,9 @@ least 1,000 lines, half of those read, are malformed is not in the header's layo
 (file-level: wrong delimiter, or a header from another file).
 
 CSV files are read with pyarrow in parallel blocks, falling back to one ordered pass when a
-malformed line needs its number.  Parquet columns are cast to text as a CSV export would write
+malformed line needs its number.  A *sample* read (``sample=True``) reads only the first
+``ReadLimits.sample_rows`` records, numbered as in a full read, so the caller can judge a file
+before reading all of it.  Parquet columns are cast to text as a CSV export would write
 them (dates as YYYY-MM-DD, nulls empty).
 """
 
@@ -65,11 +67,14 @@ class ReadLimits:
     ``block_size`` : bytes per parallel block; a single line may not be longer than this.
     ``text_kept`` : malformed lines whose start is kept to show in rejects.
     ``malformed_limit`` : this many malformed lines, half of those read, make a file unreadable.
+    ``sample_rows`` : rows a sample read returns (see :func:`read_csv`); a CSV sample reads at most
+    ``block_size`` bytes.
     """
 
     block_size: int = 1 << 24
     text_kept: int = 100_000
     malformed_limit: int = 1_000
+    sample_rows: int = 10_000
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -93,12 +98,14 @@ class RawFile(NamedTuple):
     one string column per name, called ``c0, c1, …`` by position (so repeated names are safe);
     ``rows`` is the source row of each table row; ``malformed`` lists the lines that could not
     be split into the header's number of fields (columns ``row, fields, text, blank``).
+    ``complete`` is False for a sample read that stopped before the end of the file.
     """
 
     names: list[str]
     table: pa.Table
     rows: np.ndarray
     malformed: pd.DataFrame
+    complete: bool = True
 
 
 HeaderCheck = Callable[[list[str]], None]
@@ -120,6 +127,13 @@ def _breaks(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
+# Files that are not text at all, by their first bytes: (magic, what it is, what to do)
+_NOT_CSV = (
+    (b"PK\x03\x04", "an Excel workbook or another zip file", "in Excel: Save As, 'CSV UTF-8'"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook", "in Excel: Save As, 'CSV UTF-8'"),
+    (b"PAR1", "a Parquet file", "rename it {stem}.parquet"),
+    (b"\x1f\x8b", "gzip-compressed", "decompress it first"),
+)
 _QUOTED = re.compile(rb'"((?:[^"]|"")*)"([^,\r\n]*)')
 _PLAIN = re.compile(rb"[^,\r\n]*")
 
@@ -129,7 +143,11 @@ def _csv_header(path: Path) -> tuple[list[str], int, int]:
     with path.open("rb") as fh:
         head = fh.read(_HEADER_LIMIT)
     name = path.name
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[1:4:2] == b"\0\0":
+    for magic, kind, advice in _NOT_CSV:
+        if head.startswith(magic):
+            raise file_error("not_csv", file=name, kind=kind, advice=advice.format(stem=path.stem))
+    if b"\0\0" in (head[0:4:2], head[1:4:2]) and head[:4] != b"\0\0\0\0" \
+            or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # text with every other byte 0
         raise file_error("utf16", file=name)
     start = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
     if not head[start:].strip():
@@ -158,6 +176,8 @@ def _csv_header(path: Path) -> tuple[list[str], int, int]:
             continue
         end = pos + (2 if head.startswith(b"\r\n", pos) else 1)
         break
+    if b"\0" in head[start:pos]:
+        raise file_error("not_text", file=name)
     try:
         names = [f.decode("utf-8").strip() for f in fields]
     except UnicodeDecodeError:
@@ -206,8 +226,15 @@ def _quiet(handler: Callable) -> Iterator[None]:
         sys.unraisablehook = previous
 
 
-def read_csv(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLimits | None = None) -> RawFile:
-    """Read a CSV as text: pyarrow in parallel blocks; malformed lines are kept aside with their line."""
+def read_csv(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLimits | None = None,
+             sample: bool = False) -> RawFile:
+    """Read a CSV as text: pyarrow in parallel blocks; malformed lines are kept aside with their line.
+
+    With ``sample``, read only about the first ``limits.sample_rows`` records (at most
+    ``limits.block_size`` bytes), so that a file can be judged before all of it is read; the
+    result is ``complete`` when that was the whole file.  A sample's records are numbered exactly
+    as in a full read; its last record, which the cut may have split, is left out.
+    """
     limits = limits or ReadLimits()
     names, offset, header_lines = _csv_header(path)
     if on_header is not None:
@@ -215,11 +242,14 @@ def read_csv(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLi
     n = len(names)
     col_names = [f"c{i}" for i in range(n)]
     bad = _BadLines(limits)
+    head = _csv_sample(path, offset, limits) if sample else None
+    complete = head is None or head[1]
 
     def read(threads: bool) -> pa.Table:
         bad.clear()
-        with pa.OSFile(str(path)) as source:
-            source.seek(offset)
+        with (pa.BufferReader(head[0]) if head is not None else pa.OSFile(str(path))) as source:
+            if head is None:
+                source.seek(offset)
             return pacsv.read_csv(
                 source,
                 read_options=pacsv.ReadOptions(use_threads=threads, column_names=col_names, block_size=limits.block_size),
@@ -232,7 +262,7 @@ def read_csv(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLi
     try:
         with _quiet(bad):
             try:
-                table = read(threads=True)
+                table = read(threads=head is None)
             except pa.ArrowInvalid:
                 if not bad.unnumbered:
                     raise
@@ -248,7 +278,37 @@ def read_csv(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLi
             raise _csv_error(path, text, limits.block_size) from None
     except OSError as exc:
         raise file_error("unreadable_csv", file=path.name, reason=first_line(str(exc))) from None
-    return RawFile(names, table, *_csv_lines(table, bad, header_lines, quoted=_has_quote(path, offset)))
+    if not complete:
+        table = bad.drop_last(table)
+    quoted = b'"' in head[0] if head is not None else _has_quote(path, offset)
+    return RawFile(names, table, *_csv_lines(table, bad, header_lines, quoted=quoted), complete=complete)
+
+
+def _csv_sample(path: Path, offset: int, limits: ReadLimits) -> tuple[bytes, bool] | None:
+    """The data from ``offset`` up to the line break after about ``limits.sample_rows`` lines (at
+    most ``limits.block_size`` bytes), and whether that is the whole file; None when no line break
+    falls within those bytes (the full read then says why)."""
+    wanted = limits.sample_rows + 1  # one more: the last record of a sample is left out
+    chunks: list[bytes] = []
+    size = lines = 0
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        while lines < wanted and size < limits.block_size:
+            chunk = fh.read(min(1 << 20, limits.block_size - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        at_end = not fh.read(1)
+    data = b"".join(chunks)
+    codes = np.frombuffer(data, dtype=np.uint8)
+    cr = codes == 13
+    cr[:-1] &= codes[1:] != 10  # a CR ends a line unless an LF follows
+    ends = np.flatnonzero((codes == 10) | cr)
+    if at_end and len(ends) < wanted:
+        return data, True
+    return (data[:int(ends[min(wanted, len(ends)) - 1]) + 1], False) if len(ends) else None
 
 
 class _BadLines:
@@ -274,6 +334,17 @@ class _BadLines:
 
     def __len__(self) -> int:
         return len(self.number)
+
+    def drop_last(self, table: pa.Table) -> pa.Table:
+        """Leave out the last record read (a malformed line kept here, or the table's last row)."""
+        total = table.num_rows + len(self)
+        if len(self) and self.number[-1] == total:
+            if len(self.text) == len(self):
+                self.text.pop()
+            for values in (self.number, self.fields, self.breaks, self.blank):
+                values.pop()
+            return table
+        return table.slice(0, max(table.num_rows - 1, 0))
 
     def __call__(self, row: pacsv.InvalidRow) -> str:
         if row.number is None:
@@ -350,23 +421,40 @@ def _csv_lines(table: pa.Table, bad: _BadLines, header_lines: int, *,
     return lines[good_rec - 1], malformed
 
 
-def read_parquet(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLimits | None = None) -> RawFile:
+def read_parquet(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLimits | None = None,
+                 sample: bool = False) -> RawFile:
     """Read a Parquet file, casting every column to text (dates as YYYY-MM-DD).
 
-    ``limits`` bound CSV parsing only; it is accepted so that every reader in :data:`READERS`
-    is called the same way.
+    ``limits`` bound CSV parsing, except ``sample_rows``: with ``sample``, only that many rows are
+    read (``complete`` says whether that was all of them).
     """
+    limits = limits or ReadLimits()
+    try:
+        with path.open("rb") as fh:
+            start, size = fh.read(4), fh.seek(0, 2)
+            fh.seek(max(size - 4, 0))
+            cut = start == b"PAR1" and (size < 12 or fh.read(4) != b"PAR1")  # 12: magic, footer length, magic
+    except OSError as exc:
+        raise file_error("unreadable_file", file=path.name, reason=first_line(str(exc))) from None
+    if cut:
+        raise file_error("truncated_parquet", file=path.name)
     try:
         with pq.ParquetFile(path) as parquet:
             names = [str(n).strip() for n in parquet.schema_arrow.names]
             if on_header is not None:
                 on_header(names)
-            table = parquet.read()
+            complete = not sample or parquet.metadata.num_rows <= limits.sample_rows
+            if complete:
+                table = parquet.read()
+            else:
+                batch = next(parquet.iter_batches(batch_size=limits.sample_rows))
+                table = pa.Table.from_batches([batch])
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # a damaged footer can hold bad names
         raise file_error("unreadable_parquet", file=path.name, reason=first_line(str(exc))) from None
     columns = {f"c{i}": _as_text(col, path.name, name)
                for i, (name, col) in enumerate(zip(names, table.columns, strict=True))}
-    return RawFile(names, pa.table(columns), np.arange(1, table.num_rows + 1, dtype=np.int64), _NO_MALFORMED)
+    return RawFile(names, pa.table(columns), np.arange(1, table.num_rows + 1, dtype=np.int64), _NO_MALFORMED,
+                   complete=complete)
 
 
 def _as_text(col: pa.ChunkedArray, file: str, name: str) -> pa.ChunkedArray:
@@ -390,8 +478,8 @@ def _as_text(col: pa.ChunkedArray, file: str, name: str) -> pa.ChunkedArray:
         raise file_error("bad_type", file=file, column=name, type=col.type) from None
 
 
-# ``READERS[suffix](path, on_header=None, *, limits=None) -> RawFile``; ``on_header(names)`` is called
-# with the header names before the rows are read, so a missing column stops a large file at once.
+# ``READERS[suffix](path, on_header=None, *, limits=None, sample=False) -> RawFile``; ``on_header(names)`` is
+# called with the header names before the rows are read, so a missing column stops a large file at once.
 READERS: dict[str, Callable[..., RawFile]] = {
     ".csv": read_csv,
     ".parquet": read_parquet,
@@ -413,6 +501,9 @@ def find_files(data_dir: Path) -> dict[str, Path]:
                          expected=", ".join(f"{n}{ext}" for n in REQUIRED_FILES for ext in READERS))
     found: dict[str, Path] = {}
     for name in REQUIRED_FILES + OPTIONAL_FILES:
+        for ext in READERS:
+            if (data_dir / f"{name}{ext}").is_dir():
+                raise file_error("not_a_file", file=f"{name}{ext}", folder=folder, name=name)
         candidates = [data_dir / f"{name}{ext}" for ext in READERS if (data_dir / f"{name}{ext}").is_file()]
         if len(candidates) > 1:
             raise file_error("both_formats", file=candidates[0].name, folder=folder, first=candidates[0].name,

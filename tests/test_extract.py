@@ -18,15 +18,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hkc.extract as extract_module
-from hkc.contract import CONTRACT, FILE_ERRORS, RULES
+from hkc.contract import CONTRACT, FILE_ERRORS, ROLE_CODES, RULES
 from hkc.errors import ExtractError
 from hkc.extract import REJECT_COLUMNS, Extract, find_files, load_extract
+from hkc.readers import ReadLimits, read_csv
 
 AS_OF = dt.date(2026, 3, 31)
 FORMATS = pytest.mark.parametrize("fmt", ["csv", "parquet"])
 # write_extract is a pure function, so sharing it across examples is safe; HKC_EXAMPLES=2000 fuzzes harder
 PROPERTY = settings(max_examples=int(os.environ.get("HKC_EXAMPLES", "40")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(params=[10_000, 1], ids=["one_read", "sample_then_full_read"])
+def both_reads(request, monkeypatch) -> int:
+    """Run a test with the sample read being the whole file, and with a full read after a 1-row sample."""
+    monkeypatch.setattr(extract_module, "_SAMPLE_ROWS", request.param)
+    return request.param
 
 
 def person(pid: str = "P1", **values: object) -> dict[str, object]:
@@ -294,7 +302,7 @@ def write_csv_extract(folder: Path, events_text: str, people: list | None = None
     return folder
 
 
-def test_malformed_lines_are_quarantined_at_their_line(tmp_path, catalogue):
+def test_malformed_lines_are_quarantined_at_their_line(tmp_path, catalogue, both_reads):
     text = HEADER + event_line("E1") + "E2,P1,too,few\n" + event_line("E3") + event_line("E4").rstrip() + ",extra\n"
     extract = load(write_csv_extract(tmp_path, text), catalogue)
     rejects = extract.rejects
@@ -306,7 +314,7 @@ def test_malformed_lines_are_quarantined_at_their_line(tmp_path, catalogue):
     assert extract.counts["events"] == {"read": 4, "used": 2, "rejected": 2}
 
 
-def test_blank_lines_are_blank_rows_and_later_lines_keep_their_numbers(tmp_path, catalogue):
+def test_blank_lines_are_blank_rows_and_later_lines_keep_their_numbers(tmp_path, catalogue, both_reads):
     text = HEADER + event_line("E1") + "\n" + "   \n" + event_line("E2") + "\n"
     extract = load(write_csv_extract(tmp_path, text), catalogue)
     assert extract.rejects[["row", "rule"]].values.tolist() == [[3, "blank_row"], [4, "blank_row"], [6, "blank_row"]]
@@ -314,7 +322,7 @@ def test_blank_lines_are_blank_rows_and_later_lines_keep_their_numbers(tmp_path,
     assert_accounted(extract)
 
 
-def test_quoted_line_break_is_kept_and_later_rows_keep_their_line_numbers(tmp_path, catalogue):
+def test_quoted_line_break_is_kept_and_later_rows_keep_their_line_numbers(tmp_path, catalogue, both_reads):
     """A quoted value may hold line breaks (RFC 4180): the row is where it starts, as an editor shows."""
     text = (HEADER + event_line("E1", location_id="two\nlines") + event_line("E2", type="knife\r\npossession")
             + "E3,P1,short\n" + event_line("E4", location_id="a\rb") + event_line("E5"))
@@ -342,14 +350,14 @@ def test_file_mostly_of_malformed_lines_is_a_file_level_error(tmp_path, catalogu
                                                               example="E1;P1;2025-01-01")
 
 
-def test_a_few_malformed_lines_among_many_good_ones_are_row_level(tmp_path, catalogue, monkeypatch):
+def test_a_few_malformed_lines_among_many_good_ones_are_row_level(tmp_path, catalogue, both_reads, monkeypatch):
     monkeypatch.setattr(extract_module, "_MALFORMED_LIMIT", 10)
     text = HEADER + "".join(event_line(f"E{i}") if i % 3 else f"E{i},bad\n" for i in range(60))
     extract = load(write_csv_extract(tmp_path, text), catalogue)
     assert extract.counts["events"] == {"read": 60, "used": 40, "rejected": 20}
 
 
-def test_unclosed_quote_makes_the_rest_of_the_file_one_malformed_row(tmp_path, catalogue):
+def test_unclosed_quote_makes_the_rest_of_the_file_one_malformed_row(tmp_path, catalogue, both_reads):
     text = HEADER + event_line("E1") + 'E2,"P1,2025-01-01\n' + event_line("E3") + event_line("E4")
     extract = load(write_csv_extract(tmp_path, text), catalogue)
     assert used_events(extract) == ["E1"]
@@ -357,7 +365,7 @@ def test_unclosed_quote_makes_the_rest_of_the_file_one_malformed_row(tmp_path, c
     assert extract.counts["events"] == {"read": 2, "used": 1, "rejected": 1}
 
 
-def test_line_numbers_stay_exact_across_parallel_blocks(tmp_path, catalogue, monkeypatch):
+def test_line_numbers_stay_exact_across_parallel_blocks(tmp_path, catalogue, both_reads, monkeypatch):
     """Small blocks force many parallel blocks and the single-threaded re-read for bad lines."""
     monkeypatch.setattr(extract_module, "_BLOCK", 1 << 12)
     rng = random.Random(7)
@@ -380,6 +388,78 @@ def test_line_numbers_stay_exact_across_parallel_blocks(tmp_path, catalogue, mon
     assert extract.events["row"].tolist() == expected_used
     assert extract.rejects["row"].tolist() == expected_bad
     assert set(extract.rejects["rule"]) == {"malformed_row"}
+
+
+# --------------------------------------------------------------------------------------------
+# A file that is mostly rejected is refused as a whole
+
+
+@pytest.fixture
+def small_limits(monkeypatch) -> None:
+    """Check 50 rows before reading the rest; 10 rejected rows, half of those checked, refuse a file."""
+    monkeypatch.setattr(extract_module, "_SAMPLE_ROWS", 50)
+    monkeypatch.setattr(extract_module, "_REJECTED_LIMIT", 10)
+
+
+def test_file_of_bad_rows_is_refused_from_its_first_rows(tmp_path, catalogue, small_limits):
+    bad = "".join(event_line(f"E{i}", type="knife") for i in range(400))
+    folder = write_csv_extract(tmp_path, HEADER + bad)
+    with (folder / "events.csv").open("ab") as fh:
+        fh.write(b"\xff\n")  # not UTF-8, but after the rows checked first, so never read
+    err = extract_error(folder, catalogue)
+    message = RULES["unknown_code"].format(value="knife", column="type", codes=", ".join(catalogue.codes))
+    assert str(err) == FILE_ERRORS["mostly_rejected"].format(
+        file="events.csv", rejected="50", scope="first 50", rule="unknown_code", where=" in column 'type'",
+        times="50", row=2, message=message)
+    assert (err.file, err.column) == ("events.csv", "type")
+
+
+@FORMATS
+def test_rows_bad_after_good_ones_are_refused_on_the_whole_file(tmp_path, write_extract, catalogue, small_limits,
+                                                                 fmt):
+    events = [event(f"E{i}") for i in range(60)] + [event(f"E{i}", role="boss") for i in range(60, 200)]
+    err = extract_error(write_extract(tmp_path, [person()], events, fmt), catalogue)
+    assert str(err) == FILE_ERRORS["mostly_rejected"].format(
+        file=f"events.{fmt}", rejected="140", scope="200", rule="unknown_code", where=" in column 'role'",
+        times="140", row=row_of(60, fmt),
+        message=RULES["unknown_code"].format(value="boss", column="role", codes=", ".join(ROLE_CODES)))
+
+
+def test_events_of_people_missing_from_people_count_towards_the_whole_file(tmp_path, write_extract, catalogue,
+                                                                           small_limits):
+    events = [event(f"E{i}", "P9") for i in range(30)] + [event("E99")]
+    err = extract_error(write_extract(tmp_path, [person()], events), catalogue)
+    assert str(err).startswith("events.csv: 30 of the 31 rows are rejected, so the file is not usable; the "
+                               "commonest problem is unknown_person in column 'person_id' (30 rows), e.g. row 2: ")
+
+
+def test_commonest_problem_of_a_refused_file_may_be_malformed_lines(tmp_path, catalogue, small_limits):
+    text = HEADER + event_line("E0") + "".join(f"E{i},P1,2025-01-01,,\n" for i in range(1, 30))
+    err = extract_error(write_csv_extract(tmp_path, text), catalogue)
+    assert str(err) == FILE_ERRORS["mostly_rejected"].format(
+        file="events.csv", rejected="29", scope="30", rule="malformed_row", where="", times="29", row=3,
+        message=RULES["malformed_row"].format(fields=5, expected=10))
+
+
+def test_file_under_half_rejected_loads_with_every_reject_listed(tmp_path, write_extract, catalogue, small_limits):
+    events = [event(f"E{i}", type="knife" if i % 3 == 0 else "violence", grade="Z9" if i % 3 == 0 else "B2")
+              for i in range(300)]
+    extract = load(write_extract(tmp_path, [person()], events), catalogue)
+    assert extract.counts["events"] == {"read": 300, "used": 200, "rejected": 100}
+    assert len(extract.rejects) == 200  # two problems per rejected row, every one listed
+    assert_accounted(extract)
+
+
+def test_file_with_more_problems_than_can_be_listed_is_refused(tmp_path, write_extract, catalogue, monkeypatch):
+    monkeypatch.setattr(extract_module, "_PROBLEM_LIMIT", 5)
+    events = [event(f"E{i}", grade="Z9", outcome="guilty" if i < 2 else "charged") for i in range(4)]
+    folder = write_extract(tmp_path, [person()], events + [event(f"E{i}") for i in range(4, 10)])
+    err = extract_error(folder, catalogue)
+    assert str(err) == FILE_ERRORS["too_many_problems"].format(
+        file="events.csv", rejected="4", scope="10", problems="6", limit="5", rule="bad_grade",
+        where=" in column 'grade'", times="4", row=2, message=RULES["bad_grade"].format(value="Z9"))
+    monkeypatch.setattr(extract_module, "_PROBLEM_LIMIT", 6)
+    assert len(load(folder, catalogue).rejects) == 6
 
 
 # --------------------------------------------------------------------------------------------
@@ -637,8 +717,11 @@ def test_truncated_parquet_is_a_file_level_error(tmp_path, write_extract, catalo
     data = path.read_bytes()
     path.write_bytes(data[:keep] if keep >= 0 else data[:len(data) + keep])
     err = extract_error(folder, catalogue)
-    assert str(err).startswith("events.parquet is not a readable Parquet file (")
-    assert str(err).endswith("); re-export it")
+    if data[:keep if keep >= 0 else len(data) + keep].startswith(b"PAR1"):  # a cut copy: the footer is missing
+        assert str(err) == FILE_ERRORS["truncated_parquet"].format(file="events.parquet")
+    else:
+        assert str(err).startswith("events.parquet is not a readable Parquet file (")
+        assert str(err).endswith("); re-export it")
 
 
 def test_csv_text_named_parquet_is_a_file_level_error(tmp_path, write_extract, catalogue):
@@ -763,6 +846,38 @@ def test_raw_byte_damage_to_a_csv_only_raises_extract_error(write_extract, catal
         assert extract.rejects["row"].between(2, 10 + len(junk)).all()
 
 
+CSV_PIECES = st.lists(st.one_of(
+    st.builds(lambda i: event_line(f"E{i}"), st.integers(0, 99)),
+    st.builds(lambda i, text: event_line(f"E{i}", location_id=text), st.integers(0, 99),
+              st.sampled_from(["two\nlines", "x\r\ny", "a\rb", 'say "hi"', "a,b", "\n\n"])),
+    st.sampled_from(["E1,short\n", "\n", "   \n", "\r\n", 'E2,"P1,never closed\n', ",,,,,,,,,\n"]),
+), max_size=60)
+
+
+@PROPERTY
+@given(pieces=CSV_PIECES, sample_rows=st.integers(1, 30), crlf=st.booleans())
+def test_a_sample_read_is_the_start_of_the_full_read(pieces, sample_rows, crlf):
+    text = HEADER + "".join(pieces)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.csv"
+        path.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode())
+        try:
+            full = read_csv(path)
+        except ExtractError:
+            return
+        sample = read_csv(path, sample=True, limits=ReadLimits(sample_rows=sample_rows))
+    rows, bad = len(sample.rows), len(sample.malformed)
+    assert sample.rows.tolist() == full.rows[:rows].tolist()
+    assert sample.table.equals(full.table.slice(0, rows))
+    assert sample.malformed.to_dict("list") == full.malformed.head(bad).to_dict("list")
+    if sample.complete:
+        assert (rows, bad) == (len(full.rows), len(full.malformed))
+    else:
+        assert rows + bad <= sample_rows
+        later = [*full.rows[rows:], *full.malformed["row"][bad:]]
+        assert max([*sample.rows, *sample.malformed["row"]], default=0) < min(later)
+
+
 IDS = st.sampled_from(["P1", "P2", "P3", "P4", " P2", "p1"])
 DIRT = st.sampled_from([{}, {}, {}, {"sex": "?"}, {"date_of_birth": "2030-01-01"}, {"ethnicity": ""}])
 EVENT_DIRT = st.sampled_from([{}, {}, {}, {"type": "knife"}, {"date": "2001-01-01"}, {"grade": "Z9"},
@@ -821,7 +936,7 @@ def test_csv_and_parquet_of_the_same_data_accept_the_same_rows(write_extract, ca
     assert (csv.people["row"] - 1).tolist() == parquet.people["row"].tolist()
 
 
-def test_ten_thousand_dirty_rows_reconcile(tmp_path, write_extract, catalogue):
+def test_ten_thousand_dirty_rows_reconcile(tmp_path, write_extract, catalogue, both_reads):
     rng = np.random.default_rng(0)
     people = [person(f"P{i}") for i in range(2_000)]
     events = [event(f"E{i}", f"P{rng.integers(0, 2_100)}", type=rng.choice([*catalogue.codes, "bad"]))
