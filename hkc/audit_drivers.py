@@ -19,7 +19,9 @@ from hkc.audit_columns import UNKNOWN_REFERENCE, group_labels, require_column
 from hkc.audit_spec import AuditSpec, flag_raised
 from hkc.errors import HkcError
 
-__all__ = ["UNFLAGGED_INDICATOR", "driver_decomposition"]
+__all__ = ["UNFLAGGED_INDICATOR", "MAX_EXACT_CELLS", "driver_decomposition"]
+
+MAX_EXACT_CELLS = 20_000  # above this many bootstrap cells, resample at whole-point resolution
 
 UNFLAGGED_INDICATOR = ("indicator_flags has no row for indicator {indicator!r}; add it with its intelligence and "
                        "proactive flags (indicators present: {present})")
@@ -98,17 +100,16 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
     cat_points = np.vstack([points, np.zeros((g, len(indicators)))])
     # The statistics need only each person's group, total, intelligence and proactive points, so
     # people alike in all four are one category (their counts summed): the same multinomial
-    # bootstrap, over far fewer cells (points are in tenths, so many people coincide).
+    # bootstrap, over far fewer cells (points are in tenths, so many people coincide).  At force
+    # scale even that leaves ~150,000 cells per attribute; then the resamples are drawn over
+    # people alike to the nearest whole point and re-centred on the exact estimate (the rounding
+    # moves a person by at most half a point, which barely changes the spread being estimated).
     sums = np.column_stack([cat_points.sum(1), cat_points[:, intel].sum(1), cat_points[:, proactive].sum(1)])
-    keys = np.column_stack([cat_group.astype(np.float64), np.round(sums, 6)])
-    keys, where = np.unique(keys, axis=0, return_inverse=True)
-    cat_count = np.bincount(where.ravel(), weights=cat_count, minlength=len(keys)).astype(np.int64)
-    cat_group, sums = keys[:, 0].astype(np.int64), keys[:, 1:]
-    onehot = np.zeros((len(cat_group), g))
-    onehot[np.arange(len(cat_group)), cat_group] = 1.0
-    design = np.hstack([onehot, onehot * sums[:, [0]], onehot * sums[:, [1]], onehot * sums[:, [2]]])
+    exact = _cells(cat_group, sums, cat_count, g, decimals=6)
+    cells = exact if len(exact[0]) <= MAX_EXACT_CELLS else _cells(cat_group, sums, cat_count, g, decimals=0)
+    resolution = "exact" if cells is exact else "nearest whole point, re-centred on the exact estimate"
 
-    def statistic(draws: np.ndarray) -> dict[str, np.ndarray]:
+    def statistic(draws: np.ndarray, design: np.ndarray) -> dict[str, np.ndarray]:
         s = draws @ design
         n, total, itl, pro = s[:, :g], s[:, g:2 * g], s[:, 2 * g:3 * g], s[:, 3 * g:]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -121,8 +122,15 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
                     "gap_intel": mean_i - mean_i[:, [ref]], "gap_proactive": mean_p - mean_p[:, [ref]]}
 
     b = spec.bootstrap
-    point = {k: v[0] for k, v in statistic(cat_count[None].astype(float)).items()}
-    draws = bootstrap_draws(cat_count, statistic, resamples=b.resamples, seed=b.seed)
+    point = {k: v[0] for k, v in statistic(exact[1][None].astype(float), exact[2]).items()}
+    counts, design = cells[1], cells[2]
+    draws = bootstrap_draws(counts, lambda d: statistic(d, design), resamples=b.resamples, seed=b.seed)
+    if cells is not exact:
+        coarse = statistic(counts[None].astype(float), design)
+        with np.errstate(invalid="ignore"):
+            draws = {k: v + (point[k] - coarse[k][0]) for k, v in draws.items()}
+        for values in draws.values():
+            values[~np.isfinite(values)] = np.nan
     ci = {name: percentile_interval(values, b.confidence) for name, values in draws.items()}
     # The recording flags compare every group with the reference on two shares: Bonferroni-adjust
     # their intervals for those comparisons, so a force with many groups does not flag by chance.
@@ -186,8 +194,26 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
         "groups": rows,
         "ignored_contributions": ignored,
         "provenance": {"resamples": b.resamples, "seed": b.seed, "confidence": b.confidence,
-                       "recording_flag_confidence": adjusted_level},
+                       "recording_flag_confidence": adjusted_level, "bootstrap_cells": int(len(counts)),
+                       "bootstrap_resolution": resolution},
     }
+
+
+def _cells(group: np.ndarray, sums: np.ndarray, count: np.ndarray, g: int,
+           *, decimals: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge people alike in group and (total, intelligence, proactive) points to ``decimals``.
+
+    Returns (cell group, cell count, design) where ``draws @ design`` gives per group the count
+    and the three sums of points.
+    """
+    keys = np.column_stack([group.astype(np.float64), np.round(sums, decimals)])
+    keys, where = np.unique(keys, axis=0, return_inverse=True)
+    merged = np.bincount(where.ravel(), weights=count, minlength=len(keys)).astype(np.int64)
+    cell_group, cell_sums = keys[:, 0].astype(np.int64), keys[:, 1:]
+    onehot = np.zeros((len(cell_group), g))
+    onehot[np.arange(len(cell_group)), cell_group] = 1.0
+    design = np.hstack([onehot, onehot * cell_sums[:, [0]], onehot * cell_sums[:, [1]], onehot * cell_sums[:, [2]]])
+    return cell_group, merged, design
 
 
 def _drivers(gap: float | None, gap_by: Mapping[str, float], gap_intel: float | None,

@@ -35,6 +35,7 @@ from hkc.audit import (
 from hkc.cohort import select_cohort
 from hkc.definitions import Definitions
 from hkc.extract import Extract
+from hkc.frames import isin
 from hkc.scoring import ScoreResult, score_people
 
 __all__ = ["audit_refresh", "refresh_audit_spec", "knife_outcome"]
@@ -111,7 +112,7 @@ def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Serie
     proven = pts.loc[pts["indicator"].isin(weapon_offences).to_numpy() & (pts["outcome"] == "convicted").to_numpy()
                      & (pts["age_days"] <= window).to_numpy(), "person_id"]
     baselines[f"convicted of a weapon offence in the last {window} days"] = \
-        pd.Series(pop["person_id"].isin(set(proven)).to_numpy())
+        pd.Series(isin(pop["person_id"], proven))
     result["baselines"] = composition_baselines(selected, groups, baselines=baselines, spec=spec)
 
     flags = pd.DataFrame({"indicator": list(catalogue.codes),
@@ -119,7 +120,7 @@ def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Serie
                           "proactive": [i.proactive for i in catalogue.indicators.values()],
                           "label": [i.label for i in catalogue.indicators.values()]})
     contrib = scored.contributions
-    contrib = contrib[contrib["person_id"].isin(set(pop["person_id"]))]
+    contrib = contrib[isin(contrib["person_id"], pop["person_id"])]
     contrib = contrib.assign(indicator=contrib["indicator"].astype(str), axis=contrib["axis"].astype(str))
     result["drivers"] = {}
     for attr in spec.attributes.columns:

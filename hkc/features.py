@@ -22,6 +22,7 @@ import pandas as pd
 
 from hkc.contract import OUTCOME_CODES, ROLE_CODES
 from hkc.definitions import AXES, Catalogue
+from hkc.frames import sort_order
 
 __all__ = ["event_points", "indicator_contributions", "EVENT_POINT_COLUMNS", "CONTRIBUTION_COLUMNS",
            "POINTS_DECIMALS"]
@@ -76,18 +77,6 @@ def _take(series: pd.Series, idx: np.ndarray):
     return series.array.take(idx)
 
 
-def _break_ties(order: np.ndarray, same: np.ndarray, event_ids) -> np.ndarray:
-    """Reorder each run of tied events in ``order`` (``same[i]``: position i+1 ties with i) by event id."""
-    equal_prev = np.concatenate([[False], same])
-    tied = equal_prev | np.concatenate([same, [False]])
-    where = np.flatnonzero(tied)
-    block = np.cumsum(~equal_prev[where])
-    ids = pd.factorize(np.asarray(event_ids.take(order[where]), dtype=object), sort=True)[0]
-    order = order.copy()
-    order[where] = order[where][np.lexsort((ids, block))]
-    return order
-
-
 def event_points(events: pd.DataFrame, *, catalogue: Catalogue, as_of: dt.date) -> pd.DataFrame:
     """Points earned by each counting event as of ``as_of`` (one row per counting event).
 
@@ -123,11 +112,7 @@ def event_points(events: pd.DataFrame, *, catalogue: Catalogue, as_of: dt.date) 
     event_ids = _take(events["event_id"], idx)
     # Strongest first within (person, type); ties broken by newer date, then event id, so the
     # result never depends on row order.  Event ids are compared only where everything else ties.
-    order = np.lexsort((age, -base, tc, person))
-    keys = (person[order], tc[order], base[order], age[order])
-    same = np.logical_and.reduce([k[1:] == k[:-1] for k in keys]) if len(order) else np.zeros(0, dtype=bool)
-    if same.any():
-        order = _break_ties(order, same, event_ids)
+    order = sort_order([person, tc, -base, age], tiebreak=event_ids)
     p_sorted, t_sorted = person[order], tc[order]
     new_group = np.ones(len(order), dtype=bool)
     new_group[1:] = (p_sorted[1:] != p_sorted[:-1]) | (t_sorted[1:] != t_sorted[:-1])

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from hkc import __version__
@@ -31,6 +32,7 @@ from hkc.cohort_audit import audit_refresh, refresh_audit_spec
 from hkc.decisions import decision_history
 from hkc.definitions import Definitions
 from hkc.extract import Extract, load_extract
+from hkc.frames import iso_dates, isin, sort_order, text_rank
 from hkc.history import open_store
 from hkc.locks import output_lock
 from hkc.outputs import atomic_folder, file_hashes, write_csv, write_json
@@ -260,17 +262,19 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         members_out = members.copy()
         write_csv(members_out, folder / "cohort.csv")
         scores_out.to_parquet(folder / "scores.parquet", index=False)
-        contrib = scored.contributions.drop(columns="person_idx").copy()
-        contrib["latest"] = pd.to_datetime(contrib["latest"]).dt.strftime("%Y-%m-%d")
-        contrib = contrib.sort_values(["person_id", "axis", "points", "indicator"], ascending=[True, True, False, True],
-                                      kind="stable")
+        # Sorted by person id (as text), then as a reader expects; the id order is computed once.
+        id_rank = np.zeros(int(scored.scores["person_idx"].to_numpy().max(initial=-1)) + 1, dtype=np.int64)
+        id_rank[scored.scores["person_idx"].to_numpy()] = text_rank(scored.scores["person_id"])
+        c = scored.contributions
+        contrib = c.iloc[sort_order([id_rank[c["person_idx"].to_numpy()], c["axis"].cat.codes.to_numpy(),
+                                     -c["points"].to_numpy(), c["indicator"].cat.codes.to_numpy()])]
+        contrib = contrib.drop(columns="person_idx").assign(latest=iso_dates(contrib["latest"]))
         write_csv(contrib, folder / "contributions.csv")
-        evidence = scored.points.drop(columns="person_idx").copy()
-        evidence["date"] = pd.to_datetime(evidence["date"]).dt.strftime("%Y-%m-%d")
-        for col in ("indicator", "axis", "role", "outcome"):
-            evidence[col] = evidence[col].astype(object)
-        evidence.sort_values(["person_id", "date", "event_id"], kind="stable").to_parquet(
-            folder / "evidence.parquet", index=False)
+        p = scored.points
+        evidence = p.iloc[sort_order([id_rank[p["person_idx"].to_numpy()], p["date"].to_numpy().view(np.int64)],
+                                     tiebreak=p["event_id"])]
+        evidence = evidence.drop(columns="person_idx").assign(date=iso_dates(evidence["date"]))
+        evidence.to_parquet(folder / "evidence.parquet", index=False)
         write_csv(extract.rejects, folder / "rejects.csv")
         write_csv(gone, folder / "removed.csv")
         write_csv(_dates_as_text(peer_map.periphery), folder / "periphery.csv")
@@ -304,8 +308,8 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         stored = _stored_scores(scores_out, members)
         run_id, replaced = stages.run("history", "storing the run in the history database", store.save_run,
                                       as_of=as_of, manifest=manifest, audit=partner_audit, scores_frame=stored,
-                                      contributions_frame=contrib[contrib["person_id"].isin(stored["person_id"])],
-                                      evidence_frame=evidence[evidence["person_id"].isin(stored["person_id"])],
+                                      contributions_frame=contrib[isin(contrib["person_id"], stored["person_id"])],
+                                      evidence_frame=evidence[isin(evidence["person_id"], stored["person_id"])],
                                       removed_frame=gone)
         police_people = sorted(set(members["person_id"]) | set(gone["person_id"]) | set(peer_map.periphery["person_id"]))
         store.log_disclosure(run_id, "police", file_hashes(folder, ["cohort.csv", "cohort.html", "cohort.xlsx"]),
