@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -62,3 +62,15 @@ def write_extract() -> Callable[..., Path]:
         return folder
 
     return write
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> Iterator[str]:
+    """An empty history database: a SQLite file, then a PostgreSQL schema of its own (see ``tests/pg.py``)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'history.db'}"
+        return
+    from tests.pg import fresh_schema, pg_url
+
+    with fresh_schema(pg_url()) as url:
+        yield url

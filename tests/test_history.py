@@ -1,4 +1,7 @@
-"""The history store's record tables: disclosures, decisions, purges; older stores gain them."""
+"""The history store's record tables: disclosures, decisions, purges; older stores gain them.
+
+Every test taking ``store`` or ``store_url`` runs on SQLite and on PostgreSQL (``tests/pg.py``).
+"""
 
 from __future__ import annotations
 
@@ -32,16 +35,16 @@ def save(store, as_of: dt.date = AS_OF) -> int:
 
 
 @pytest.fixture
-def store(tmp_path):
-    return open_store(f"sqlite:///{tmp_path / 'history.db'}")
+def store(store_url):
+    return open_store(store_url)
 
 
-def test_a_store_made_before_the_record_tables_gains_them_when_opened(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = sa.create_engine(url)
+def test_a_store_made_before_the_record_tables_gains_them_when_opened(store_url):
+    engine = sa.create_engine(store_url)
     metadata.create_all(engine, tables=[t for t in metadata.sorted_tables if t not in RECORD_TABLES])
     assert not sa.inspect(engine).has_table("disclosures")
-    store = open_store(url, create=False)
+    engine.dispose()
+    store = open_store(store_url, create=False)
     assert {t.name for t in RECORD_TABLES} <= set(sa.inspect(store.engine).get_table_names())
     assert store.disclosures().empty and store.decisions().empty and store.purges().empty
 
@@ -101,20 +104,13 @@ def test_person_history_gathers_every_row_about_one_person_with_its_as_of(store)
     assert store.person_history("P2")["disclosures"].empty
 
 
-def test_sqlite_stores_overwrite_deleted_rows(store):
+def test_sqlite_stores_overwrite_deleted_rows(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'history.db'}")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
 
 
-def test_a_failure_part_way_through_storing_a_run_stores_nothing(tmp_path):
-    import datetime as dt
-
-    import pandas as pd
-    import pytest
-
-    from hkc.history import open_store
-
-    store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
+def test_a_failure_part_way_through_storing_a_run_stores_nothing(store):
     manifest = {"started_at": "2026-10-01T00:00:00", "finished_at": "2026-10-01T00:01:00", "hkc_version": "t",
                 "config_sha256": "c" * 64, "inputs_sha256": "i" * 64, "cohort_size": 1, "eligible": 1, "scored": 1}
     scores = pd.DataFrame({"person_id": ["P1"], "risk_score": [10.0], "vulnerability_score": [0.0], "eligible": [True],
