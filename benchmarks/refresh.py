@@ -10,7 +10,9 @@ and time — in the same process, on the same Parquet — a single DuckDB query 
 person's risk score as a sum over events of gravity × evidence × recency decay within the
 lookback window.  That reference does less than hkc's scoring stage (no frequency cap, no
 eligibility, no vulnerability axis), so the ratio is conservative.  Prints one JSON object per
-size; the last line is the last size.  Needs ``pip install duckdb`` (not a dependency of hkc).
+size (with ``--sizes``, each size runs in a fresh process so its peak RSS is its own); the last
+line is the last size.  Above 1,000,000 people the extract is a region of independent
+force-sized areas (see :func:`extract_for`).  Needs ``pip install duckdb`` (not a dependency of hkc).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import datetime as dt
 import json
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,18 +37,62 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 UNTIL = dt.date(2026, 9, 30)
 
 
+SHARD = 1_000_000  # larger extracts are a region of force-sized areas, generated one at a time
+
+
 def extract_for(people: int, seed: int) -> Path:
+    """The cached synthetic extract of ``people`` people (Parquet), generating it if needed.
+
+    Up to :data:`SHARD` people it is one synthetic force.  Above, it is a region: independent
+    forces of :data:`SHARD` people (seeds ``seed * 100 + k``), their ids and area names prefixed
+    ``A{k}-`` so they never collide, appended file by file so memory stays that of one force.
+    """
     folder = CACHE / f"seed{seed}-people{people}"
-    if not (folder / "events.parquet").is_file():
-        defs = load_definitions()
+    if (folder / "events.parquet").is_file():
+        return folder
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=CACHE))
+    defs = load_definitions()
+    if people <= SHARD:
         force = generate_force(people=people, seed=seed, until=UNTIL, catalogue=defs.catalogue)
-        tmp = Path(tempfile.mkdtemp(dir=CACHE.parent if CACHE.exists() else None))
         write_force(force, tmp / "x", fmt="parquet")
-        CACHE.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(folder, ignore_errors=True)
-        (tmp / "x").rename(folder)
-        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        _write_region(tmp / "x", people, seed, defs)
+    shutil.rmtree(folder, ignore_errors=True)
+    (tmp / "x").rename(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _write_region(out: Path, people: int, seed: int, defs) -> None:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True)
+    prefixed = {"people": ("person_id", "area"), "events": ("event_id", "person_id", "occurrence_id", "location_id"),
+                "population": ("area",)}
+    writers: dict[str, pq.ParquetWriter] = {}
+    try:
+        for k, start in enumerate(range(0, people, SHARD)):
+            size = min(SHARD, people - start)
+            print(f"generating area {k + 1} of {-(-people // SHARD)} ({size:,} people)", file=sys.stderr, flush=True)
+            with tempfile.TemporaryDirectory(dir=out.parent) as shard:
+                force = generate_force(people=size, seed=seed * 100 + k, until=UNTIL, catalogue=defs.catalogue)
+                write_force(force, Path(shard), fmt="parquet")
+                del force
+                for name, columns in prefixed.items():
+                    table = pq.read_table(Path(shard) / f"{name}.parquet")
+                    for col in columns:
+                        values = table[col]
+                        tagged = pc.binary_join_element_wise(f"A{k}-", values, "")
+                        table = table.set_column(table.schema.get_field_index(col), col,
+                                                 pc.if_else(pc.equal(values, ""), values, tagged))
+                    if name not in writers:
+                        writers[name] = pq.ParquetWriter(out / f"{name}.parquet", table.schema)
+                    writers[name].write_table(table)
+    finally:
+        for writer in writers.values():
+            writer.close()
 
 
 def duckdb_risk_seconds(folder: Path, definitions, as_of: dt.date) -> tuple[float, int]:
@@ -104,11 +152,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--sizes", help="comma-separated sizes, e.g. 100000,1000000,3000000")
+    parser.add_argument("--sizes", help="comma-separated sizes, e.g. 100000,1000000,3000000 (each in a fresh process)")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.people]
-    for size in sizes:
-        print(json.dumps(run(size, args.seed)), flush=True)
+    if not args.sizes:
+        print(json.dumps(run(args.people, args.seed)), flush=True)
+        return
+    for size in (int(s) for s in args.sizes.split(",")):
+        extract_for(size, args.seed)  # generate outside the measured process
+        done = subprocess.run([sys.executable, "-m", "benchmarks.refresh", "--people", str(size),
+                               "--seed", str(args.seed)], capture_output=True, text=True)
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines:
+            message = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+            print(json.dumps({"people": size, "completed": False, "exit_code": done.returncode,
+                              "message": message}), flush=True)
+        else:
+            print(lines[-1], flush=True)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from hkc.cohort_audit import audit_refresh, refresh_audit_spec
 from hkc.decisions import decision_history
 from hkc.definitions import Definitions
 from hkc.extract import Extract, load_extract
-from hkc.frames import iso_dates, isin, sort_order, text_rank
+from hkc.frames import isin, iso_dates, sort_order, text_rank
 from hkc.history import open_store
 from hkc.locks import output_lock
 from hkc.outputs import atomic_folder, file_hashes, write_csv, write_json
