@@ -27,6 +27,7 @@ import pandas as pd
 
 from hkc import __version__
 from hkc.audit import audit_metrics, suppress_small_cells, write_audit
+from hkc.capacity import check_capacity
 from hkc.cohort import movement, removed_people, select_cohort, vulnerability_bands
 from hkc.cohort_audit import audit_refresh, refresh_audit_spec
 from hkc.decisions import decision_history
@@ -189,6 +190,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     stages = _Stages(say)
     settings = definitions.settings
     key = _partner_key(definitions, partner_pack, demo_key, say)  # before any work: a missing key fails fast
+    say(check_capacity(data_dir).describe())  # an extract too big for this machine stops here, not in an OOM kill
     store = open_store(db_url or definitions.database_url())
     extract = stages.run("validate", "loading and validating the extract", load_extract, data_dir,
                          catalogue=definitions.catalogue, extract_date=extract_date or max(as_of, dt.date.today()),
