@@ -10,17 +10,24 @@ checks this); an unknown or misspelt key is an error naming the closest valid ke
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hkc.definitions import UNKNOWN_KEY, build_section, doc, packaged_defaults, read_toml
+from hkc.definitions import (
+    build_section,
+    did_you_mean,
+    doc,
+    one_line,
+    packaged_defaults,
+    read_toml,
+    unknown_key,
+)
 from hkc.errors import ConfigError
 
 __all__ = [
@@ -150,12 +157,6 @@ _SECTIONS = {"attributes": AttributeSettings, "bootstrap": BootstrapSettings, "d
 AGE_BAND = re.compile(r"^(\d{1,3})(?:-(\d{1,3})|\+)$")
 
 
-def _unknown(key: str, valid: Sequence[str], file: Path, section: str) -> ConfigError:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
-    return ConfigError(UNKNOWN_KEY.format(key=key, file=file, section=section, hint=hint), file=str(file), key=key)
-
-
 def load_audit_spec(path: Path | str | None = None) -> AuditSpec:
     """Load an audit specification, rejecting unknown keys and bad values.
 
@@ -167,7 +168,7 @@ def load_audit_spec(path: Path | str | None = None) -> AuditSpec:
     built: dict[str, Any] = {}
     for name, table in data.items():
         if name not in valid:
-            raise _unknown(name, valid, path, "top level")
+            raise unknown_key(name, valid, path, "top level")
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [{name}] must be a table", file=str(path), key=name)
         if name in _SECTIONS:
@@ -187,20 +188,21 @@ def load_audit_spec(path: Path | str | None = None) -> AuditSpec:
     flags = built.get("flags", FlagSettings())
     for metric in flags.metrics:
         if metric not in METRICS:
-            raise ConfigError(f"{path} [flags] metrics: unknown metric {metric!r}; valid: {', '.join(METRICS)}",
+            raise ConfigError(one_line(f"{path} [flags] metrics: unknown metric {metric!r}; valid: "
+                                       f"{', '.join(METRICS)}{did_you_mean(metric, METRICS)}"),
                               file=str(path), key="metrics")
     keys = [*attrs.columns, *attrs.intersections] + (["age_band"] if attrs.age_bands else [])
     reference = data.get("reference", {k: v for k, v in AuditSpec().reference.items() if k in keys})
     for key, value in reference.items():
         if key not in keys:
-            raise _unknown(key, keys, path, "reference")
+            raise unknown_key(key, keys, path, "reference")
         if not isinstance(value, str):
             raise ConfigError(f"{path} [reference] {key} = {value!r}: must be a group name in quotes",
                               file=str(path), key=key)
     labels: dict[str, Mapping[str, str]] = {}
     for key, table in data.get("labels", {k: v for k, v in DEFAULT_LABELS.items() if k in keys}).items():
         if key not in keys:
-            raise _unknown(key, keys, path, "labels")
+            raise unknown_key(key, keys, path, "labels")
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
             raise ConfigError(f"{path} [labels.{key}] must map group names to phrases in quotes",
                               file=str(path), key=key)

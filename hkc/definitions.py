@@ -18,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import math
+import re
 import shutil
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -43,16 +45,38 @@ __all__ = [
     "build_section",
     "read_toml",
     "doc",
+    "unknown_key",
+    "closest",
+    "did_you_mean",
+    "one_line",
+    "DAYS_MAX",
+    "AGE_MAX",
 ]
 
 AXES = ("risk", "vulnerability")
 ROLES = ("offender", "suspect", "victim", "witness", "subject")
 OUTCOMES = ("convicted", "charged", "cautioned", "pending", "nfa")
 DEFINITION_FOLDERS = ("config", "features", "models", "audits")
+DAYS_MAX = 36_525  # a hundred years: the most any count of days may be (dates overflow far beyond)
+AGE_MAX = 120
 
 UNKNOWN_KEY = "unknown key '{key}' in {file} [{section}]{hint}"
 BAD_VALUE = "{file} [{section}] {key} = {value!r}: {problem}"
 MISSING_KEY = "{file} [{section}] is missing '{key}' ({doc})"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """Control characters (line breaks included) as escapes, so a message stays on one line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: its TOML-ish repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def doc(text: str, **rules: Any) -> dict[str, Any]:
@@ -78,9 +102,9 @@ class Indicator:
     )
     gravity: float = field(metadata=doc("points for one event at full evidence today", min=0))
     half_life_days: float = field(
-        metadata=doc("days after which an event's points halve (recency)", min=1)
+        metadata=doc("days after which an event's points halve (recency)", min=1, max=DAYS_MAX)
     )
-    lookback_days: int = field(metadata=doc("events older than this count nothing", min=1))
+    lookback_days: int = field(metadata=doc("events older than this count nothing", min=1, max=DAYS_MAX))
     frequency_cap: int = field(
         metadata=doc("at most this many events of the type count per person", min=1)
     )
@@ -150,10 +174,10 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class EligibilitySettings:
-    min_age: int = field(default=10, metadata=doc("youngest age listed, at the as-of date", min=0))
-    max_age: int = field(default=24, metadata=doc("oldest age listed, at the as-of date", min=0))
+    min_age: int = field(default=10, metadata=doc("youngest age listed, at the as-of date", min=0, max=AGE_MAX))
+    max_age: int = field(default=24, metadata=doc("oldest age listed, at the as-of date", min=0, max=AGE_MAX))
     review_window_days: int = field(
-        default=365, metadata=doc("a weapon-related risk event must fall in this window", min=1)
+        default=365, metadata=doc("a weapon-related risk event must fall in this window", min=1, max=DAYS_MAX)
     )
     min_intelligence_reports: int = field(
         default=2, metadata=doc("intelligence alone qualifies only with this many reports", min=1)
@@ -201,8 +225,10 @@ class RagSettings:
 
 @dataclass(frozen=True)
 class VulnerabilitySettings:
-    high: float = field(default=40.0, metadata=doc("vulnerability score at or above which the band is high", min=0))
-    medium: float = field(default=15.0, metadata=doc("vulnerability score at or above which the band is medium", min=0))
+    high: float = field(default=40.0,
+        metadata=doc("vulnerability score at or above which the band is high", min=0))
+    medium: float = field(default=15.0,
+        metadata=doc("vulnerability score at or above which the band is medium", min=0))
 
 
 @dataclass(frozen=True)
@@ -218,12 +244,13 @@ class OutcomeSettings:
     roles: tuple[str, ...] = field(
         default=("offender", "suspect"), metadata=doc("roles that count as the outcome"))
     horizon_days: int = field(default=365, metadata=doc("days after a snapshot in which the outcome is looked for",
-                                                          min=1))
+                                                          min=1, max=DAYS_MAX))
 
 
 @dataclass(frozen=True)
 class TrackingSettings:
-    enabled: bool = field(default=True, metadata=doc("log aggregate run metrics to MLflow (never person-level data)"))
+    enabled: bool = field(default=True,
+        metadata=doc("log aggregate run metrics to MLflow (never person-level data)"))
     uri: str = field(
         default="sqlite:///mlflow.db",
         metadata=doc("MLflow tracking URI; relative SQLite paths are under the deployment folder; "
@@ -233,19 +260,24 @@ class TrackingSettings:
 
 @dataclass(frozen=True)
 class PeerSettings:
-    lookback_days: int = field(default=730, metadata=doc("co-involvement counts within this many days", min=1))
-    half_life_days: float = field(default=365.0, metadata=doc("recency half-life of an edge's weight", min=1))
+    lookback_days: int = field(default=730,
+        metadata=doc("co-involvement counts within this many days", min=1, max=DAYS_MAX))
+    half_life_days: float = field(default=365.0,
+        metadata=doc("recency half-life of an edge's weight", min=1, max=DAYS_MAX))
     min_edge_weight: float = field(default=0.0, metadata=doc("edges lighter than this are dropped", min=0))
     community_seed: int = field(default=1, metadata=doc("seed of the community detection (same seed, same groups)",
                                                           min=0))
     max_periphery: int = field(default=100, metadata=doc("at most this many periphery people are listed", min=0))
-    child_max_age: int = field(default=17, metadata=doc("a child is at most this age at the as-of date", min=0))
+    child_max_age: int = field(default=17,
+        metadata=doc("a child is at most this age at the as-of date", min=0, max=AGE_MAX))
 
 
 @dataclass(frozen=True)
 class PlaceSettings:
-    lookback_days: int = field(default=365, metadata=doc("knife-related events within this many days count", min=1))
-    half_life_days: float = field(default=180.0, metadata=doc("recency half-life of a place's activity", min=1))
+    lookback_days: int = field(default=365,
+        metadata=doc("knife-related events within this many days count", min=1, max=DAYS_MAX))
+    half_life_days: float = field(default=180.0,
+        metadata=doc("recency half-life of a place's activity", min=1, max=DAYS_MAX))
     top_n: int = field(default=20, metadata=doc("places listed in the pack", min=0))
 
 
@@ -262,15 +294,17 @@ class PartnerSettings:
 @dataclass(frozen=True)
 class RetentionSettings:
     days: int = field(default=730, metadata=doc("runs and person-level history older than this are purged by "
-                                                 "`hkc purge`", min=1))
+                                                 "`hkc purge`", min=1, max=DAYS_MAX))
 
 
 @dataclass(frozen=True)
 class ModelSettings:
-    enabled: bool = field(default=False, metadata=doc("add the registered champion model's probability to refreshes"))
+    enabled: bool = field(default=False,
+        metadata=doc("add the registered champion model's probability to refreshes"))
     registered_name: str = field(default="hkc-knife-involvement",
                                  metadata=doc("MLflow registered model name; the alias `champion` is used"))
-    spec: str = field(default="logistic", metadata=doc("model specification in models/<spec>.toml used by `hkc train`"))
+    spec: str = field(default="logistic",
+        metadata=doc("model specification in models/<spec>.toml used by `hkc train`"))
 
 
 @dataclass(frozen=True)
@@ -328,42 +362,82 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; run `hkc init DIR` to create editable definitions",
                           file=str(path)) from None
+    except OSError as exc:  # a folder, no permission, a device error
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(one_line(f"{path} cannot be read ({reason}); check that it is a file you may read"),
+                          file=str(path)) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the line it names", file=str(path)) from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (line {line}, byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+                          file=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(one_line(f"{path}: not valid TOML ({exc}); fix the line it names"),
+                          file=str(path)) from None
     return data, hashlib.sha256(raw).hexdigest()
 
 
-def _unknown(key: str, valid: list[str], file: Path, section: str) -> ConfigError:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
-    return ConfigError(UNKNOWN_KEY.format(key=key, file=file, section=section, hint=hint),
+def closest(value: str, valid: Sequence[str]) -> str | None:
+    """The valid name most like ``value`` (a misspelling), or None when none is close."""
+    found = difflib.get_close_matches(value, list(valid), n=1, cutoff=0.6)
+    if not found:  # a difference of case only
+        found = [v for v in valid if v.lower() == value.lower()][:1]
+    return found[0] if found else None
+
+
+def did_you_mean(value: Any, valid: Sequence[str]) -> str:
+    """'; did you mean 'x'?' when a valid name is close to ``value``, else ''."""
+    near = closest(value, valid) if isinstance(value, str) else None
+    return f"; did you mean {near!r}?" if near else ""
+
+
+def unknown_key(key: str, valid: Sequence[str], file: Path | str, section: str) -> ConfigError:
+    """The error for a key ``file [section]`` does not have: the closest valid key, else all of them."""
+    near = closest(key, valid)
+    hint = f"; did you mean '{near}'?" if near else f"; valid keys: {', '.join(sorted(valid))}"
+    return ConfigError(one_line(UNKNOWN_KEY.format(key=key, file=file, section=section, hint=hint)),
                        file=str(file), key=key)
+
+
+
+def _range(meta: Mapping[str, Any]) -> str:
+    """The allowed range of a number, as words: ' from 0 to 1', ' of at least 1', or ''."""
+    if "min" in meta and "max" in meta:
+        return f" from {meta['min']} to {meta['max']}"
+    if "min" in meta:
+        return f" of at least {meta['min']}"
+    if "max" in meta:
+        return f" of at most {meta['max']}"
+    return ""
 
 
 def _check_value(f: dataclasses.Field, value: Any, file: Path, section: str) -> Any:
     meta = f.metadata
 
     def bad(problem: str) -> ConfigError:
-        return ConfigError(BAD_VALUE.format(file=file, section=section, key=f.name, value=value,
-                                            problem=problem), file=str(file), key=f.name)
+        return ConfigError(one_line(BAD_VALUE.format(file=file, section=section, key=f.name, value=_Shown(value),
+                                                     problem=problem)), file=str(file), key=f.name)
 
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     if kind.startswith("Literal") or "choices" in meta:
-        if value not in meta["choices"]:
-            raise bad(f"must be one of {', '.join(map(repr, meta['choices']))}")
-        return value
+        if isinstance(value, str | int | float | bool) and value in meta["choices"]:
+            return value
+        raise bad(f"must be one of {', '.join(map(repr, meta['choices']))}{did_you_mean(value, meta['choices'])}")
     if kind == "bool":
         if not isinstance(value, bool):
             raise bad("must be true or false")
         return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("must be a whole number")
+            raise bad(f"must be a whole number{_range(meta)}")
     elif kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad("must be a number")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad(f"must be a number{_range(meta)}")
+        if not math.isfinite(value):
+            raise bad(f"must be a finite number{_range(meta)}")
         value = float(value)
     elif kind == "str":
         if not isinstance(value, str):
@@ -373,25 +447,36 @@ def _check_value(f: dataclasses.Field, value: Any, file: Path, section: str) -> 
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad("must be a list of strings")
         return tuple(value)
+    both = "min" in meta and "max" in meta
     if "min" in meta and value < meta["min"]:
-        raise bad(f"must be at least {meta['min']}")
+        raise bad(f"must be at least {meta['min']}" + (f" (allowed: {meta['min']} to {meta['max']})" if both else ""))
     if "max" in meta and value > meta["max"]:
-        raise bad(f"must be at most {meta['max']}")
+        raise bad(f"must be at most {meta['max']}" + (f" (allowed: {meta['min']} to {meta['max']})" if both else ""))
     return value
+
+
+class _Shown:
+    """Formats as a value is shown in a message (``{value!r}`` in :data:`BAD_VALUE`)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return _shown(self.value)
 
 
 def build_section(cls: type, table: Mapping[str, Any], file: Path, section: str, **fixed: Any) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in fixed and f.name not in ("path", "sha256")}
     for key in table:
         if key not in fields:
-            raise _unknown(key, sorted(fields), file, section)
+            raise unknown_key(key, sorted(fields), file, section)
     values: dict[str, Any] = dict(fixed)
     for name, f in fields.items():
         if name in table:
             values[name] = _check_value(f, table[name], file, section)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(MISSING_KEY.format(file=file, section=section, key=name, doc=f.metadata["doc"]),
-                              file=str(file), key=name)
+            raise ConfigError(one_line(MISSING_KEY.format(file=file, section=section, key=name,
+                                                          doc=f.metadata["doc"])), file=str(file), key=name)
     return cls(**values)
 
 
@@ -402,45 +487,55 @@ def load_settings(path: Path) -> Settings:
     built: dict[str, Any] = {}
     for name, table in data.items():
         if name not in sections:
-            raise _unknown(name, sorted(sections), path, "top level")
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [{name}] must be a table", file=str(path), key=name)
-        built[name] = build_section(sections[name].default_factory, table, path, name)
+            raise unknown_key(name, sorted(sections), path, "top level")
+        built[name] = build_section(sections[name].default_factory, _table(table, path, name), path, name)
     settings = Settings(**built, path=path, sha256=digest)
     e = settings.eligibility
     if e.min_age > e.max_age:
         raise ConfigError(f"{path} [eligibility]: min_age {e.min_age} is above max_age {e.max_age}",
                           file=str(path), key="min_age")
-    bad = set(e.non_qualifying_outcomes) - set(OUTCOMES)
+    bad = [o for o in e.non_qualifying_outcomes if o not in OUTCOMES]
     if bad:
-        raise ConfigError(f"{path} [eligibility] non_qualifying_outcomes: unknown outcome "
-                          f"{sorted(bad)[0]!r}; valid: {', '.join(OUTCOMES)}", file=str(path),
-                          key="non_qualifying_outcomes")
+        problem = _not_in(bad[0], OUTCOMES, "outcome")
+        raise ConfigError(one_line(f"{path} [eligibility] non_qualifying_outcomes: {problem}"),
+                          file=str(path), key="non_qualifying_outcomes")
     if settings.rag.amber > settings.rag.red:
         raise ConfigError(f"{path} [rag]: amber {settings.rag.amber} is above red {settings.rag.red}",
                           file=str(path), key="amber")
     if settings.rag.red_share + settings.rag.amber_share > 1:
         raise ConfigError(f"{path} [rag]: red_share + amber_share must not exceed 1", file=str(path),
                           key="amber_share")
-    bad_roles = set(settings.outcome.roles) - set(ROLES)
+    bad_roles = [r for r in settings.outcome.roles if r not in ROLES]
     if bad_roles:
-        raise ConfigError(f"{path} [outcome] roles: unknown role {sorted(bad_roles)[0]!r}; valid: {', '.join(ROLES)}",
+        raise ConfigError(one_line(f"{path} [outcome] roles: {_not_in(bad_roles[0], ROLES, 'role')}"),
                           file=str(path), key="roles")
     if settings.vulnerability.medium > settings.vulnerability.high:
         raise ConfigError(f"{path} [vulnerability]: medium is above high", file=str(path), key="medium")
     return settings
 
 
+def _table(value: Any, path: Path, section: str, *, key: str | None = None) -> dict[str, Any]:
+    """``value`` when it is a TOML table; else a one-line error naming ``[section]``."""
+    if not isinstance(value, dict):
+        raise ConfigError(one_line(f"{path}: [{section}] must be a table, not {_shown(value)}"), file=str(path),
+                          key=key or section.rsplit(".", 1)[-1])
+    return value
+
+
+def _not_in(value: str, valid: Sequence[str], noun: str) -> str:
+    """'unknown role 'x'; valid: …' with the closest valid value when there is one."""
+    return f"unknown {noun} {_shown(value)}; valid: {', '.join(valid)}{did_you_mean(value, valid)}"
+
+
 def _multipliers(table: Any, path: Path, section: str, keys: tuple[str, ...] | None) -> dict[str, float]:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [{section}] must be a table", file=str(path), key=section)
+    table = _table(table, path, section)
     out = {}
     for key, value in table.items():
         if keys is not None and key not in keys:
-            raise _unknown(key, list(keys), path, section)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(BAD_VALUE.format(file=path, section=section, key=key, value=value,
-                                               problem="must be a number of at least 0"),
+            raise unknown_key(key, list(keys), path, section)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise ConfigError(one_line(BAD_VALUE.format(file=path, section=section, key=key, value=_Shown(value),
+                                                        problem="must be a finite number of at least 0")),
                               file=str(path), key=key)
         out[key] = float(value)
     if keys is not None:
@@ -456,43 +551,44 @@ def load_catalogue(path: Path) -> Catalogue:
     data, digest = read_toml(path)
     for key in data:
         if key not in ("version", "evidence", "types"):
-            raise _unknown(key, ["evidence", "types", "version"], path, "top level")
+            raise unknown_key(key, ["evidence", "types", "version"], path, "top level")
     for key in ("version", "evidence", "types"):
         if key not in data:
             raise ConfigError(MISSING_KEY.format(file=path, section="top level", key=key,
                                                  doc="see the catalogue's header"), file=str(path), key=key)
-    evidence = data["evidence"]
+    evidence = _table(data["evidence"], path, "evidence")
     for key in evidence:
         if key not in ("outcome", "role", "grade"):
-            raise _unknown(key, ["grade", "outcome", "role"], path, "evidence")
+            raise unknown_key(key, ["grade", "outcome", "role"], path, "evidence")
     outcome = _multipliers(evidence.get("outcome", {}), path, "evidence.outcome", OUTCOMES + ("none",))
     role = _multipliers(evidence.get("role", {}), path, "evidence.role", ROLES)
-    grade = evidence.get("grade", {})
+    grade = _table(evidence.get("grade", {}), path, "evidence.grade")
     for key in grade:
         if key not in ("source", "assessment", "missing"):
-            raise _unknown(key, ["assessment", "missing", "source"], path, "evidence.grade")
+            raise unknown_key(key, ["assessment", "missing", "source"], path, "evidence.grade")
     source = _multipliers(grade.get("source", {}), path, "evidence.grade.source", tuple("ABCDE"))
     assessment = _multipliers(grade.get("assessment", {}), path, "evidence.grade.assessment", tuple("12345"))
     missing = _multipliers({"missing": grade.get("missing", 0.3)}, path, "evidence.grade", None)["missing"]
 
     indicators: dict[str, Indicator] = {}
-    for code, table in data["types"].items():
+    for code, table in _table(data["types"], path, "types").items():
         section = f"types.{code}"
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [{section}] must be a table", file=str(path), key=code)
-        ind = build_section(Indicator, table, path, section, code=code)
+        ind = build_section(Indicator, _table(table, path, section, key=code), path, section, code=code)
         bad_roles = [r for r in ind.roles if r not in ROLES]
         if bad_roles:
-            raise ConfigError(BAD_VALUE.format(file=path, section=section, key="roles", value=list(ind.roles),
-                                               problem=f"unknown role {bad_roles[0]!r}; valid: {', '.join(ROLES)}"),
+            raise ConfigError(one_line(BAD_VALUE.format(file=path, section=section, key="roles",
+                                                        value=_Shown(list(ind.roles)),
+                                                        problem=_not_in(bad_roles[0], ROLES, "role"))),
                               file=str(path), key="roles")
         if ind.axis == "risk" and ("victim" in ind.roles or "witness" in ind.roles):
-            raise ConfigError(BAD_VALUE.format(file=path, section=section, key="roles", value=list(ind.roles),
-                                               problem="a victim or witness role never counts on the risk axis"),
+            raise ConfigError(one_line(BAD_VALUE.format(file=path, section=section, key="roles",
+                                                        value=list(ind.roles),
+                                                        problem="a victim or witness role never counts on the "
+                                                                "risk axis")),
                               file=str(path), key="roles")
         if ind.weapon and ind.axis != "risk":
-            raise ConfigError(BAD_VALUE.format(file=path, section=section, key="weapon", value=True,
-                                               problem="only risk-axis types can be weapon-related"),
+            raise ConfigError(one_line(BAD_VALUE.format(file=path, section=section, key="weapon", value=True,
+                                                        problem="only risk-axis types can be weapon-related")),
                               file=str(path), key="weapon")
         indicators[code] = ind
     if not indicators:
@@ -547,8 +643,10 @@ def load_definitions(*, config: Path | None = None, cwd: Path | None = None) -> 
     catalogue = load_catalogue(catalogue_path)
     unknown = [t for t in settings.outcome.types if t not in catalogue.indicators]
     if unknown:
-        raise ConfigError(f"{settings_path} [outcome] types: {unknown[0]!r} is not in {catalogue_path}; "
-                          f"valid: {', '.join(catalogue.codes)}", file=str(settings_path), key="types")
+        hint = did_you_mean(unknown[0], catalogue.codes)
+        raise ConfigError(one_line(f"{settings_path} [outcome] types: {_shown(unknown[0])} is not in "
+                                   f"{catalogue_path}; valid: {', '.join(catalogue.codes)}{hint}"),
+                          file=str(settings_path), key="types")
     # Relative paths in the settings resolve in the deployment folder; with the packaged
     # defaults (never written to) they resolve in the current folder.
     base = cwd if source == "packaged defaults" else root

@@ -19,7 +19,6 @@ loaded.  Area-like columns are refused unless ``area_features = true``, and are 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,13 +30,16 @@ from sklearn.linear_model import LogisticRegression
 
 from hkc.definitions import (
     AXES,
+    DAYS_MAX,
     ROLES,
-    UNKNOWN_KEY,
     Definitions,
     build_section,
+    did_you_mean,
     doc,
+    one_line,
     packaged_defaults,
     read_toml,
+    unknown_key,
 )
 from hkc.errors import ConfigError
 
@@ -76,7 +78,7 @@ class LabelSpec:
         default=(), metadata=doc("roles that count as the outcome; empty = config [outcome] roles"))
     horizon_days: int = field(
         default=0, metadata=doc("days after a snapshot in which the outcome is looked for; "
-                                 "0 = config [outcome] horizon_days", min=0))
+                                 "0 = config [outcome] horizon_days", min=0, max=DAYS_MAX))
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class SnapshotSpec:
                                  "fit in the history (up to `train`)", min=1, max=40))
     min_history_days: int = field(
         default=365, metadata=doc("a snapshot is used only when the extract holds this many days of events "
-                                   "before it (features need history)", min=0))
+                                   "before it (features need history)", min=0, max=DAYS_MAX))
     rolling: bool = field(default=True, metadata=doc("also evaluate at every earlier eligible snapshot"))
 
 
@@ -199,12 +201,6 @@ class ModelSpec:
         return out
 
 
-def _unknown(key: str, valid: list[str], file: Path, section: str) -> ConfigError:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
-    return ConfigError(UNKNOWN_KEY.format(key=key, file=file, section=section, hint=hint), file=str(file), key=key)
-
-
 def _estimator_params(kind: str, table: Any, path: Path) -> Mapping[str, Any]:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [estimator.params] must be a table", file=str(path), key="params")
@@ -213,7 +209,7 @@ def _estimator_params(kind: str, table: Any, path: Path) -> Mapping[str, Any]:
     params: dict[str, Any] = {}
     for key, value in table.items():
         if key not in valid:
-            raise _unknown(key, valid, path, f"estimator.params ({cls.__name__})")
+            raise unknown_key(key, valid, path, f"estimator.params ({cls.__name__})")
         if key == "class_weight" and isinstance(value, dict):  # TOML keys are text: {"0" = 1, "1" = 9}
             try:
                 value = {int(k): float(v) for k, v in value.items()}
@@ -248,8 +244,9 @@ def _check_features(f: FeatureSpec, path: Path) -> None:
     for key, values, allowed in (("axes", f.axes, AXES), ("measures", f.measures, MEASURES)):
         bad = [v for v in values if v not in allowed]
         if bad or not values:
-            raise ConfigError(f"{path} [features] {key}: {bad[0] if bad else 'empty'!r} is not valid; "
-                              f"choose from {', '.join(allowed)}", file=str(path), key=key)
+            hint = did_you_mean(bad[0], allowed) if bad else ""
+            raise ConfigError(one_line(f"{path} [features] {key}: {bad[0] if bad else 'empty'!r} is not valid; "
+                                       f"choose from {', '.join(allowed)}{hint}"), file=str(path), key=key)
 
 
 def read_model_spec(path: Path) -> ModelSpec:
@@ -260,7 +257,7 @@ def read_model_spec(path: Path) -> ModelSpec:
     built: dict[str, Any] = {}
     for name, table in data.items():
         if name not in valid:
-            raise _unknown(name, valid, path, "top level")
+            raise unknown_key(name, valid, path, "top level")
         if name == "description":
             if not isinstance(table, str):
                 raise ConfigError(f"{path}: description must be a string", file=str(path), key=name)
@@ -269,6 +266,9 @@ def read_model_spec(path: Path) -> ModelSpec:
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [{name}] must be a table", file=str(path), key=name)
         if name == "estimator":
+            for key in table:
+                if key not in ("kind", "params"):
+                    raise unknown_key(key, ["kind", "params"], path, name)
             kind_table = {k: v for k, v in table.items() if k != "params"}
             kind = build_section(EstimatorSpec, kind_table, path, name, params={}).kind
             params = _estimator_params(kind, table.get("params", {}), path)
@@ -308,12 +308,13 @@ def _resolve(spec: ModelSpec, definitions: Definitions) -> ModelSpec:
     for key, values, allowed in (("types", label.types, codes), ("roles", label.roles, ROLES)):
         bad = [v for v in values if v not in allowed]
         if bad:
-            raise ConfigError(f"{where} [label] {key}: {bad[0]!r} is not valid; valid: {', '.join(allowed)}",
-                              file=str(where), key=key)
+            raise ConfigError(one_line(f"{where} [label] {key}: {bad[0]!r} is not valid; valid: {', '.join(allowed)}"
+                                       f"{did_you_mean(bad[0], allowed)}"), file=str(where), key=key)
     bad = [c for c in spec.features.exclude if c not in codes]
     if bad:
-        raise ConfigError(f"{where} [features] exclude: {bad[0]!r} is not in the indicator catalogue; "
-                          f"valid: {', '.join(codes)}", file=str(where), key="exclude")
+        raise ConfigError(one_line(f"{where} [features] exclude: {bad[0]!r} is not in the indicator catalogue; "
+                                   f"valid: {', '.join(codes)}{did_you_mean(bad[0], codes)}"),
+                          file=str(where), key="exclude")
     evaluation = dataclasses.replace(spec.evaluation, k=spec.evaluation.k or s.cohort.size)
     return dataclasses.replace(spec, label=label, evaluation=evaluation)
 
