@@ -18,6 +18,7 @@ from hkc.audit_bootstrap import bootstrap_draws, finite_or_none, interval_or_non
 from hkc.audit_columns import UNKNOWN_REFERENCE, group_labels, require_column
 from hkc.audit_spec import AuditSpec, flag_raised
 from hkc.errors import HkcError
+from hkc.frames import index_in
 
 __all__ = ["UNFLAGGED_INDICATOR", "MAX_EXACT_CELLS", "driver_decomposition"]
 
@@ -77,7 +78,7 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
     ref = names.index(reference)
     g = len(names)
     risk = contributions[contributions["axis"] == "risk"]
-    pos = pd.Index(people["person_id"]).get_indexer(risk["person_id"])
+    pos = index_in(risk["person_id"], people["person_id"])
     ignored = int((pos < 0).sum())  # contributions of people outside ``groups``
     risk = risk[pos >= 0]
     pos = pos[pos >= 0]
@@ -206,10 +207,16 @@ def _cells(group: np.ndarray, sums: np.ndarray, count: np.ndarray, g: int,
     Returns (cell group, cell count, design) where ``draws @ design`` gives per group the count
     and the three sums of points.
     """
-    keys = np.column_stack([group.astype(np.float64), np.round(sums, decimals)])
-    keys, where = np.unique(keys, axis=0, return_inverse=True)
-    merged = np.bincount(where.ravel(), weights=count, minlength=len(keys)).astype(np.int64)
-    cell_group, cell_sums = keys[:, 0].astype(np.int64), keys[:, 1:]
+    # One integer key per person, built column by column and re-numbered after each so it never
+    # exceeds the number of people; numbering in sorted order keeps the cells in (group, points)
+    # order whatever the row order.  Integers sort many times faster than np.unique over rows.
+    key = np.zeros(len(group), dtype=np.int64)
+    for column in (group, *np.round(sums, decimals).T):
+        codes, uniques = pd.factorize(column, sort=True)
+        key = np.unique(key * len(uniques) + codes, return_inverse=True)[1].astype(np.int64)
+    cells, first, where = np.unique(key, return_index=True, return_inverse=True)
+    merged = np.bincount(where.ravel(), weights=count, minlength=len(cells)).astype(np.int64)
+    cell_group, cell_sums = group[first].astype(np.int64), np.round(sums, decimals)[first]
     onehot = np.zeros((len(cell_group), g))
     onehot[np.arange(len(cell_group)), cell_group] = 1.0
     design = np.hstack([onehot, onehot * cell_sums[:, [0]], onehot * cell_sums[:, [1]], onehot * cell_sums[:, [2]]])

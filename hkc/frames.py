@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["isin", "iso_dates", "text_rank", "sort_order"]
+__all__ = ["isin", "index_in", "iso_dates", "text_rank", "sort_order"]
 
 
 def _arrow(values) -> pa.Array | pa.ChunkedArray:
@@ -45,6 +45,17 @@ def isin(values: pd.Series, wanted) -> np.ndarray:
         value_set = value_set.combine_chunks()
     found = pc.is_in(_arrow(values), value_set=value_set, skip_nulls=True)
     return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def index_in(values: pd.Series, lookup: pd.Series) -> np.ndarray:
+    """Position of each value in ``lookup`` (its first occurrence), or -1: ``Index.get_indexer`` for text."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    table = _arrow(lookup)
+    if isinstance(table, pa.ChunkedArray):
+        table = table.combine_chunks()
+    found = pc.index_in(_arrow(values), value_set=table, skip_nulls=True)
+    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def text_rank(values: pd.Series) -> np.ndarray:

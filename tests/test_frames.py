@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import hkc.audit_drivers as drivers
 from hkc.audit_spec import AuditSpec
-from hkc.frames import isin, sort_order, text_rank
+from hkc.frames import index_in, isin, sort_order, text_rank
 
 ids = st.lists(st.text(alphabet="ab\u00e9Z09 ", max_size=4), max_size=40)
 
@@ -81,3 +81,10 @@ def test_whole_point_bootstrap_matches_the_exact_one(monkeypatch):
                 continue
             width = e[key][1] - e[key][0]
             assert c[key] == pytest.approx(e[key], abs=0.15 * width)
+
+
+@given(ids, ids)
+def test_index_in_matches_get_indexer_on_unique_lookups(values, lookup):
+    lookup = list(dict.fromkeys(lookup))
+    expected = pd.Index(lookup, dtype=object).get_indexer(pd.Index(values, dtype=object)).tolist()
+    assert index_in(pd.Series(values, dtype="str"), pd.Series(lookup, dtype="str")).tolist() == expected
