@@ -124,7 +124,7 @@ def duckdb_risk_seconds(folder: Path, definitions, as_of: dt.date) -> tuple[floa
     """
     con = duckdb.connect()
     start = time.perf_counter()
-    result = con.execute(sql).to_arrow_table()  # columnar, like hkc's own scores (no Python rows)
+    result = con.sql(sql).to_arrow_table()  # columnar, like hkc's own scores (no Python rows)
     return time.perf_counter() - start, result.num_rows
 
 
