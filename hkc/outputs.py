@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -23,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from hkc.errors import OutputError
+from hkc.locks import output_lock
 
-__all__ = ["replace_atomically", "write_text_atomic", "atomic_folder", "neutralise", "neutralise_frame", "write_csv", "write_json", "sha256_file", "file_hashes",
+__all__ = ["replace_atomically", "write_text_atomic", "atomic_folder", "clear_interrupted", "neutralise", "neutralise_frame", "write_csv", "write_json", "sha256_file", "file_hashes",
            "FORMULA_PREFIXES"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -111,34 +113,76 @@ def write_json(data: Any, path: Path) -> Path:
     return path
 
 
+def _backup(target: Path) -> Path:
+    return target.parent / f".{target.name}.previous"
+
+
+def _temporaries(target: Path) -> list[Path]:
+    """The temporary folders :func:`atomic_folder` makes beside ``target`` (``.NAME.tmp-1a2b3c4d``)."""
+    name = re.compile(rf"\.{re.escape(target.name)}\.tmp-[0-9a-f]{{8}}")
+    return sorted(p for p in target.parent.iterdir() if name.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
+
+
+def clear_interrupted(target: Path, *, temporaries: bool = True) -> list[Path]:
+    """Put right what a killed :func:`atomic_folder` left beside ``target``; returns the paths it
+    restored or removed.  Call it only holding ``hkc.locks.output_lock(target)`` (which does).
+
+    * killed between the swap's two renames (``target`` gone, the old folder in the backup): the
+      old folder is put back;
+    * killed after them: the backup (the old outputs) is removed;
+    * killed while writing (``temporaries``): its temporary folder of half-written outputs, with
+      children's data in it, is removed.  Every writer of one holds the lock, so while we hold
+      it, any that exists belongs to a process that is gone.
+    """
+    target = Path(target).resolve()
+    backup, done = _backup(target), []
+    try:
+        if backup.is_dir() and not target.exists():
+            os.replace(backup, target)
+            done.append(target)
+        elif backup.is_dir():
+            shutil.rmtree(backup)
+            done.append(backup)
+        for tmp in _temporaries(target) if temporaries else []:
+            shutil.rmtree(tmp)
+            done.append(tmp)
+    except OSError as exc:
+        raise OutputError(f"--out {target}: cannot clear {exc.filename or backup}, left by an interrupted run "
+                          f"({exc.strerror}); remove it by hand (it holds personal data)") from None
+    return done
+
+
 @contextlib.contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
     """Yield a temporary folder; on success it replaces ``target``; on error it is removed.
 
-    The swap is two renames (old → backup, new → target), each atomic.  If a run is killed
-    between them, the next call restores the backup before starting.
+    Holds ``hkc.locks.output_lock(target)`` throughout (re-entrant: a refresh already holds it),
+    so taking it first clears what a killed run left (:func:`clear_interrupted`).  The swap is two
+    renames (old → backup, new → target), each atomic; a run killed between them leaves the old
+    folder in the backup, which the next holder of the lock puts back.
     """
     target = Path(target).resolve()
-    parent = target.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"--out {target}: cannot create the folder ({exc.strerror})") from None
-    if target.exists() and not target.is_dir():
-        raise OutputError(f"--out {target}: exists and is not a folder; choose another path")
-    backup = parent / f".{target.name}.previous"
-    if backup.exists() and not target.exists():
-        os.replace(backup, target)  # a previous swap was interrupted: put the old outputs back
-    tmp = parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if backup.exists():
-        shutil.rmtree(backup)
-    if target.exists():
-        os.replace(target, backup)
-    os.replace(tmp, target)
-    shutil.rmtree(backup, ignore_errors=True)
+    with output_lock(target):
+        if target.exists() and not target.is_dir():
+            raise OutputError(f"--out {target}: exists and is not a folder; choose another path")
+        backup = _backup(target)
+        tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            yield tmp
+            if target.exists():
+                os.replace(target, backup)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                if backup.exists() and not target.exists():
+                    os.replace(backup, target)
+                raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(backup, ignore_errors=True)
