@@ -66,6 +66,7 @@ def extract_for(people: int, seed: int) -> Path:
 
 
 def _write_region(out: Path, people: int, seed: int, defs) -> None:
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -85,7 +86,8 @@ def _write_region(out: Path, people: int, seed: int, defs) -> None:
                     table = pq.read_table(Path(shard) / f"{name}.parquet")
                     for col in columns:
                         values = table[col]
-                        tagged = pc.binary_join_element_wise(f"A{k}-", values, "")
+                        tagged = pc.binary_join_element_wise(pa.scalar(f"A{k}-", values.type), values,
+                                                             pa.scalar("", values.type))
                         table = table.set_column(table.schema.get_field_index(col), col,
                                                  pc.if_else(pc.equal(values, ""), values, tagged))
                     if name not in writers:
