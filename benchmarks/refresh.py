@@ -53,15 +53,17 @@ def extract_for(people: int, seed: int) -> Path:
         return folder
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=CACHE))
-    defs = load_definitions()
-    if people <= SHARD:
-        force = generate_force(people=people, seed=seed, until=UNTIL, catalogue=defs.catalogue)
-        write_force(force, tmp / "x", fmt="parquet")
-    else:
-        _write_region(tmp / "x", people, seed, defs)
-    shutil.rmtree(folder, ignore_errors=True)
-    (tmp / "x").rename(folder)
-    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        defs = load_definitions()
+        if people <= SHARD:
+            force = generate_force(people=people, seed=seed, until=UNTIL, catalogue=defs.catalogue)
+            write_force(force, tmp / "x", fmt="parquet")
+        else:
+            _write_region(tmp / "x", people, seed, defs)
+        shutil.rmtree(folder, ignore_errors=True)
+        (tmp / "x").rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
