@@ -126,7 +126,7 @@ def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Serie
     for attr in spec.attributes.columns:
         if attr in groups:
             ref = spec.reference.get(attr) or groups[attr].value_counts().idxmax()
-            if ref not in set(groups[attr]):
+            if ref not in set(groups[attr].unique()):
                 ref = groups[attr].value_counts().idxmax()
             result["drivers"][attr] = driver_decomposition(contrib, groups[["person_id", attr]], attribute=attr,
                                                            reference=ref, indicator_flags=flags, spec=spec)
