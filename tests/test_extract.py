@@ -401,17 +401,18 @@ def small_limits(monkeypatch) -> None:
     monkeypatch.setattr(extract_module, "_REJECTED_LIMIT", 10)
 
 
-def test_file_of_bad_rows_is_refused_from_its_first_rows(tmp_path, catalogue, small_limits):
-    bad = "".join(event_line(f"E{i}", type="knife") for i in range(400))
-    folder = write_csv_extract(tmp_path, HEADER + bad)
-    with (folder / "events.csv").open("ab") as fh:
-        fh.write(b"\xff\n")  # not UTF-8, but after the rows checked first, so never read
+@FORMATS
+def test_file_of_bad_rows_is_refused_from_its_first_rows(tmp_path, write_extract, catalogue, small_limits, fmt):
+    folder = write_extract(tmp_path, [person()], [event(f"E{i}", type="knife") for i in range(400)], fmt)
+    if fmt == "csv":
+        with (folder / "events.csv").open("ab") as fh:
+            fh.write(b"\xff\n")  # not UTF-8, but after the rows checked first, so never read
     err = extract_error(folder, catalogue)
     message = RULES["unknown_code"].format(value="knife", column="type", codes=", ".join(catalogue.codes))
     assert str(err) == FILE_ERRORS["mostly_rejected"].format(
-        file="events.csv", rejected="50", scope="first 50", rule="unknown_code", where=" in column 'type'",
-        times="50", row=2, message=message)
-    assert (err.file, err.column) == ("events.csv", "type")
+        file=f"events.{fmt}", rejected="50", scope="first 50", rule="unknown_code", where=" in column 'type'",
+        times="50", row=row_of(0, fmt), message=message)
+    assert (err.file, err.column) == (f"events.{fmt}", "type")
 
 
 @FORMATS
