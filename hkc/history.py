@@ -4,9 +4,14 @@ SQLite by default; any SQLAlchemy URL works (``--db``).  A refresh is stored in 
 so a run killed half way leaves the previous history exactly as it was.  Re-running an as-of date
 replaces that run (same transaction) instead of adding a second one.
 
-Tables: ``runs`` (one per as-of date, with the manifest), ``scores`` (every person with a
-non-zero score or a listing), ``contributions`` (per indicator), ``evidence`` (per counting
-event), ``removed`` (previous members not listed, with the reason).
+Tables: ``runs`` (one per as-of date, with the manifest), ``scores`` (one row per person with a
+non-zero score or a listing), ``removed`` (previous members not listed, with the reason), and the
+run's detail, ``contributions`` (per person and indicator) and ``evidence`` (per counting event),
+kept as compressed Parquet, sorted by person, in chunks of 100,000 rows that name the first and
+last person they hold (``hkc explain`` and subject access read only the chunks holding one
+person): a force-sized run has millions of detail rows, and writing them row by row was most of a
+refresh's time.  :func:`open_store` converts a store written by an older hkc (detail one row per
+event) in one transaction.
 
 The record of what was done with a run: ``decisions`` (what the partnership meeting decided about a
 person, who recorded it and from which pack), ``disclosures`` (every pack written: audience, when,
@@ -21,11 +26,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice, repeat
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import LONGBLOB
 from sqlalchemy.exc import SQLAlchemyError
 
 from hkc.errors import HistoryError
@@ -51,8 +62,8 @@ runs = sa.Table(
 )
 scores = sa.Table(
     "scores", metadata,
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False, index=True),
-    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
     sa.Column("risk_score", sa.Float, nullable=False),
     sa.Column("vulnerability_score", sa.Float, nullable=False),
     sa.Column("eligible", sa.Boolean, nullable=False),
@@ -62,37 +73,49 @@ scores = sa.Table(
     sa.Column("movement", sa.String(8)),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("rationale", sa.Text),
+    sa.Index("ix_scores_run_person", "run_id", "person_id"),  # a run, and one person in every run via runs
 )
-contributions = sa.Table(
-    "contributions", metadata,
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False, index=True),
-    sa.Column("person_id", sa.String(64), nullable=False, index=True),
-    sa.Column("axis", sa.String(16), nullable=False),
-    sa.Column("indicator", sa.String(64), nullable=False),
-    sa.Column("count", sa.Integer, nullable=False),
-    sa.Column("latest", sa.String(10), nullable=False),
-    sa.Column("points", sa.Float, nullable=False),
-)
-evidence = sa.Table(
-    "evidence", metadata,
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False, index=True),
-    sa.Column("person_id", sa.String(64), nullable=False, index=True),
-    sa.Column("event_id", sa.String(64), nullable=False),
-    sa.Column("date", sa.String(10), nullable=False),
-    sa.Column("indicator", sa.String(64), nullable=False),
-    sa.Column("axis", sa.String(16), nullable=False),
-    sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("outcome", sa.String(16)),
-    sa.Column("grade", sa.String(4)),
-    sa.Column("points", sa.Float, nullable=False),
-)
+
+
+def _detail_table(name: str) -> sa.Table:
+    """One row per chunk of a run's detail: the people it spans, its rows as a zstd-compressed Parquet file."""
+    return sa.Table(
+        name, metadata,
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), primary_key=True, autoincrement=False),
+        sa.Column("chunk", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("first_person_id", sa.String(64), nullable=False),
+        sa.Column("last_person_id", sa.String(64), nullable=False),
+        sa.Column("rows", sa.Integer, nullable=False),
+        sa.Column("parquet", sa.LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb"),
+                  nullable=False),
+    )
+
+
+contributions = _detail_table("contributions")
+evidence = _detail_table("evidence")
+# the columns inside each run's Parquet (a missing value is refused where the field is not nullable)
+DETAIL_COLUMNS = {
+    "contributions": pa.schema([
+        pa.field("person_id", pa.string(), nullable=False), pa.field("axis", pa.string(), nullable=False),
+        pa.field("indicator", pa.string(), nullable=False), pa.field("count", pa.int64(), nullable=False),
+        pa.field("latest", pa.string(), nullable=False), pa.field("points", pa.float64(), nullable=False)]),
+    "evidence": pa.schema([
+        pa.field("person_id", pa.string(), nullable=False), pa.field("event_id", pa.string(), nullable=False),
+        pa.field("date", pa.string(), nullable=False), pa.field("indicator", pa.string(), nullable=False),
+        pa.field("axis", pa.string(), nullable=False), pa.field("role", pa.string(), nullable=False),
+        pa.field("outcome", pa.string()), pa.field("grade", pa.string()),
+        pa.field("points", pa.float64(), nullable=False)]),
+}
+DETAIL_TABLES = (contributions, evidence)
+CHUNK_ROWS = 100_000  # detail rows per Parquet chunk (about 1.5 MB of evidence)
 removed = sa.Table(
     "removed", metadata,
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False),
     sa.Column("person_id", sa.String(64), nullable=False),
     sa.Column("previous_rank", sa.Integer),
     sa.Column("previous_rag", sa.String(8)),
     sa.Column("reason", sa.Text, nullable=False),
+    sa.Index("ix_removed_run_person", "run_id", "person_id"),
 )
 decisions = sa.Table(
     "decisions", metadata,
@@ -140,6 +163,9 @@ purges = sa.Table(
     sa.Column("rows", sa.Text, nullable=False),  # JSON {table: rows deleted}
 )
 PERSON_TABLES = (scores, contributions, evidence, removed)
+ROW_TABLES = (scores, removed)
+OLD_INDEXES = {"ix_scores_run_id", "ix_scores_person_id", "ix_removed_run_id"}  # before the (run_id, person_id) ones
+BATCH = 200_000  # rows per executemany call
 RECORD_TABLES = (decisions, disclosures, disclosure_people, purges)
 AUDIENCES = ("police", "partner", "subject")
 
@@ -189,54 +215,35 @@ class HistoryStore:
             "audit": json.dumps(audit, sort_keys=True, default=str) if audit is not None else None,
         }
         try:
-            with self.engine.begin() as conn:
-                old = conn.execute(sa.select(runs.c.run_id).where(runs.c.as_of == row["as_of"])).scalar()
-                if old is not None:
-                    for table in PERSON_TABLES:
-                        conn.execute(table.delete().where(table.c.run_id == old))
-                    conn.execute(runs.delete().where(runs.c.run_id == old))
-                run_id = conn.execute(runs.insert().values(**row)).inserted_primary_key[0]
-                if old is not None:
-                    for table in (decisions, disclosures):
-                        conn.execute(table.update().where(table.c.run_id == old).values(run_id=run_id))
-                for table, frame in ((scores, scores_frame), (contributions, contributions_frame),
-                                     (evidence, evidence_frame), (removed, removed_frame)):
-                    self._insert(conn, table, frame, run_id)
-        except SQLAlchemyError as exc:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # Parquet encoding releases the GIL: it runs while the score rows are built and written
+                detail = pool.submit(lambda: {table: _chunks(table, frame) for table, frame in
+                                              ((contributions, contributions_frame), (evidence, evidence_frame))})
+                rows = {scores: _columns(scores, scores_frame), removed: _columns(removed, removed_frame)}
+                run_id, old = self._write_run(row, rows, detail)
+        except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, HistoryError) as exc:
             raise HistoryError(f"history database {self.url}: could not store the run "
                                f"({str(exc).splitlines()[0]}); nothing was changed") from None
         return int(run_id), old is not None
 
-    @staticmethod
-    def _insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, run_id: int) -> None:
-        """Bulk insert: positional tuples straight to the driver where its paramstyle allows
-        (SQLite, psycopg's format), which is many times faster than SQLAlchemy's dict rows."""
-        if frame.empty:
-            return
-        cols = [c.name for c in table.columns if c.name != "run_id"]
-        columns = [[run_id] * len(frame)]
-        for col in cols:  # column-wise to Python values (None for missing): much faster than row-wise
-            values = frame[col]
-            missing = values.isna().to_numpy()
-            as_list = values.astype(object).tolist()
-            if missing.any():
-                as_list = [None if m else v for v, m in zip(as_list, missing, strict=True)]
-            columns.append(as_list)
-        rows = list(zip(*columns, strict=True))
-        paramstyle = conn.dialect.paramstyle
-        if paramstyle in ("qmark", "format"):
-            mark = "?" if paramstyle == "qmark" else "%s"
-            names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in ["run_id", *cols])
-            sql = f"INSERT INTO {conn.dialect.identifier_preparer.format_table(table)} ({names}) " \
-                  f"VALUES ({', '.join([mark] * (len(cols) + 1))})"
-            cursor = conn.connection.driver_connection.cursor()
-            for start in range(0, len(rows), 200_000):
-                cursor.executemany(sql, rows[start:start + 200_000])
-            cursor.close()
-            return
-        names = ["run_id", *cols]
-        for start in range(0, len(rows), 50_000):
-            conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in rows[start:start + 50_000]])
+    def _write_run(self, row: dict, rows: dict[sa.Table, dict[str, list]], detail: Future) -> tuple[int, int | None]:
+        """The run's one transaction: replace the run of the same as-of date, write rows and detail."""
+        with self.engine.begin() as conn:
+            old = conn.execute(sa.select(runs.c.run_id).where(runs.c.as_of == row["as_of"])).scalar()
+            if old is not None:
+                for table in PERSON_TABLES:
+                    conn.execute(table.delete().where(table.c.run_id == old))
+                conn.execute(runs.delete().where(runs.c.run_id == old))
+            run_id = conn.execute(runs.insert().values(**row)).inserted_primary_key[0]
+            if old is not None:
+                for table in (decisions, disclosures):
+                    conn.execute(table.update().where(table.c.run_id == old).values(run_id=run_id))
+            for table, columns in rows.items():
+                _insert_rows(conn, table, columns, run_id)
+            for table, chunks in detail.result().items():
+                if chunks:
+                    conn.execute(table.insert(), [c | {"run_id": run_id} for c in chunks])
+        return run_id, old
 
     # -- the record of what was done with a run ----------------------------------------------
     def log_disclosure(self, run_id: int, audience: str, files: dict[str, str], person_ids, by: str,
@@ -334,12 +341,34 @@ class HistoryStore:
         person_id = str(person_id)
         out = {}
         for table in PERSON_TABLES:
+            if table in DETAIL_TABLES:
+                out[table.name] = self._detail(table, person_id)
+                continue
+            # "run_id IN runs" lets SQLite search the (run_id, person_id) index run by run, not scan the table
             query = (sa.select(runs.c.as_of, table).join(runs, runs.c.run_id == table.c.run_id)
-                     .where(table.c.person_id == person_id).order_by(runs.c.as_of))
+                     .where(table.c.run_id.in_(sa.select(runs.c.run_id)), table.c.person_id == person_id)
+                     .order_by(runs.c.as_of))
             out[table.name] = self._frame(query)
         out["decisions"] = self.decisions([person_id])
         out["disclosures"] = self.disclosures(person_id=person_id)
         return out
+
+    def _detail(self, table: sa.Table, person_id: str, run_id: int | None = None) -> pd.DataFrame:
+        """One person's contributions or evidence: ``as_of, run_id`` and the detail columns, oldest run first."""
+        columns = ["as_of", "run_id", *DETAIL_COLUMNS[table.name].names]
+        query = (sa.select(runs.c.as_of, table.c.run_id, table.c.chunk, table.c.first_person_id, table.c.last_person_id)
+                 .join(runs, runs.c.run_id == table.c.run_id).order_by(runs.c.as_of, table.c.chunk))
+        if run_id is not None:
+            query = query.where(table.c.run_id == run_id)
+        parts = []
+        with self._read() as conn:
+            for as_of, stored_run, chunk, first, last in conn.execute(query).all():
+                if first <= person_id <= last:  # compared here: a server's collation may order text differently
+                    data = conn.execute(sa.select(table.c.parquet).where(
+                        (table.c.run_id == stored_run) & (table.c.chunk == chunk))).scalar_one()
+                    parts.append(_read_chunk(data, table, person_id).assign(as_of=as_of, run_id=stored_run))
+        parts = [p for p in parts if len(p)]
+        return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
     # -- reading ---------------------------------------------------------------------------
     def list_runs(self) -> list[StoredRun]:
@@ -384,12 +413,13 @@ class HistoryStore:
 
     def person(self, run_id: int, person_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """(score row, contributions, evidence) for one person in one run."""
-        where = lambda t: (t.c.run_id == run_id) & (t.c.person_id == person_id)  # noqa: E731
-        return (self._frame(sa.select(scores).where(where(scores))),
-                self._frame(sa.select(contributions).where(where(contributions))
-                            .order_by(contributions.c.axis, contributions.c.points.desc())),
-                self._frame(sa.select(evidence).where(where(evidence))
-                            .order_by(evidence.c.axis, evidence.c.indicator, evidence.c.date.desc())))
+        person_id = str(person_id)
+        row = self._frame(sa.select(scores).where((scores.c.run_id == run_id) & (scores.c.person_id == person_id)))
+        contrib = self._detail(contributions, person_id, run_id).drop(columns="as_of")
+        events = self._detail(evidence, person_id, run_id).drop(columns="as_of")
+        return (row, contrib.sort_values(["axis", "points"], ascending=[True, False], kind="stable", ignore_index=True),
+                events.sort_values(["axis", "indicator", "date"], ascending=[True, True, False], kind="stable",
+                                   ignore_index=True))
 
     def audit(self, run_id: int) -> dict | None:
         with self._read() as conn:
@@ -413,6 +443,89 @@ class HistoryStore:
             raise HistoryError(f"history database {self.url} cannot be opened ({str(exc).splitlines()[0]})") from None
 
 
+def _unsorted(person_ids: pa.Array | pa.ChunkedArray) -> bool:
+    return len(person_ids) > 1 and pc.any(pc.less(person_ids[1:], person_ids[:-1])).as_py()
+
+
+def _columns(table: sa.Table, frame: pd.DataFrame) -> dict[str, list]:
+    """The frame's values for ``table`` (all its columns but ``run_id``), column by column, sorted by
+    person (index pages are then appended, not split); None for missing.  Column-wise to Python
+    values is many times faster than row-wise."""
+    if frame.empty:
+        return {}
+    if _unsorted(pa.array(frame["person_id"], from_pandas=True).cast(pa.string())):
+        frame = frame.sort_values("person_id", kind="stable")
+    out = {}
+    for column in table.columns:
+        if column.name == "run_id":
+            continue
+        values = frame[column.name]
+        if values.isna().any():
+            values = values.astype(object).where(values.notna(), None)
+        out[column.name] = values.tolist()
+    return out
+
+
+def _insert_rows(conn: sa.Connection, table: sa.Table, columns: dict[str, list], run_id: int) -> None:
+    """Bulk insert in the open transaction: COPY on PostgreSQL (psycopg), positional tuples straight
+    to the driver where its paramstyle allows (SQLite, MySQL), SQLAlchemy's executemany otherwise."""
+    names = ["run_id", *columns]
+    count = len(next(iter(columns.values()), []))
+    if not count:
+        return
+    rows = zip(repeat(run_id, count), *columns.values(), strict=False)
+    quote = conn.dialect.identifier_preparer.quote
+    target = f"{conn.dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)})"
+    if conn.dialect.driver == "psycopg":
+        with conn.connection.driver_connection.cursor() as cursor, \
+                cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(r)
+    elif conn.dialect.paramstyle in ("qmark", "format"):
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO {target} VALUES ({', '.join([mark] * len(names))})"
+        cursor = conn.connection.driver_connection.cursor()
+        while batch := list(islice(rows, BATCH)):
+            cursor.executemany(sql, batch)
+        cursor.close()
+    else:
+        while batch := list(islice(rows, BATCH)):
+            conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in batch])
+
+
+def _chunks(table: sa.Table, frame: pd.DataFrame) -> list[dict]:
+    """A run's detail as Parquet chunks sorted by person: ``chunk, first_person_id, last_person_id, rows, parquet``."""
+    if frame.empty:
+        return []
+    schema = DETAIL_COLUMNS[table.name]
+    arrays = []
+    for field in schema:
+        try:
+            array = pa.array(frame[field.name], from_pandas=True).cast(field.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise HistoryError(f"{table.name} column '{field.name}': {exc}") from None
+        if not field.nullable and array.null_count:
+            raise HistoryError(f"{table.name} column '{field.name}' is missing in {array.null_count} row(s)")
+        arrays.append(array)
+    detail = pa.Table.from_arrays(arrays, schema=schema)
+    if _unsorted(detail["person_id"]):
+        detail = detail.take(pc.sort_indices(detail["person_id"]))  # a stable sort
+    chunks = []
+    for number, start in enumerate(range(0, len(detail), CHUNK_ROWS)):
+        part = detail.slice(start, CHUNK_ROWS)
+        sink = pa.BufferOutputStream()
+        pq.write_table(part, sink, compression="zstd")
+        chunks.append({"chunk": number, "first_person_id": part["person_id"][0].as_py(),
+                       "last_person_id": part["person_id"][-1].as_py(), "rows": len(part),
+                       "parquet": sink.getvalue().to_pybytes()})
+    return chunks
+
+
+def _read_chunk(data: bytes, table: sa.Table, person_id: str) -> pd.DataFrame:
+    return pq.read_table(pa.BufferReader(data), filters=[("person_id", "==", person_id)],
+                         schema=DETAIL_COLUMNS[table.name]).to_pandas()
+
+
 def open_store(url: str, *, create: bool = True) -> HistoryStore:
     """Open (and by default create) the history store at a SQLAlchemy URL."""
     try:
@@ -433,6 +546,20 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
     if not create and engine.dialect.name == "sqlite" and database not in (None, "", ":memory:") \
             and not Path(database).exists():
         raise HistoryError(f"no history database at {database}; run `hkc refresh` first, or pass --db URL")
+    try:
+        if create and engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        older = _older_layout(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        raise HistoryError(f"history database {store.url} cannot be opened or created "
+                           f"({str(exc).splitlines()[0]}); check the path and permissions") from None
+    if older:
+        try:
+            _upgrade(engine, older)
+        except (SQLAlchemyError, OSError, HistoryError, engine.dialect.loaded_dbapi.Error) as exc:
+            raise HistoryError(f"history database {store.url} was written by an older hkc and could not be "
+                               f"upgraded ({str(exc).splitlines()[0]}); nothing was changed: open it once with "
+                               "write access") from None
     if not create:
         try:  # a store made by an older hkc gains the record tables; a read-only one is read as it is
             metadata.create_all(engine, tables=list(RECORD_TABLES))
@@ -440,10 +567,50 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
             pass
     if create:
         try:
-            if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
             metadata.create_all(engine)
         except (SQLAlchemyError, OSError) as exc:
             raise HistoryError(f"history database {store.url} cannot be opened or created "
                                f"({str(exc).splitlines()[0]}); check the path and permissions") from None
     return store
+
+
+def _older_layout(engine: sa.Engine) -> dict[str, list[str]]:
+    """What a store written by an older hkc still has: ``{table: [its old indexes]}`` for ``scores``
+    and ``removed``, ``{table: []}`` for ``contributions`` and ``evidence`` kept row by row."""
+    inspector = sa.inspect(engine)
+    present = set(inspector.get_table_names())
+    older = {t.name: [] for t in DETAIL_TABLES
+             if t.name in present and "parquet" not in {c["name"] for c in inspector.get_columns(t.name)}}
+    for table in ROW_TABLES:
+        if table.name in present:
+            indexes = [i["name"] for i in inspector.get_indexes(table.name) if i["name"] in OLD_INDEXES]
+            if indexes:
+                older[table.name] = indexes
+    return older
+
+
+def _upgrade(engine: sa.Engine, older: dict[str, list[str]]) -> None:
+    """Bring an older store to this layout in ONE transaction: each run's contributions and evidence
+    rows become its Parquet, and scores and removed get the (run_id, person_id) index instead of the
+    single-column ones."""
+    with engine.begin() as conn:
+        for table in DETAIL_TABLES:
+            if table.name not in older:
+                continue
+            rows_table = sa.Table(table.name, sa.MetaData(), autoload_with=conn)
+            stored = []
+            for (run_id,) in conn.execute(sa.select(rows_table.c.run_id).distinct()).all():
+                result = conn.execute(sa.select(rows_table).where(rows_table.c.run_id == run_id))
+                chunks = _chunks(table, pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+                stored += [c | {"run_id": run_id} for c in chunks]
+            rows_table.drop(conn)
+            table.create(conn)
+            if stored:
+                conn.execute(table.insert(), stored)
+        for table in ROW_TABLES:
+            if older.get(table.name):
+                for index in sa.Table(table.name, sa.MetaData(), autoload_with=conn).indexes:
+                    if index.name in older[table.name]:
+                        index.drop(conn)
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hkc.errors import HistoryError
 from hkc.history import (
+    DETAIL_TABLES,
     PERSON_TABLES,
     HistoryStore,
     decisions,
@@ -93,4 +94,6 @@ def purge(store: HistoryStore, *, older_than_days: int, today: dt.date, by: str,
 
 
 def _count(conn: sa.Connection, table: sa.Table, where) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one())
+    """Rows about people; a run's contributions and evidence count the rows inside its Parquet."""
+    counted = sa.func.coalesce(sa.func.sum(table.c.rows), 0) if table in DETAIL_TABLES else sa.func.count()
+    return int(conn.execute(sa.select(counted).select_from(table).where(where)).scalar_one())
