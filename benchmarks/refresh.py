@@ -144,11 +144,12 @@ def run(people: int, seed: int) -> dict:
                                  db_url=f"sqlite:///{tmp}/history.db", extract_date=UNTIL, partner_pack="yes",
                                  demo_key=True, by="benchmark")
         except CapacityError as refused:  # too big for this machine: say so, and time the reference anyway
+            refused_after = time.perf_counter() - start
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             people_rows, event_rows, _ = extract_rows(folder)
             duck_s, duck_people = duckdb_risk_seconds(folder, defs, UNTIL)
             return {"people": people_rows, "events": event_rows, "completed": False,
-                    "refused_after_s": round(time.perf_counter() - start, 2), "message": str(refused),
-                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                    "refused_after_s": round(refused_after, 2), "message": str(refused), "peak_rss_mb": round(peak),
                     "duckdb_score_s": round(duck_s, 2), "duckdb_people_scored": duck_people}
         wall = time.perf_counter() - start
     duck_s, duck_people = duckdb_risk_seconds(folder, defs, UNTIL)
