@@ -1,0 +1,110 @@
+"""Two refreshes started at once: one proceeds, the other says why it stopped; nothing interleaves.
+
+Each refresh is a real process running the command line, released at the same instant (a
+shared start time), so the lock and the database are exercised as an analyst would by running the
+same command twice by mistake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = dt.date(2026, 9, 30)
+
+STARTER = r'''
+import sys, time
+start_at = float(sys.argv[1])
+time.sleep(max(0.0, start_at - time.time()))
+import cli
+cli.main(sys.argv[2:])
+'''
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict:
+    from hkc.definitions import init_deployment, load_definitions
+    from hkc.synth import generate_force, write_force
+
+    root = tmp_path_factory.mktemp("concurrency")
+    init_deployment(root / "force")
+    config = root / "force" / "config" / "hkc.toml"
+    config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
+    spec = root / "force" / "audits" / "fairness.toml"
+    spec.write_text(spec.read_text().replace("resamples = 1000", "resamples = 200"))
+    force = generate_force(people=600, seed=5, until=AS_OF, catalogue=load_definitions(config=config).catalogue)
+    write_force(force, root / "data")
+    (root / "starter.py").write_text(STARTER)
+    return {"root": root, "config": config, "data": root / "data", "starter": root / "starter.py"}
+
+
+def start_together(world: dict, runs: list[tuple[Path, Path]]) -> list[subprocess.CompletedProcess]:
+    """Start one `hkc refresh` per (out folder, database) at the same instant; wait for all."""
+    # Imports take a second or two: release every process well after they have all started.
+    start_at = time.time() + 4.0
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen(
+        [sys.executable, str(world["starter"]), str(start_at), "refresh", str(world["data"]),
+         "--as-of", AS_OF.isoformat(), "--out", str(out), "--db", f"sqlite:///{db}", "--extract-date", "2026-10-01",
+         "--config", str(world["config"]), "--no-partner-pack", "--by", "concurrency test"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for out, db in runs]
+    done = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=300)
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    return done
+
+
+def stored(db: Path) -> pd.DataFrame:
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        runs = pd.read_sql("SELECT run_id, as_of, cohort_size FROM runs", conn)
+        per_run = pd.read_sql("SELECT run_id, COUNT(*) AS n, SUM(in_cohort) AS listed FROM scores GROUP BY run_id", conn)
+    finally:
+        conn.close()
+    return runs.merge(per_run, on="run_id", how="outer")
+
+
+def test_same_folder_and_database_one_proceeds_the_other_stops_with_a_clear_message(world, tmp_path):
+    out, db = tmp_path / "out", tmp_path / "history.db"
+    first, second = start_together(world, [(out, db), (out, db)])
+    codes = sorted([first.returncode, second.returncode])
+    assert codes == [0, 2], (first.stderr[-2000:], second.stderr[-2000:])
+    loser = first if first.returncode == 2 else second
+    last_line = loser.stderr.strip().splitlines()[-1]
+    assert "another refresh is writing" in last_line and "wait for it to finish" in last_line
+    assert "Traceback" not in loser.stderr
+    runs = stored(db)
+    assert len(runs) == 1 and runs.loc[0, "as_of"] == AS_OF.isoformat()
+    assert runs.loc[0, "listed"] == runs.loc[0, "cohort_size"]  # the stored run is whole
+    cohort = pd.read_csv(out / "cohort.csv")
+    assert len(cohort) == runs.loc[0, "cohort_size"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == [".out.lock"]
+
+
+def test_two_folders_one_database_both_finish_and_the_database_holds_one_whole_run(world, tmp_path):
+    """Different --out folders do not share a lock; the database's transactions keep them apart:
+    the as-of date ends up stored once, whole, and identical to what either run published."""
+    db = tmp_path / "history.db"
+    done = start_together(world, [(tmp_path / "a", db), (tmp_path / "b", db)])
+    assert [p.returncode for p in done] == [0, 0], [p.stderr[-2000:] for p in done]
+    runs = stored(db)
+    assert len(runs) == 1 and runs.loc[0, "listed"] == runs.loc[0, "cohort_size"]
+    conn = sqlite3.connect(db)
+    try:
+        listed = pd.read_sql("SELECT person_id, rank FROM scores WHERE in_cohort ORDER BY rank", conn)
+    finally:
+        conn.close()
+    for folder in ("a", "b"):
+        published = pd.read_csv(tmp_path / folder / "cohort.csv", dtype={"person_id": str})
+        assert published[["person_id", "rank"]].reset_index(drop=True).equals(listed), folder
