@@ -16,7 +16,10 @@ event) in one transaction.
 The record of what was done with a run: ``decisions`` (what the partnership meeting decided about a
 person, who recorded it and from which pack), ``disclosures`` (every pack written: audience, when,
 by whom, how many people, each file's SHA-256) with ``disclosure_people`` (WHICH people, for
-subject access), and ``purges`` (each retention purge: counts and date range, never ids).
+subject access), and ``purges`` (each retention purge: counts and date range, never ids).  A
+refresh logs its packs in its run's transaction as *pending* and confirms them once its output
+folder is published; the next refresh to that folder settles what a killed one left pending
+(:meth:`HistoryStore.settle_disclosures`: kept if the files are there, dropped if they never went out).
 
 ``decisions`` and ``disclosures`` carry the run's ``as_of`` and ``run_id`` without a foreign key:
 re-running an as-of date re-points them to the new run instead of losing them.
@@ -144,6 +147,10 @@ disclosures = sa.Table(
     sa.Column("people", sa.Integer, nullable=False),
     sa.Column("files", sa.Text, nullable=False),  # JSON {file name: sha256}
     sa.Column("people_purged", sa.Boolean, nullable=False, default=False),
+    # A refresh logs its packs with its run (pending) and confirms them once its output folder is
+    # published; a pending entry of a killed run is settled by the next refresh to that folder.
+    sa.Column("folder", sa.Text),
+    sa.Column("published", sa.Boolean, nullable=False, default=True, server_default=sa.true()),
 )
 disclosure_people = sa.Table(
     "disclosure_people", metadata,
@@ -199,8 +206,17 @@ class HistoryStore:
     # -- writing ---------------------------------------------------------------------------
     def save_run(self, *, as_of: dt.date, manifest: dict, audit: dict | None, scores_frame: pd.DataFrame,
                  contributions_frame: pd.DataFrame, evidence_frame: pd.DataFrame,
-                 removed_frame: pd.DataFrame) -> tuple[int, bool]:
-        """Store one refresh atomically; returns (run_id, replaced_existing)."""
+                 removed_frame: pd.DataFrame, disclosures_pending: list[dict] | None = None,
+                 folder: str | Path | None = None) -> tuple[int, bool]:
+        """Store one refresh atomically; returns (run_id, replaced_existing).
+
+        ``disclosures_pending``: the packs the run is about to publish in ``folder``, each
+        ``{"audience", "files", "person_ids", "by"}``; they are logged in the same transaction as
+        *pending*, to be confirmed by :meth:`confirm_disclosures` once the folder is published (or
+        settled by :meth:`settle_disclosures` if the run is killed first).
+        """
+        pending = [self._disclosure(d["audience"], d["files"], d["person_ids"], d["by"], None)
+                   for d in disclosures_pending or []]
         row = {
             "as_of": as_of.isoformat(),
             "started_at": manifest["started_at"],
@@ -220,13 +236,14 @@ class HistoryStore:
                 detail = pool.submit(lambda: {table: _chunks(table, frame) for table, frame in
                                               ((contributions, contributions_frame), (evidence, evidence_frame))})
                 rows = {scores: _columns(scores, scores_frame), removed: _columns(removed, removed_frame)}
-                run_id, old = self._write_run(row, rows, detail)
+                run_id, old = self._write_run(row, rows, detail, pending, folder)
         except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, HistoryError) as exc:
             raise HistoryError(f"history database {self.url}: could not store the run "
                                f"({str(exc).splitlines()[0]}); nothing was changed") from None
         return int(run_id), old is not None
 
-    def _write_run(self, row: dict, rows: dict[sa.Table, dict[str, list]], detail: Future) -> tuple[int, int | None]:
+    def _write_run(self, row: dict, rows: dict[sa.Table, dict[str, list]], detail: Future, pending: list[tuple],
+                   folder: str | Path | None) -> tuple[int, int | None]:
         """The run's one transaction: replace the run of the same as-of date, write rows and detail."""
         with self.engine.begin() as conn:
             old = conn.execute(sa.select(runs.c.run_id).where(runs.c.as_of == row["as_of"])).scalar()
@@ -243,6 +260,10 @@ class HistoryStore:
             for table, chunks in detail.result().items():
                 if chunks:
                     conn.execute(table.insert(), [c | {"run_id": run_id} for c in chunks])
+            where = str(Path(folder).resolve()) if folder is not None else None
+            for values, people in pending:
+                self._insert_disclosure(conn, values | {"run_id": run_id, "as_of": row["as_of"], "folder": where,
+                                                        "published": False}, people)
         return run_id, old
 
     # -- the record of what was done with a run ----------------------------------------------
@@ -252,8 +273,25 @@ class HistoryStore:
 
         Every pack is logged, the police view (``"police"``) as well as the partner pack
         (``"partner"``), so :func:`hkc.subject_access.subject_access` can say who received a
-        person's data.  Returns the ``disclosure_id``.
+        person's data.  Returns the ``disclosure_id``.  (A refresh logs its own packs with its run:
+        see :meth:`save_run`.)
         """
+        values, people = self._disclosure(audience, files, person_ids, by, when)
+        try:
+            with self.engine.begin() as conn:
+                as_of = conn.execute(sa.select(runs.c.as_of).where(runs.c.run_id == run_id)).scalar()
+                if as_of is None:
+                    raise HistoryError(f"history database {self.url} has no run {run_id}; "
+                                       "log a disclosure after the run is stored")
+                disclosure_id = self._insert_disclosure(conn, values | {"run_id": run_id, "as_of": as_of}, people)
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url}: could not log the disclosure "
+                               f"({str(exc).splitlines()[0]}); nothing was changed") from None
+        return int(disclosure_id)
+
+    @staticmethod
+    def _disclosure(audience: str, files: dict[str, str], person_ids, by: str,
+                    when: dt.datetime | str | None) -> tuple[dict, list[str]]:
         if audience not in AUDIENCES:
             raise HistoryError(f"disclosure audience '{audience}' is not one of {', '.join(AUDIENCES)}")
         if not str(by or "").strip():
@@ -264,23 +302,55 @@ class HistoryStore:
         if isinstance(when, dt.datetime):
             when = when.isoformat(timespec="seconds")
         when = when or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return {"audience": audience, "disclosed_at": str(when), "disclosed_by": str(by).strip(),
+                "people": len(people), "files": json.dumps(dict(sorted(files.items()))), "people_purged": False}, people
+
+    @staticmethod
+    def _insert_disclosure(conn: sa.Connection, values: dict, people: list[str]) -> int:
+        disclosure_id = conn.execute(disclosures.insert().values(**values)).inserted_primary_key[0]
+        if people:
+            conn.execute(disclosure_people.insert(), [{"disclosure_id": disclosure_id, "person_id": p} for p in people])
+        return int(disclosure_id)
+
+    def confirm_disclosures(self, run_id: int) -> int:
+        """Mark the run's pending disclosures published (its output folder now holds the packs)."""
         try:
             with self.engine.begin() as conn:
-                as_of = conn.execute(sa.select(runs.c.as_of).where(runs.c.run_id == run_id)).scalar()
-                if as_of is None:
-                    raise HistoryError(f"history database {self.url} has no run {run_id}; "
-                                       "log a disclosure after the run is stored")
-                disclosure_id = conn.execute(disclosures.insert().values(
-                    run_id=run_id, as_of=as_of, audience=audience, disclosed_at=str(when), disclosed_by=str(by).strip(),
-                    people=len(people), files=json.dumps(dict(sorted(files.items()))), people_purged=False,
-                )).inserted_primary_key[0]
-                if people:
-                    conn.execute(disclosure_people.insert(),
-                                 [{"disclosure_id": disclosure_id, "person_id": p} for p in people])
+                return conn.execute(disclosures.update().where(
+                    (disclosures.c.run_id == run_id) & ~disclosures.c.published).values(published=True)).rowcount
         except SQLAlchemyError as exc:
-            raise HistoryError(f"history database {self.url}: could not log the disclosure "
-                               f"({str(exc).splitlines()[0]}); nothing was changed") from None
-        return int(disclosure_id)
+            raise HistoryError(f"history database {self.url}: could not confirm the disclosures "
+                               f"({str(exc).splitlines()[0]}); the next refresh to this folder settles them") from None
+
+    def settle_disclosures(self, folder: str | Path) -> tuple[int, int]:
+        """Settle what a killed refresh to ``folder`` logged as pending; returns (confirmed, dropped).
+
+        A pending pack whose files are in ``folder`` byte for byte was published (the run died after
+        its folder swap) and is confirmed; any other never left the machine and is deleted, with
+        its people, so subject access never reports a disclosure that did not happen.
+        """
+        from hkc.outputs import sha256_file
+
+        where = Path(folder).resolve()
+        confirmed, dropped = [], []
+        try:
+            with self.engine.begin() as conn:
+                rows = conn.execute(sa.select(disclosures.c.disclosure_id, disclosures.c.files).where(
+                    (disclosures.c.folder == str(where)) & ~disclosures.c.published)).all()
+                for disclosure_id, files in rows:
+                    there = all((where / name).is_file() and sha256_file(where / name) == sha
+                                for name, sha in json.loads(files).items())
+                    (confirmed if there else dropped).append(disclosure_id)
+                if confirmed:
+                    conn.execute(disclosures.update().where(disclosures.c.disclosure_id.in_(confirmed))
+                                 .values(published=True))
+                if dropped:
+                    conn.execute(disclosure_people.delete().where(disclosure_people.c.disclosure_id.in_(dropped)))
+                    conn.execute(disclosures.delete().where(disclosures.c.disclosure_id.in_(dropped)))
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url}: could not settle the disclosures of an interrupted "
+                               f"refresh ({str(exc).splitlines()[0]}); nothing was changed") from None
+        return len(confirmed), len(dropped)
 
     def disclosures(self, *, person_id: str | None = None, run_id: int | None = None) -> pd.DataFrame:
         """The disclosure log (optionally only those including ``person_id`` or of ``run_id``)."""
@@ -553,6 +623,10 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
     except (SQLAlchemyError, OSError) as exc:
         raise HistoryError(f"history database {store.url} cannot be opened or created "
                            f"({str(exc).splitlines()[0]}); check the path and permissions") from None
+    try:
+        _add_disclosure_state(engine)
+    except (SQLAlchemyError, OSError):
+        pass  # a read-only store is read as it is
     if older:
         try:
             _upgrade(engine, older)
@@ -572,6 +646,20 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
             raise HistoryError(f"history database {store.url} cannot be opened or created "
                                f"({str(exc).splitlines()[0]}); check the path and permissions") from None
     return store
+
+
+def _add_disclosure_state(engine: sa.Engine) -> None:
+    """A disclosures table from before pending disclosures gains ``folder`` and ``published``
+    (every entry it holds was logged after its pack was published)."""
+    inspector = sa.inspect(engine)
+    if "disclosures" not in inspector.get_table_names():
+        return
+    present = {c["name"] for c in inspector.get_columns("disclosures")}
+    with engine.begin() as conn:
+        if "folder" not in present:
+            conn.execute(sa.text("ALTER TABLE disclosures ADD COLUMN folder TEXT"))
+        if "published" not in present:
+            conn.execute(sa.text("ALTER TABLE disclosures ADD COLUMN published BOOLEAN NOT NULL DEFAULT TRUE"))
 
 
 def _older_layout(engine: sa.Engine) -> dict[str, list[str]]:

@@ -192,6 +192,10 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     key = _partner_key(definitions, partner_pack, demo_key, say)  # before any work: a missing key fails fast
     say(check_capacity(data_dir).describe())  # an extract too big for this machine stops here, not in an OOM kill
     store = open_store(db_url or definitions.database_url())
+    confirmed, dropped = store.settle_disclosures(out)  # what a killed refresh to this folder left pending
+    if confirmed or dropped:
+        say(f"an interrupted refresh to {out} had logged {confirmed + dropped} pack(s): {confirmed} had been "
+            f"published (kept in the disclosure log), {dropped} never were (removed from it)")
     extract = stages.run("validate", "loading and validating the extract", load_extract, data_dir,
                          catalogue=definitions.catalogue, extract_date=extract_date or max(as_of, dt.date.today()),
                          progress=say)
@@ -308,16 +312,20 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         manifest["stages_seconds"] = dict(stages.seconds)
         write_json(manifest, folder / "run.json")
         stored = _stored_scores(scores_out, members)
+        # The packs are logged with the run, as pending; they are confirmed once the folder is
+        # published below (a killed run's pending entries are settled by the next refresh).
+        police_people = sorted(set(members["person_id"]) | set(gone["person_id"]) | set(peer_map.periphery["person_id"]))
+        packs = [{"audience": "police", "files": file_hashes(folder, ["cohort.csv", "cohort.html", "cohort.xlsx"]),
+                  "person_ids": police_people, "by": by}]
+        if partner is not None:
+            packs.append({"audience": "partner", "files": partner["files"], "person_ids": partner["person_ids"],
+                          "by": by})
         run_id, replaced = stages.run("history", "storing the run in the history database", store.save_run,
                                       as_of=as_of, manifest=manifest, audit=partner_audit, scores_frame=stored,
                                       contributions_frame=contrib[isin(contrib["person_id"], stored["person_id"])],
                                       evidence_frame=evidence[isin(evidence["person_id"], stored["person_id"])],
-                                      removed_frame=gone)
-        police_people = sorted(set(members["person_id"]) | set(gone["person_id"]) | set(peer_map.periphery["person_id"]))
-        store.log_disclosure(run_id, "police", file_hashes(folder, ["cohort.csv", "cohort.html", "cohort.xlsx"]),
-                             police_people, by=by)
-        if partner is not None:
-            store.log_disclosure(run_id, "partner", partner["files"], partner["person_ids"], by=by)
+                                      removed_frame=gone, disclosures_pending=packs, folder=out)
+    store.confirm_disclosures(run_id)
     tracked = stages.run("tracking", "logging aggregate figures to MLflow", log_run,
                          run_name=f"refresh {as_of}", params=_tracking_params(manifest),
                          metrics=_tracking_metrics(manifest) | audit_metrics(partner_audit),
