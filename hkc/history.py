@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice, repeat
@@ -246,6 +247,7 @@ class HistoryStore:
                    folder: str | Path | None) -> tuple[int, int | None]:
         """The run's one transaction: replace the run of the same as-of date, write rows and detail."""
         with self.engine.begin() as conn:
+            _writer_lock(conn)
             old = conn.execute(sa.select(runs.c.run_id).where(runs.c.as_of == row["as_of"])).scalar()
             if old is not None:
                 for table in PERSON_TABLES:
@@ -640,12 +642,30 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
         except (SQLAlchemyError, OSError):
             pass
     if create:
-        try:
-            metadata.create_all(engine)
-        except (SQLAlchemyError, OSError) as exc:
-            raise HistoryError(f"history database {store.url} cannot be opened or created "
-                               f"({str(exc).splitlines()[0]}); check the path and permissions") from None
+        for attempt in range(3):  # two refreshes creating the same new store race to CREATE TABLE:
+            try:                  # the loser finds the tables made on its next look
+                metadata.create_all(engine)
+                break
+            except (SQLAlchemyError, OSError) as exc:
+                if attempt == 2 or "already exists" not in str(exc):
+                    raise HistoryError(f"history database {store.url} cannot be opened or created "
+                                       f"({str(exc).splitlines()[0]}); check the path and permissions") from None
+                time.sleep(0.2)
     return store
+
+
+def _writer_lock(conn: sa.Connection) -> None:
+    """Take the store's write lock before reading what a run replaces, so two refreshes saving at
+    once queue (the later then replaces the earlier's run) instead of both inserting the as-of date.
+
+    PostgreSQL: an exclusive lock on ``runs`` (readers still read).  SQLite and others: a write
+    statement that changes nothing starts the write transaction (SQLite's busy timeout queues the
+    second writer).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("LOCK TABLE runs IN EXCLUSIVE MODE"))
+    else:
+        conn.execute(runs.delete().where(sa.false()))
 
 
 def _add_disclosure_state(engine: sa.Engine) -> None:
