@@ -13,12 +13,18 @@ do the same in Arrow compute (or on integer codes) and give the same answers.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["isin", "index_in", "iso_dates", "text_rank", "sort_order"]
+__all__ = ["isin", "index_in", "iso_dates", "text_rank", "sort_order", "sort_rows", "THREADS"]
+
+THREADS = min(2, os.cpu_count() or 1)  # the heavy sorts and gathers use at most two threads
+PARALLEL_ROWS = 1_000_000  # below this, one thread is as fast
 
 
 def _arrow(values) -> pa.Array | pa.ChunkedArray:
@@ -66,26 +72,53 @@ def text_rank(values: pd.Series) -> np.ndarray:
     return rank
 
 
-def sort_order(keys: list[np.ndarray], tiebreak: pd.Series | None = None) -> np.ndarray:
+def sort_order(keys: list[np.ndarray], tiebreak=None) -> np.ndarray:
     """Row order sorting by ``keys`` (most significant first), then by the text ``tiebreak``.
 
     The text is compared only within runs of rows equal on every key, so a unique id as the
-    last key costs almost nothing when it rarely decides.
+    last key costs almost nothing when it rarely decides.  See :func:`sort_rows`.
     """
-    order = np.lexsort(tuple(reversed(keys)))
-    if tiebreak is None or len(order) < 2:
-        return order
-    same = np.logical_and.reduce([k[order][1:] == k[order][:-1] for k in keys])
+    return sort_rows(keys, tiebreak)[0]
+
+
+def sort_rows(keys: list[np.ndarray], tiebreak=None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`sort_order`, and each key in that order (so callers need not gather them again).
+
+    Above :data:`PARALLEL_ROWS` rows the rows are split at the first key's midpoint and the two
+    halves sorted at once on two threads (NumPy's sorts release the GIL); every row of the first
+    half precedes every row of the second, so the halves concatenate to the same order.
+    """
+    n = len(keys[0])
+    if n >= max(PARALLEL_ROWS, 2) and THREADS > 1:
+        first = keys[0]
+        pivot = first.min() + (first.max() - first.min()) / 2
+        low = first < pivot
+        halves = [np.flatnonzero(low), np.flatnonzero(~low)]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            parts = list(pool.map(lambda rows: _sort_part([k[rows] for k in keys], rows), halves))
+        order = np.concatenate([p[0] for p in parts])
+        ordered = [np.concatenate([p[1][i] for p in parts]) for i in range(len(keys))]
+    else:
+        order, ordered = _sort_part(keys, None)
+    if tiebreak is None or n < 2:
+        return order, ordered
+    same = np.logical_and.reduce([k[1:] == k[:-1] for k in ordered])
     if not same.any():
-        return order
+        return order, ordered
     equal_prev = np.concatenate([[False], same])
     where = np.flatnonzero(equal_prev | np.concatenate([same, [False]]))
     block = np.cumsum(~equal_prev[where])
-    text = _arrow(tiebreak)
-    ids = text_rank(pd.Series(np.asarray(text.take(pa.array(order[where])), dtype=object), dtype="str"))
+    ids = text_rank(_arrow(tiebreak).take(pa.array(order[where])))
+    fix = np.lexsort((ids, block))  # tied rows are equal on every key: only the order changes
     order = order.copy()
-    order[where] = order[where][np.lexsort((ids, block))]
-    return order
+    order[where] = order[where][fix]
+    return order, ordered
+
+
+def _sort_part(keys: list[np.ndarray], rows: np.ndarray | None) -> tuple[np.ndarray, list[np.ndarray]]:
+    order = np.lexsort(tuple(reversed(keys)))
+    ordered = [k[order] for k in keys]
+    return (order if rows is None else rows[order]), ordered
 
 
 def iso_dates(values: pd.Series) -> pd.api.extensions.ExtensionArray:

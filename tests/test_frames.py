@@ -88,3 +88,48 @@ def test_index_in_matches_get_indexer_on_unique_lookups(values, lookup):
     lookup = list(dict.fromkeys(lookup))
     expected = pd.Index(lookup, dtype=object).get_indexer(pd.Index(values, dtype=object)).tolist()
     assert index_in(pd.Series(values, dtype="str"), pd.Series(lookup, dtype="str")).tolist() == expected
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.floats(0, 3, allow_nan=False), st.integers(0, 2)), max_size=60),
+       st.integers(0, 3))
+def test_sorting_in_two_threads_gives_the_one_thread_order(rows, seed):
+    import hkc.frames as frames
+
+    rng = np.random.default_rng(seed)
+    keys = [np.array([r[i] for r in rows]) for i in range(3)]
+    text = pd.Series([f"e{rng.integers(0, 10**6):07d}-{i}" for i in range(len(rows))], dtype="str")
+    one = frames.sort_rows(keys, tiebreak=text)
+    previous = frames.PARALLEL_ROWS, frames.THREADS
+    try:
+        frames.PARALLEL_ROWS, frames.THREADS = 0, 2
+        two = frames.sort_rows(keys, tiebreak=text)
+    finally:
+        frames.PARALLEL_ROWS, frames.THREADS = previous
+    assert one[0].tolist() == two[0].tolist()
+    assert all(a.tolist() == b.tolist() for a, b in zip(one[1], two[1], strict=True))
+
+
+def test_event_points_are_the_same_on_one_or_two_threads(monkeypatch):
+    import datetime as dt
+
+    import hkc.features as features
+    from hkc.definitions import load_definitions
+    from hkc.extract import load_extract
+    from hkc.synth import generate_force, write_force
+
+    defs = load_definitions()
+    as_of = dt.date(2026, 9, 30)
+    force = generate_force(people=3000, seed=4, until=as_of, catalogue=defs.catalogue)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_force(force, Path(tmp) / "x", fmt="parquet")
+        extract = load_extract(Path(tmp) / "x", catalogue=defs.catalogue, extract_date=as_of)
+    one = features.event_points(extract.events, catalogue=defs.catalogue, as_of=as_of)
+    monkeypatch.setattr(features, "PARALLEL_ROWS", 0)
+    monkeypatch.setattr("hkc.frames.PARALLEL_ROWS", 0)
+    monkeypatch.setattr(features, "THREADS", 2)
+    monkeypatch.setattr("hkc.frames.THREADS", 2)
+    two = features.event_points(extract.events, catalogue=defs.catalogue, as_of=as_of)
+    pd.testing.assert_frame_equal(one, two)
