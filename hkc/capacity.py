@@ -36,9 +36,13 @@ __all__ = ["CapacityError", "Capacity", "check_capacity", "memory_needed", "avai
 
 GB = 1024 ** 3
 MB = 1024 ** 2
-# Fitted to the peak RSS of benchmarks/refresh.py (model off), then rounded up.
-BASE = 600 * MB
-PER_PERSON = 1_000  # bytes
+# Fitted to the peak RSS of ``python -m benchmarks.refresh --sizes 100000,1000000,3000000`` (model
+# off; 8.55 events per person): 665 MB, 3,635 MB and 10,691 MB, i.e. about 320 MB plus 3.46 KB per
+# person with their events.  The split between a person and an event is the loaded size of each
+# (an event row and its share of the scored evidence is most of it).  The margin covers extracts
+# with other shapes and the model stage.
+BASE = 400 * MB
+PER_PERSON = 600  # bytes
 PER_EVENT = 330  # bytes
 MARGIN = 1.2
 SAMPLE_BYTES = 1 * MB
