@@ -84,10 +84,13 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
     position = np.full(int(max(person_idx.max(initial=-1), events["person_idx"].max() if len(events) else -1)) + 1,
                        -1, dtype=np.int64)
     position[person_idx] = np.arange(n)
-    local = position[events["person_idx"].to_numpy()] if len(events) else np.array([], dtype=np.int64)
-    if (local < 0).any():
-        events, local = events.iloc[np.flatnonzero(local >= 0)], local[local >= 0]
-    events = events.assign(person_idx=local)
+    if len(position) == n and np.array_equal(position, np.arange(n)):
+        pass  # the whole extract in its own order (a refresh): positions are the indexes already
+    else:
+        local = position[events["person_idx"].to_numpy()] if len(events) else np.array([], dtype=np.int64)
+        if (local < 0).any():
+            events, local = events.iloc[np.flatnonzero(local >= 0)], local[local >= 0]
+        events = events.assign(person_idx=local)
     points = event_points(events, catalogue=catalogue, as_of=as_of)
     contrib = indicator_contributions(points)
     risk = np.zeros(n)
@@ -116,8 +119,10 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
     intel_reports = np.bincount(intel_frame["person_idx"].to_numpy(), minlength=n)
     hard_n, qualifying_n = per_person(hard), per_person(qualifying_hard)
     any_risk = per_person(points["axis"].cat.codes.to_numpy() == AXES.index("risk")) > 0
-    latest_weapon = (points.loc[weapon].groupby("person_idx")["date"].max()
-                     .reindex(np.arange(n)).to_numpy())
+    dates = points["date"].to_numpy()
+    latest = np.full(n, np.iinfo(np.int64).min)  # NaT's integer: no weapon event
+    np.maximum.at(latest, pidx[weapon], dates[weapon].view(np.int64))
+    latest_weapon = latest.view(dates.dtype)
 
     age = ages_at(people["date_of_birth"], as_of)
     born = people["date_of_birth"].to_numpy() <= np.datetime64(as_of.isoformat(), "s")
