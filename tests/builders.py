@@ -77,3 +77,19 @@ def offline_definitions(**cwd):
     settings = dataclasses.replace(defs.settings,
                                    tracking=dataclasses.replace(defs.settings.tracking, enabled=False))
     return dataclasses.replace(defs, settings=settings)
+
+
+def quick_deployment(root: Path, *, people: int, seed: int, until: dt.date) -> tuple[Path, Path]:
+    """A deployment folder (MLflow off, 200 bootstrap resamples) and a synthetic extract beside it,
+    for tests that run `hkc refresh` in other processes: returns (settings file, extract folder)."""
+    from hkc.definitions import init_deployment, load_definitions
+    from hkc.synth import generate_force, write_force
+
+    init_deployment(root / "force")
+    config = root / "force" / "config" / "hkc.toml"
+    config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
+    spec = root / "force" / "audits" / "fairness.toml"
+    spec.write_text(spec.read_text().replace("resamples = 1000", "resamples = 200"))
+    force = generate_force(people=people, seed=seed, until=until, catalogue=load_definitions(config=config).catalogue)
+    write_force(force, root / "data")
+    return config, root / "data"

@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from tests.builders import quick_deployment
+
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 9, 30)
 
@@ -32,19 +34,10 @@ cli.main(sys.argv[2:])
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict:
-    from hkc.definitions import init_deployment, load_definitions
-    from hkc.synth import generate_force, write_force
-
     root = tmp_path_factory.mktemp("concurrency")
-    init_deployment(root / "force")
-    config = root / "force" / "config" / "hkc.toml"
-    config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
-    spec = root / "force" / "audits" / "fairness.toml"
-    spec.write_text(spec.read_text().replace("resamples = 1000", "resamples = 200"))
-    force = generate_force(people=600, seed=5, until=AS_OF, catalogue=load_definitions(config=config).catalogue)
-    write_force(force, root / "data")
+    config, data = quick_deployment(root, people=600, seed=5, until=AS_OF)
     (root / "starter.py").write_text(STARTER)
-    return {"root": root, "config": config, "data": root / "data", "starter": root / "starter.py"}
+    return {"root": root, "config": config, "data": data, "starter": root / "starter.py"}
 
 
 def start_together(world: dict, runs: list[tuple[Path, str]]) -> list[subprocess.CompletedProcess]:

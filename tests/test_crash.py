@@ -37,6 +37,7 @@ from click.testing import CliRunner
 from cli import main
 from hkc.locks import output_lock
 from hkc.outputs import atomic_folder
+from tests.builders import quick_deployment
 
 ROOT = Path(__file__).resolve().parents[1]
 QA, QB = dt.date(2026, 6, 30), dt.date(2026, 9, 30)
@@ -316,21 +317,11 @@ def leftovers(site: Path) -> list[str]:
 def world(tmp_path_factory) -> dict:
     """A deployment (tracking off, fewer bootstrap resamples), a synthetic extract, the A state
     (``before``) and an uninterrupted B run from a copy of it (``clean``)."""
-    from hkc.definitions import init_deployment, load_definitions
-    from hkc.synth import generate_force, write_force
-
     root = tmp_path_factory.mktemp("crash")
-    init_deployment(root / "force")
-    config = root / "force" / "config" / "hkc.toml"
-    config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
-    audit_spec = root / "force" / "audits" / "fairness.toml"
-    audit_spec.write_text(audit_spec.read_text().replace("resamples = 1000", "resamples = 200"))
-    force = generate_force(people=600, seed=3, until=QB, catalogue=load_definitions(config=config).catalogue)
-    write_force(force, root / "data")
+    config, data = quick_deployment(root, people=600, seed=3, until=QB)
     driver = root / "driver.py"
     driver.write_text(DRIVER)
-    world = {"config": config, "data": root / "data", "driver": driver, "before": root / "before",
-             "clean": root / "clean"}
+    world = {"config": config, "data": data, "driver": driver, "before": root / "before", "clean": root / "clean"}
     world["before"].mkdir()
     refresh(world["before"], world, QA)
     shutil.copytree(world["before"], world["clean"])
