@@ -89,7 +89,10 @@ def validate(data_dir: Path, out: Path | None, extract_date, config: Path | None
     from hkc.outputs import write_csv
     from hkc.report_text import validation_summary
 
+    from hkc.capacity import check_capacity
+
     defs = _definitions(config)
+    _progress(check_capacity(data_dir).describe())  # loading is most of a refresh's memory: same check
     extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date), progress=_progress)
     click.echo(validation_summary(extract))
     if out is not None:

@@ -92,3 +92,13 @@ def test_available_memory_reads_the_machine_or_the_override(monkeypatch):
     monkeypatch.setenv("HKC_MEMORY_LIMIT", "lots")
     with pytest.raises(HkcError, match="HKC_MEMORY_LIMIT='lots' is not a size"):
         capacity.available_memory()
+
+
+def test_validate_checks_memory_too(tmp_path, monkeypatch):
+    data = tmp_path / "national"
+    data.mkdir()
+    pq.write_table(pa.table({"n": np.zeros(10_000_000, dtype=np.int8)}), data / "people.parquet")
+    pq.write_table(pa.table({"n": np.zeros(100_000_000, dtype=np.int8)}), data / "events.parquet")
+    monkeypatch.setenv("HKC_MEMORY_LIMIT", "24G")
+    result = CliRunner().invoke(main, ["validate", str(data)])
+    assert result.exit_code == 3 and "need about" in result.output.strip().splitlines()[-1]
