@@ -604,7 +604,7 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
         engine = sa.create_engine(url, future=True)
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         raise HistoryError(f"--db {_redact(url)}: not a usable database URL ({exc}); "
-                           f"e.g. sqlite:///history.db or postgresql://user@host/db") from None
+                           f"e.g. sqlite:///history.db or postgresql+psycopg://user@host/db") from None
     if engine.dialect.name == "sqlite":
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
