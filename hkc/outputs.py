@@ -167,6 +167,31 @@ def clear_interrupted(target: Path, *, temporaries: bool = True) -> list[Path]:
     return done
 
 
+def _sync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot flush a directory; the files are flushed regardless
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(folder: Path) -> None:
+    """Flush every file under ``folder``, then each folder's entries, to disk."""
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _sync_dir(Path(root))
+
+
 @contextlib.contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
     """Yield a temporary folder; on success it replaces ``target``; on error it is removed.
@@ -189,6 +214,7 @@ def atomic_folder(target: Path) -> Iterator[Path]:
         tmp.mkdir()
         try:
             yield tmp
+            _sync_tree(tmp)  # on disk before it is published: a power cut cannot swap in empty files
             if target.exists():
                 os.replace(target, backup)
             try:
@@ -200,4 +226,5 @@ def atomic_folder(target: Path) -> Iterator[Path]:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        _sync_dir(target.parent)  # the renames themselves
         shutil.rmtree(backup, ignore_errors=True)

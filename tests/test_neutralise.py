@@ -32,3 +32,4 @@ def test_numbers_dates_and_headers():
 def test_categories_that_would_merge_fall_back_to_cells():
     frame = pd.DataFrame({"c": pd.Categorical(["=a", "'=a", "b"])})
     assert neutralise_frame(frame)["c"].astype(object).tolist() == ["'=a", "'=a", "b"]
+
