@@ -85,13 +85,13 @@ def init(directory: Path) -> None:
 @config_option
 def validate(data_dir: Path, out: Path | None, extract_date, config: Path | None) -> None:
     """Check an extract against the input contract and quarantine bad rows."""
-    from hkc.extract import load_extract
+    from hkc.capacity import check_capacity
+    from hkc.extract import load_extract, probe_extract
     from hkc.outputs import write_csv
     from hkc.report_text import validation_summary
 
-    from hkc.capacity import check_capacity
-
     defs = _definitions(config)
+    probe_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date))  # garbage first
     _progress(check_capacity(data_dir).describe())  # loading is most of a refresh's memory: same check
     extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date), progress=_progress)
     click.echo(validation_summary(extract))

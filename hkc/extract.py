@@ -51,7 +51,7 @@ from hkc.contract import CONTRACT, REQUIRED_FILES, Column
 from hkc.definitions import Catalogue
 from hkc.readers import READERS, RawFile, ReadLimits, file_error, file_sha256, find_files, first_line
 
-__all__ = ["Extract", "RawFile", "load_extract", "find_files", "READERS", "REJECT_COLUMNS"]
+__all__ = ["Extract", "RawFile", "load_extract", "probe_extract", "find_files", "READERS", "REJECT_COLUMNS"]
 
 REJECT_COLUMNS = ["file", "row", "column", "value", "rule", "message"]
 # How load_extract reads CSV text (see hkc.readers.ReadLimits); module constants so a test can lower them.
@@ -192,6 +192,33 @@ def _refuse_unusable(path: Path, raw: RawFile, problems: Problems, *, sample: bo
                      problems=f"{lines:,}", limit=f"{_PROBLEM_LIMIT:,}", rule=rule,
                      where=f" in column '{column}'" if column else "", times=f"{times:,}", row=row,
                      message=render())
+
+
+def probe_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt.date | None = None) -> None:
+    """Refuse an unusable extract from the first rows of each file, reading nothing else.
+
+    The same sample check :func:`load_extract` starts with (a few milliseconds a file), for callers
+    that must judge the extract before deciding anything else — the memory check, whose verdict on
+    a gigabyte of garbage would otherwise be about the wrong problem.  Raises :class:`ExtractError`.
+    """
+    if isinstance(extract_date, dt.datetime):
+        extract_date = extract_date.date()
+    extract_date = extract_date or dt.date.today()
+    limits = ReadLimits(block_size=_BLOCK, text_kept=_TEXT_KEPT, malformed_limit=_MALFORMED_LIMIT,
+                        sample_rows=_SAMPLE_ROWS)
+    for name, path in find_files(Path(data_dir)).items():
+        resolved: dict[str, int] = {}
+
+        def on_header(names: list[str], name: str = name, path: Path = path, into: dict = resolved) -> None:
+            into.update(_resolve_columns(path.name, names, CONTRACT[name])[0])
+
+        try:
+            raw = READERS[path.suffix](path, on_header, limits=limits, sample=True)
+        except OSError as exc:
+            raise file_error("unreadable_file", file=path.name, reason=first_line(str(exc))) from None
+        if not raw.complete:  # a file that fits in the sample is judged whole by load_extract
+            sample = check_file(name, raw, resolved, codes=catalogue.codes, extract_date=extract_date)
+            _refuse_unusable(path, raw, sample.problems, sample=True)
 
 
 def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt.date | None = None,

@@ -32,7 +32,7 @@ from hkc.cohort import movement, removed_people, select_cohort, vulnerability_ba
 from hkc.cohort_audit import audit_refresh, refresh_audit_spec
 from hkc.decisions import decision_history
 from hkc.definitions import Definitions
-from hkc.extract import Extract, load_extract
+from hkc.extract import Extract, load_extract, probe_extract
 from hkc.frames import isin, iso_dates, sort_order, text_rank
 from hkc.history import open_store
 from hkc.locks import output_lock
@@ -190,6 +190,8 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     stages = _Stages(say)
     settings = definitions.settings
     key = _partner_key(definitions, partner_pack, demo_key, say)  # before any work: a missing key fails fast
+    day = extract_date or max(as_of, dt.date.today())
+    probe_extract(data_dir, catalogue=definitions.catalogue, extract_date=day)  # garbage is refused as garbage
     say(check_capacity(data_dir).describe())  # an extract too big for this machine stops here, not in an OOM kill
     store = open_store(db_url or definitions.database_url())
     confirmed, dropped = store.settle_disclosures(out)  # what a killed refresh to this folder left pending
@@ -197,7 +199,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         say(f"an interrupted refresh to {out} had logged {confirmed + dropped} pack(s): {confirmed} had been "
             f"published (kept in the disclosure log), {dropped} never were (removed from it)")
     extract = stages.run("validate", "loading and validating the extract", load_extract, data_dir,
-                         catalogue=definitions.catalogue, extract_date=extract_date or max(as_of, dt.date.today()),
+                         catalogue=definitions.catalogue, extract_date=day,
                          progress=say)
     scored = stages.run("score", f"scoring {len(extract.people):,} people as of {as_of}", score_people,
                         extract.people, extract.events, catalogue=definitions.catalogue,

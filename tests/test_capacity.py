@@ -27,6 +27,27 @@ def small(tmp_path):
     return b.write(tmp_path / "extract")
 
 
+def _huge_parquet(path, rows: int, values: dict[str, str]) -> None:
+    """A Parquet file of ``rows`` copies of one valid row, written a million rows at a time (only
+    its metadata and first rows are ever read by the checks under test)."""
+    block = min(rows, 1_000_000)
+    table = pa.table({k: pa.DictionaryArray.from_arrays(pa.array(np.zeros(block, dtype=np.int8)), pa.array([v]))
+                      for k, v in values.items()})
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for _ in range(rows // block):
+            writer.write_table(table)
+
+
+def _national(folder):
+    folder.mkdir()
+    _huge_parquet(folder / "people.parquet", 10_000_000,
+                  {"person_id": "P1", "date_of_birth": "2010-01-01", "sex": "M", "ethnicity": "White"})
+    _huge_parquet(folder / "events.parquet", 100_000_000,
+                  {"event_id": "E1", "person_id": "P1", "date": "2026-01-01", "type": "knife_possession",
+                   "role": "offender", "source": "police"})
+    return folder
+
+
 def test_need_grows_linearly_with_people_and_events():
     one = memory_needed(people=1_000_000, events=10_000_000)
     ten = memory_needed(people=10_000_000, events=100_000_000)
@@ -64,13 +85,9 @@ def test_a_machine_too_small_is_refused_with_the_memory_needed(small, monkeypatc
     assert check_capacity(small).needed == memory_needed(people=30, events=30)
 
 
-def test_a_national_extract_is_refused_before_anything_is_read(tmp_path, monkeypatch):
+def test_a_national_extract_is_refused_before_it_is_loaded(tmp_path, monkeypatch):
     """10M people / 100M events on a 24 GB machine: one line, exit 3, no output, no database."""
-    data = tmp_path / "national"
-    data.mkdir()
-    # Only the row counts in the Parquet metadata are read: columns that would never load are fine.
-    pq.write_table(pa.table({"n": np.zeros(10_000_000, dtype=np.int8)}), data / "people.parquet")
-    pq.write_table(pa.table({"n": np.zeros(100_000_000, dtype=np.int8)}), data / "events.parquet")
+    data = _national(tmp_path / "national")
     monkeypatch.setenv("HKC_MEMORY_LIMIT", "24G")
     out, db = tmp_path / "out", tmp_path / "h.db"
     result = CliRunner().invoke(main, ["refresh", str(data), "--as-of", "2026-09-30", "--out", str(out),
@@ -95,10 +112,23 @@ def test_available_memory_reads_the_machine_or_the_override(monkeypatch):
 
 
 def test_validate_checks_memory_too(tmp_path, monkeypatch):
-    data = tmp_path / "national"
-    data.mkdir()
-    pq.write_table(pa.table({"n": np.zeros(10_000_000, dtype=np.int8)}), data / "people.parquet")
-    pq.write_table(pa.table({"n": np.zeros(100_000_000, dtype=np.int8)}), data / "events.parquet")
+    data = _national(tmp_path / "national")
     monkeypatch.setenv("HKC_MEMORY_LIMIT", "24G")
     result = CliRunner().invoke(main, ["validate", str(data)])
     assert result.exit_code == 3 and "need about" in result.output.strip().splitlines()[-1]
+
+
+def test_garbage_is_refused_as_garbage_before_the_memory_check(tmp_path, monkeypatch):
+    """A big file of garbage on a small machine: the analyst needs to hear the file is wrong (exit 2),
+    not that the machine is small (exit 3)."""
+    data = tmp_path / "garbage"
+    data.mkdir()
+    (data / "people.csv").write_text("person_id,date_of_birth,sex,ethnicity\n" + "x,not a date,?,?\n" * 20_000)
+    (data / "events.csv").write_text("event_id,person_id,date,type,role,source\n" + ",,,,,\n" * 20_000)
+    monkeypatch.setenv("HKC_MEMORY_LIMIT", "1K")
+    for args in (["validate", str(data)],
+                 ["refresh", str(data), "--as-of", "2026-09-30", "--out", str(tmp_path / "out"),
+                  "--db", f"sqlite:///{tmp_path / 'h.db'}"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, (args[0], result.output)
+        assert "rows are rejected, so the file is not usable" in result.output.strip().splitlines()[-1]
