@@ -212,7 +212,7 @@ def _cells(group: np.ndarray, sums: np.ndarray, count: np.ndarray, g: int,
     # order whatever the row order.  Integers sort many times faster than np.unique over rows.
     key = np.zeros(len(group), dtype=np.int64)
     for column in (group, *np.round(sums, decimals).T):
-        codes, uniques = pd.factorize(column, sort=True)
+        codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=False)  # NaN: a value of its own
         key = np.unique(key * len(uniques) + codes, return_inverse=True)[1].astype(np.int64)
     cells, first, where = np.unique(key, return_index=True, return_inverse=True)
     merged = np.bincount(where.ravel(), weights=count, minlength=len(cells)).astype(np.int64)

@@ -124,7 +124,7 @@ def _rows(path: Path) -> tuple[int, bool]:
     size = path.stat().st_size
     with path.open("rb") as handle:
         sample = handle.read(SAMPLE_BYTES)
-    lines = sample.count(b"\n")
+    lines = sample.count(b"\n") or sample.count(b"\r")  # old Mac line ends: CR only
     if size <= len(sample) or lines < 2:
         return max(0, lines - 1), False
     return int(size / (len(sample) / lines)), True

@@ -314,12 +314,18 @@ class HistoryStore:
             conn.execute(disclosure_people.insert(), [{"disclosure_id": disclosure_id, "person_id": p} for p in people])
         return int(disclosure_id)
 
-    def confirm_disclosures(self, run_id: int) -> int:
-        """Mark the run's pending disclosures published (its output folder now holds the packs)."""
+    def confirm_disclosures(self, run_id: int, folder: str | Path) -> int:
+        """Mark the run's pending disclosures for ``folder`` published (the folder now holds the packs).
+
+        Only this folder's: a refresh of the same as-of date to another folder, killed before its
+        swap, may have left pending packs that this run's replacement re-pointed here; those are
+        settled by the next refresh to their own folder.
+        """
         try:
             with self.engine.begin() as conn:
                 return conn.execute(disclosures.update().where(
-                    (disclosures.c.run_id == run_id) & ~disclosures.c.published).values(published=True)).rowcount
+                    (disclosures.c.run_id == run_id) & (disclosures.c.folder == str(Path(folder).resolve()))
+                    & ~disclosures.c.published).values(published=True)).rowcount
         except SQLAlchemyError as exc:
             raise HistoryError(f"history database {self.url}: could not confirm the disclosures "
                                f"({str(exc).splitlines()[0]}); the next refresh to this folder settles them") from None
@@ -646,8 +652,8 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
             try:                  # the loser finds the tables made on its next look
                 metadata.create_all(engine)
                 break
-            except (SQLAlchemyError, OSError) as exc:
-                if attempt == 2 or "already exists" not in str(exc):
+            except (SQLAlchemyError, OSError) as exc:  # PostgreSQL may report the race as a duplicate key
+                if attempt == 2 or isinstance(exc, OSError):
                     raise HistoryError(f"history database {store.url} cannot be opened or created "
                                        f"({str(exc).splitlines()[0]}); check the path and permissions") from None
                 time.sleep(0.2)

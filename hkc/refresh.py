@@ -327,7 +327,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
                                       contributions_frame=contrib[isin(contrib["person_id"], stored["person_id"])],
                                       evidence_frame=evidence[isin(evidence["person_id"], stored["person_id"])],
                                       removed_frame=gone, disclosures_pending=packs, folder=out)
-    store.confirm_disclosures(run_id)
+    store.confirm_disclosures(run_id, out)
     tracked = stages.run("tracking", "logging aggregate figures to MLflow", log_run,
                          run_name=f"refresh {as_of}", params=_tracking_params(manifest),
                          metrics=_tracking_metrics(manifest) | audit_metrics(partner_audit),

@@ -132,3 +132,10 @@ def test_garbage_is_refused_as_garbage_before_the_memory_check(tmp_path, monkeyp
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2, (args[0], result.output)
         assert "rows are rejected, so the file is not usable" in result.output.strip().splitlines()[-1]
+
+
+def test_csv_with_old_mac_line_ends_is_counted(tmp_path):
+    (tmp_path / "people.csv").write_bytes(b"person_id,date_of_birth\r" + b"P1234567,2010-01-01\r" * 200_000)
+    (tmp_path / "events.csv").write_text("event_id\nE1\n")
+    people, events, estimated = extract_rows(tmp_path)
+    assert people == pytest.approx(200_000, rel=0.05) and events == 1 and estimated

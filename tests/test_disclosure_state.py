@@ -32,7 +32,7 @@ def test_pending_until_confirmed_then_in_the_log(store_url, tmp_path):
     log = store.disclosures(run_id=run_id)
     assert len(log) == 1 and not log.loc[0, "published"] and log.loc[0, "folder"] == str(out.resolve())
     assert store.disclosed_people(run_id=run_id) == {"P1", "P2"}  # subject access sees a possible disclosure
-    assert store.confirm_disclosures(run_id) == 1
+    assert store.confirm_disclosures(run_id, out) == 1
     assert bool(store.disclosures(run_id=run_id).loc[0, "published"])
     assert store.settle_disclosures(out) == (0, 0)  # nothing pending any more
 
@@ -70,3 +70,21 @@ def test_a_store_from_before_pending_packs_gains_the_columns_and_keeps_its_log(t
     reopened = open_store(f"sqlite:///{db}")
     log = reopened.disclosures()
     assert len(log) == 1 and bool(log.loc[0, "published"]) and log.loc[0, "folder"] is None
+
+
+def test_a_replacing_run_confirms_only_its_own_folders_packs(store_url, tmp_path):
+    """A refresh of D to X dies before its swap; a refresh of D to Y replaces the run and confirms:
+    X's pack, never published, must stay pending (and be dropped when X is next refreshed)."""
+    store = open_store(store_url)
+    x, y = tmp_path / "x", tmp_path / "y"
+    x.mkdir()
+    y.mkdir()
+    never = {"cohort.csv": hashlib.sha256(b"left in x's temporary folder").hexdigest()}
+    _save(store, x, [{"audience": "police", "files": never, "person_ids": ["PX"], "by": "a"}])
+    published = _pack(y, "cohort.csv", "y's pack\n")
+    run_id, replaced = _save(store, y, [{"audience": "police", "files": published, "person_ids": ["PY"], "by": "a"}])
+    assert replaced
+    assert store.confirm_disclosures(run_id, y) == 1
+    assert store.disclosures(person_id="PX")["published"].tolist() == [False]
+    assert store.settle_disclosures(x) == (0, 1)
+    assert store.disclosures(person_id="PX").empty and store.disclosed_people(run_id=run_id) == {"PY"}

@@ -133,3 +133,9 @@ def test_event_points_are_the_same_on_one_or_two_threads(monkeypatch):
     monkeypatch.setattr("hkc.frames.THREADS", 2)
     two = features.event_points(extract.events, catalogue=defs.catalogue, as_of=as_of)
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_bootstrap_cells_keep_a_missing_sum_apart_from_other_groups():
+    group, merged, _ = drivers._cells(np.array([0, 1]), np.array([[2.0, 0, 0], [np.nan, 0, 0]]), np.array([5, 7]), 2,
+                                      decimals=6)
+    assert sorted(zip(group.tolist(), merged.tolist(), strict=True)) == [(0, 5), (1, 7)]
