@@ -67,6 +67,17 @@ config_option = click.option("--config", type=click.Path(path_type=Path, dir_oka
                              help="Settings file (config/hkc.toml of a deployment folder).")
 
 
+
+def _emit(text: str, out: Path | None, what: str) -> None:
+    """A text answer to standard output, or atomically to ``out`` (saying where it went)."""
+    from hkc.outputs import write_text_atomic
+
+    if out is None:
+        click.echo(text)
+    else:
+        write_text_atomic(text, out)
+        click.echo(f"{what} written to {out}")
+
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 def init(directory: Path) -> None:
@@ -270,7 +281,6 @@ def transparency(run: str | None, db: str | None, out: Path | None, config: Path
     """Write an algorithmic transparency record from the definitions and a stored run."""
     from hkc.cohort_audit import refresh_audit_spec
     from hkc.history import open_store
-    from hkc.outputs import write_text_atomic
     from hkc.transparency import transparency_record
 
     defs = _definitions(config)
@@ -278,11 +288,7 @@ def transparency(run: str | None, db: str | None, out: Path | None, config: Path
     stored = store.find_run(_as_of(run, "--run"))
     text = transparency_record(definitions=defs, manifest=store.manifest(stored.run_id),
                                audit=store.audit(stored.run_id), audit_spec=refresh_audit_spec(defs))
-    if out is None:
-        click.echo(text)
-    else:
-        write_text_atomic(text, out)
-        click.echo(f"transparency record written to {out}")
+    _emit(text, out, "transparency record")
 
 
 @main.command()
@@ -367,15 +373,10 @@ def decisions_import(pack: Path, meeting_date, by: str, db: str | None, config: 
 @config_option
 def sar(person_id: str, db: str | None, out: Path | None, config: Path | None) -> None:
     """Answer a subject-access request: lists, scores, evidence and every disclosure for one person."""
-    from hkc.outputs import write_text_atomic
     from hkc.subject_access import render_subject_access, subject_access
 
     text = render_subject_access(subject_access(_store(db, config), person_id))
-    if out is None:
-        click.echo(text)
-    else:
-        write_text_atomic(text, out)
-        click.echo(f"subject-access answer written to {out}")
+    _emit(text, out, "subject-access answer")
 
 
 @main.command()

@@ -84,9 +84,8 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
     position = np.full(int(max(person_idx.max(initial=-1), events["person_idx"].max() if len(events) else -1)) + 1,
                        -1, dtype=np.int64)
     position[person_idx] = np.arange(n)
-    if len(position) == n and np.array_equal(position, np.arange(n)):
-        pass  # the whole extract in its own order (a refresh): positions are the indexes already
-    else:
+    # the whole extract in its own order (a refresh): positions are the indexes already
+    if not (len(position) == n and np.array_equal(position, np.arange(n))):
         local = position[events["person_idx"].to_numpy()] if len(events) else np.array([], dtype=np.int64)
         if (local < 0).any():
             events, local = events.iloc[np.flatnonzero(local >= 0)], local[local >= 0]

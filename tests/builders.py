@@ -93,3 +93,21 @@ def quick_deployment(root: Path, *, people: int, seed: int, until: dt.date) -> t
     force = generate_force(people=people, seed=seed, until=until, catalogue=load_definitions(config=config).catalogue)
     write_force(force, root / "data")
     return config, root / "data"
+
+
+def quick_model_spec(definitions, name: str = "logistic"):
+    """A packaged model spec with 200 bootstrap resamples (the backtest and registry tests)."""
+    from hkc.model_spec import load_model_spec
+
+    spec = load_model_spec(name, definitions=definitions)
+    return dataclasses.replace(spec, evaluation=dataclasses.replace(spec.evaluation, resamples=200))
+
+
+def synthetic_extract(folder: Path, definitions, *, people: int, seed: int, until: dt.date):
+    """A synthetic force written as Parquet to ``folder`` and loaded back as an Extract."""
+    from hkc.extract import load_extract
+    from hkc.synth import generate_force, write_force
+
+    write_force(generate_force(people=people, seed=seed, until=until, catalogue=definitions.catalogue), folder,
+                fmt="parquet")
+    return load_extract(folder, catalogue=definitions.catalogue, extract_date=until)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 
@@ -22,11 +21,8 @@ from hkc.backtest import (
 )
 from hkc.backtest_report import backtest_facts, write_backtest
 from hkc.cohort import select_cohort
-from hkc.extract import load_extract
-from hkc.model_spec import load_model_spec
 from hkc.snapshots import build_snapshot, eligible_snapshots, history_window, score_snapshot
-from hkc.synth import generate_force, write_force
-from tests.builders import offline_definitions
+from tests.builders import offline_definitions, quick_model_spec, synthetic_extract
 
 UNTIL = dt.date(2026, 9, 30)
 RANKERS = {"matrix", "model_logistic", "model_boosted", "prior_knife_count", "random"}
@@ -39,16 +35,12 @@ def definitions():
 
 @pytest.fixture(scope="module")
 def spec(definitions):
-    spec = load_model_spec("logistic", definitions=definitions)
-    return dataclasses.replace(spec, evaluation=dataclasses.replace(spec.evaluation, resamples=200))
+    return quick_model_spec(definitions)
 
 
 @pytest.fixture(scope="module")
 def extract(tmp_path_factory, definitions):
-    folder = tmp_path_factory.mktemp("force")
-    write_force(generate_force(people=8000, seed=3, until=UNTIL, catalogue=definitions.catalogue), folder,
-                fmt="parquet")
-    return load_extract(folder, catalogue=definitions.catalogue, extract_date=UNTIL)
+    return synthetic_extract(tmp_path_factory.mktemp("force"), definitions, people=8000, seed=3, until=UNTIL)
 
 
 @pytest.fixture(scope="module")

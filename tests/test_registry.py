@@ -15,12 +15,9 @@ from hkc import registry
 from hkc.backtest import run_backtest
 from hkc.definitions import load_definitions
 from hkc.errors import HkcError
-from hkc.extract import load_extract
-from hkc.model_spec import load_model_spec
 from hkc.registry import CHAMPION_ALIAS, load_champion, score_with_model, train_model
 from hkc.snapshots import build_snapshot
-from hkc.synth import generate_force, write_force
-from tests.builders import ROOT
+from tests.builders import ROOT, quick_model_spec, synthetic_extract
 
 UNTIL = dt.date(2026, 9, 30)
 PERSON_ID = re.compile(rb"P\d{6}")
@@ -44,16 +41,12 @@ def definitions(tracking):
 
 @pytest.fixture(scope="module")
 def spec(definitions):
-    spec = load_model_spec("logistic", definitions=definitions)
-    return dataclasses.replace(spec, evaluation=dataclasses.replace(spec.evaluation, resamples=200))
+    return quick_model_spec(definitions)
 
 
 @pytest.fixture(scope="module")
 def extract(tmp_path_factory, definitions):
-    folder = tmp_path_factory.mktemp("force")
-    write_force(generate_force(people=8000, seed=3, until=UNTIL, catalogue=definitions.catalogue), folder,
-                fmt="parquet")
-    return load_extract(folder, catalogue=definitions.catalogue, extract_date=UNTIL)
+    return synthetic_extract(tmp_path_factory.mktemp("force"), definitions, people=8000, seed=3, until=UNTIL)
 
 
 @pytest.fixture(scope="module")
