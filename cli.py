@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import sys
 import tempfile
 import time
@@ -18,10 +17,10 @@ from pathlib import Path
 import click
 
 from hkc import __version__
+from hkc.dates import parse_day
 from hkc.errors import HkcError
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
-QUARTER_RE = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
 
 
 def _day(value: dt.datetime | None) -> dt.date | None:
@@ -96,8 +95,7 @@ def init(directory: Path) -> None:
 @config_option
 def validate(data_dir: Path, out: Path | None, extract_date, config: Path | None) -> None:
     """Check an extract against the input contract and quarantine bad rows."""
-    from hkc.capacity import check_capacity
-    from hkc.extract import load_extract, probe_extract
+    from hkc.extract import check_capacity, load_extract, probe_extract
     from hkc.outputs import write_csv
     from hkc.report_text import validation_summary
 
@@ -187,15 +185,10 @@ def _as_of(value: str | None, option: str) -> dt.date | None:
     """YYYY-MM-DD or a quarter such as 2026Q3 (its last day)."""
     if value is None:
         return None
-    m = QUARTER_RE.match(value.strip())
-    if m:
-        year, q = int(m.group(1)), int(m.group(2))
-        return (dt.date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1) - dt.timedelta(days=1))
     try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or a quarter (e.g. 2026Q3)",
-                                 param_hint=option) from None
+        return parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 @main.command()
@@ -215,8 +208,8 @@ def history(db: str | None, config: Path | None) -> None:
 @config_option
 def movement_cmd(from_: str, to: str, db: str | None, config: Path | None) -> None:
     """Entries, exits and RAG changes between two stored refreshes."""
+    from hkc.history import compare_runs
     from hkc.report_text import movement_report
-    from hkc.review import compare_runs
 
     store = _store(db, config)
     click.echo(movement_report(compare_runs(store, _as_of(from_, "--from"), _as_of(to, "--to"))))
@@ -229,8 +222,8 @@ def movement_cmd(from_: str, to: str, db: str | None, config: Path | None) -> No
 @config_option
 def explain(person_id: str, run: str | None, db: str | None, config: Path | None) -> None:
     """Print every event behind one person's scores in a stored run."""
+    from hkc.history import explain_person
     from hkc.report_text import explanation
-    from hkc.review import explain_person
 
     store = _store(db, config)
     click.echo(explanation(explain_person(store, person_id, as_of=_as_of(run, "--run"))))
@@ -253,8 +246,8 @@ def explain(person_id: str, run: str | None, db: str | None, config: Path | None
 def audit(input_: Path, score: str, threshold: float | None, selected: str | None, outcome: str | None,
           by: tuple[str, ...], out: Path, reference: tuple[str, ...], spec: Path | None, config: Path | None) -> None:
     """Audit any scored file for disparities by group, with intervals."""
-    from hkc.audit import findings, load_audit_spec, run_file_audit
-    from hkc.cohort_audit import refresh_audit_spec
+    from hkc.audit import findings, run_file_audit
+    from hkc.definitions import load_audit_spec, refresh_audit_spec
 
     if (threshold is None) == (selected is None):
         raise click.UsageError("give exactly one of --threshold T or --selected COL")
@@ -279,7 +272,7 @@ def audit(input_: Path, score: str, threshold: float | None, selected: str | Non
 @config_option
 def transparency(run: str | None, db: str | None, out: Path | None, config: Path | None) -> None:
     """Write an algorithmic transparency record from the definitions and a stored run."""
-    from hkc.cohort_audit import refresh_audit_spec
+    from hkc.definitions import refresh_audit_spec
     from hkc.history import open_store
     from hkc.transparency import transparency_record
 
@@ -300,8 +293,8 @@ def transparency(run: str | None, db: str | None, out: Path | None, config: Path
 @config_option
 def backtest(data_dir: Path, as_of, out: Path, spec: str | None, extract_date, config: Path | None) -> None:
     """Backtest the matrix, the models and simple baselines on the extract's own history."""
-    from hkc.backtest import run_backtest
     from hkc.extract import load_extract
+    from hkc.model import run_backtest
     from hkc.report_text import backtest_summary
 
     defs = _definitions(config)
@@ -322,7 +315,7 @@ def backtest(data_dir: Path, as_of, out: Path, spec: str | None, extract_date, c
 def train(data_dir: Path, as_of, out: Path | None, spec: str | None, extract_date, config: Path | None) -> None:
     """Fit, calibrate and evaluate the model; register it, as champion only if it beats the matrix."""
     from hkc.extract import load_extract
-    from hkc.registry import train_model
+    from hkc.model import train_model
 
     defs = _definitions(config)
     extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date), progress=_progress)
@@ -351,8 +344,7 @@ def decisions() -> None:
 @config_option
 def decisions_import(pack: Path, meeting_date, by: str, db: str | None, config: Path | None) -> None:
     """Read decisions back from a partner pack's cohort.xlsx (all rows or none)."""
-    from hkc.decisions import DecisionImportError, import_decisions
-    from hkc.pseudonyms import partner_key
+    from hkc.partnership import DecisionImportError, import_decisions, partner_key
 
     defs = _definitions(config)
     key = partner_key(defs.settings.partner)
@@ -373,7 +365,7 @@ def decisions_import(pack: Path, meeting_date, by: str, db: str | None, config: 
 @config_option
 def sar(person_id: str, db: str | None, out: Path | None, config: Path | None) -> None:
     """Answer a subject-access request: lists, scores, evidence and every disclosure for one person."""
-    from hkc.subject_access import render_subject_access, subject_access
+    from hkc.history import render_subject_access, subject_access
 
     text = render_subject_access(subject_access(_store(db, config), person_id))
     _emit(text, out, "subject-access answer")
@@ -387,7 +379,7 @@ def sar(person_id: str, db: str | None, out: Path | None, config: Path | None) -
 @config_option
 def purge(older_than_days: int | None, by: str, dry_run: bool, db: str | None, config: Path | None) -> None:
     """Delete runs and person-level history older than the retention period (logged, content not kept)."""
-    from hkc.retention import purge as purge_history
+    from hkc.history import purge as purge_history
 
     defs = _definitions(config)
     days = older_than_days or defs.settings.retention.days

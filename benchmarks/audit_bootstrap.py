@@ -3,7 +3,7 @@
     python -m benchmarks.audit_bootstrap --rows 1000000 --resamples 1000
 
 Random groups (6 ethnicities × 4 sexes), a continuous score, selection = the top 5% of scores,
-and a 0/1 outcome that depends weakly on the score.  Times :func:`hkc.audit.audit_selection`
+and a 0/1 outcome that depends weakly on the score.  Times :func:`hkc.audit.groups.audit_selection`
 (MetricFrame per attribute and for the intersection, calibration, fairlearn disparities and the
 bootstrap intervals for every rate and ratio) and prints one JSON object: seconds, peak RSS.
 """
@@ -21,8 +21,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from hkc.audit import AuditSpec, audit_selection
-from hkc.contract import ETHNICITY_CODES, SEX_CODES
+from hkc.audit import audit_selection
+from hkc.definitions import AuditSpec
+from hkc.extract import ETHNICITY_CODES, SEX_CODES
 
 
 def synthetic(rows: int, seed: int) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
     python -m benchmarks.history --people 1000000 [--seed S] [--url URL] [--repeat N]
 
-The frames are exactly those a refresh hands to :meth:`hkc.history.HistoryStore.save_run`
+The frames are exactly those a refresh hands to :meth:`hkc.history.store.HistoryStore.save_run`
 (stored scores, contributions and evidence of the stored people, removed), built once from the
 cached synthetic extract (``benchmarks/.cache/seed{S}-people{N}``, made by
 ``benchmarks/refresh.py`` if missing) and cached beside it as Parquet, so a rerun starts in
@@ -38,11 +38,10 @@ MANIFEST = {"started_at": "2026-10-01T08:00:00+00:00", "finished_at": "2026-10-0
 
 def build_frames(people: int, seed: int) -> dict[str, pd.DataFrame]:
     """The frames ``save_run`` receives in a refresh of the synthetic force (as hkc/refresh.py builds them)."""
-    from hkc.cohort import select_cohort
     from hkc.definitions import load_definitions
     from hkc.extract import load_extract
+    from hkc.matrix import score_people, select_cohort
     from hkc.refresh import _cohort_frame, _scores_frame, _stored_scores
-    from hkc.scoring import score_people
 
     defs = load_definitions()
     extract = load_extract(extract_for(people, seed), catalogue=defs.catalogue, extract_date=UNTIL)

@@ -23,12 +23,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from hkc.backtest import evaluate_snapshot, fit_for, rankers_for, run_backtest
-from hkc.cohort_audit import refresh_audit_spec
-from hkc.definitions import load_definitions
+from hkc.definitions import load_definitions, load_model_spec, refresh_audit_spec
 from hkc.extract import load_extract
-from hkc.model_spec import load_model_spec
-from hkc.snapshots import SnapshotCache, history_window, plan_snapshots
+from hkc.model import (
+    SnapshotCache,
+    evaluate_snapshot,
+    fit_for,
+    history_window,
+    plan_snapshots,
+    rankers_for,
+    run_backtest,
+)
 from hkc.synth import generate_force, write_force
 
 UNTIL = dt.date(2026, 9, 30)

@@ -4,7 +4,7 @@
 
 Generates a force with :func:`hkc.synth.generate_force`, writes it as Parquet, loads it, scores it
 and selects the cohort as a refresh does (the repository's definitions), then times
-:func:`hkc.peers.map_peers` (and, separately, the vectorised self-join that builds the pairs).
+:func:`hkc.matrix.peers.map_peers` (and, separately, the vectorised self-join that builds the pairs).
 Prints one JSON object: seconds per stage, edges, the network's diagnostics, the sizes of the
 outputs, and memory: the process's peak resident set, and (on Linux, where the high-water mark
 can be reset) the peak during peer mapping alone.
@@ -24,11 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from hkc.cohort import select_cohort
 from hkc.definitions import load_definitions
 from hkc.extract import load_extract
-from hkc.peers import co_involvement, map_peers
-from hkc.scoring import score_people
+from hkc.matrix import co_involvement, map_peers, score_people, select_cohort
 from hkc.synth import generate_force, last_quarter_end, write_force
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,8 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hkc.capacity import CapacityError, extract_rows
 from hkc.definitions import load_definitions
+from hkc.extract import CapacityError, extract_rows
 from hkc.refresh import run_refresh
 from hkc.synth import generate_force, write_force
 

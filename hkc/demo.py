@@ -7,17 +7,13 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from hkc.dates import previous_quarter_end
 from hkc.definitions import load_definitions
 from hkc.refresh import run_refresh
-from hkc.synth import generate_force, last_quarter_end, write_force
+from hkc.synth import generate_force, write_force
 
-__all__ = ["run_demo", "previous_quarter_end"]
+__all__ = ["run_demo"]
 
-
-def previous_quarter_end(day: dt.date) -> dt.date:
-    """The quarter end before the quarter that ends on or contains ``day``."""
-    first_of_quarter = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-    return first_of_quarter - dt.timedelta(days=1)
 
 
 def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | None = None,
@@ -29,7 +25,7 @@ def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | 
     tracking = dataclasses.replace(definitions.settings.tracking, uri=f"sqlite:///{out / 'mlflow.db'}")
     definitions = dataclasses.replace(definitions, settings=dataclasses.replace(definitions.settings,
                                                                                 tracking=tracking))
-    latest = last_quarter_end(today or dt.date.today())
+    latest = previous_quarter_end(today or dt.date.today())
     earlier = previous_quarter_end(latest)
     say(f"generating a synthetic force of {people:,} people (seed {seed}) up to {latest}")
     force = generate_force(people=people, seed=seed, until=latest, catalogue=definitions.catalogue)

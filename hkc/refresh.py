@@ -3,7 +3,7 @@
 >>> result = run_refresh("extract/", as_of=date(2026, 9, 30), out=Path("out"),   # doctest: +SKIP
 ...                      definitions=load_definitions())
 
-The output folder is written atomically (see :func:`hkc.outputs.atomic_folder`) and the run is
+The output folder is written atomically (see :func:`hkc.outputs.folder.atomic_folder`) and the run is
 stored in the history database in one transaction, so a failed run changes nothing.
 """
 
@@ -26,22 +26,33 @@ import numpy as np
 import pandas as pd
 
 from hkc import __version__
-from hkc.audit import audit_metrics, suppress_small_cells, write_audit
-from hkc.capacity import check_capacity
-from hkc.cohort import movement, removed_people, select_cohort, vulnerability_bands
-from hkc.cohort_audit import audit_refresh, refresh_audit_spec
-from hkc.decisions import decision_history
-from hkc.definitions import Definitions
-from hkc.extract import Extract, load_extract, probe_extract
+from hkc.audit import audit_metrics, audit_refresh, suppress_small_cells, write_audit
+from hkc.definitions import Definitions, refresh_audit_spec
+from hkc.extract import Extract, check_capacity, load_extract, probe_extract
 from hkc.frames import isin, iso_dates, sort_order, text_rank
 from hkc.history import open_store
-from hkc.locks import output_lock
-from hkc.outputs import atomic_folder, file_hashes, write_csv, write_json
-from hkc.pack import pack_facts, write_html, write_xlsx
-from hkc.partner import write_partner_pack
-from hkc.peers import PeerMap, map_peers
-from hkc.pseudonyms import PseudonymKeyError, partner_key
-from hkc.scoring import ScoreResult, rationale, score_people
+from hkc.matrix import (
+    PeerMap,
+    ScoreResult,
+    map_peers,
+    movement,
+    rationale,
+    removed_people,
+    score_people,
+    select_cohort,
+    vulnerability_bands,
+)
+from hkc.model import load_champion, score_with_model
+from hkc.outputs import atomic_folder, file_hashes, output_lock, write_csv, write_json
+from hkc.partnership import (
+    PseudonymKeyError,
+    decision_history,
+    pack_facts,
+    partner_key,
+    write_html,
+    write_partner_pack,
+    write_xlsx,
+)
 from hkc.tracking import log_run
 
 __all__ = ["RefreshResult", "run_refresh", "config_fingerprint", "COHORT_COLUMNS", "SCORES_COLUMNS"]
@@ -342,8 +353,6 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
 def _with_model(members: pd.DataFrame, extract: Extract, definitions: Definitions,
                 as_of: dt.date) -> tuple[pd.DataFrame, str, dict | None]:
     """The champion model's probability and explanation beside (never instead of) the matrix."""
-    from hkc.registry import load_champion, score_with_model
-
     champion = load_champion(definitions)
     if champion is None:
         return members, (f"model enabled but no version of '{definitions.settings.model.registered_name}' holds the "

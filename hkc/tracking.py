@@ -37,7 +37,7 @@ def log_run(*, run_name: str, params: Mapping[str, object], metrics: Mapping[str
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        import mlflow
+        import mlflow  # optional heavy dependency: MLflow loads for a second; only tracked runs pay for it
 
         if uri.startswith("sqlite:///"):
             Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)

@@ -28,11 +28,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hkc import __version__
-from hkc.audit_disclosure import suppress_small_cells
-from hkc.audit_findings import findings, format_percent, is_number
-from hkc.audit_spec import AuditSpec
-from hkc.contract import CONTRACT, REQUIRED_FILES
-from hkc.definitions import Definitions
+from hkc.audit import findings, format_percent, is_number, suppress_small_cells
+from hkc.definitions import AuditSpec, Definitions
+from hkc.extract import CONTRACT, REQUIRED_FILES
 
 __all__ = ["transparency_record", "markdown_text", "TO_BE_COMPLETED", "NO_RUN", "NO_AUDIT", "COLUMN_USES"]
 
@@ -455,7 +453,7 @@ def transparency_record(*, definitions: Definitions, manifest: dict | None, audi
     Parameters
     ----------
     definitions : Definitions
-        The settings and indicator catalogue in force (:func:`hkc.definitions.load_definitions`).
+        The settings and indicator catalogue in force (:func:`hkc.definitions.deployment.load_definitions`).
     manifest : dict or None
         The latest run's manifest (``run.json``): as-of date, counts, cohort size, hashes, versions.
         ``None`` gives a record that says no run was given (:data:`NO_RUN`).

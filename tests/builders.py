@@ -71,7 +71,7 @@ class ExtractBuilder:
 
 def offline_definitions(**cwd):
     """The repository's definitions with MLflow tracking switched off (fast, nothing written)."""
-    from hkc.definitions import load_definitions
+    from hkc.definitions.deployment import load_definitions
 
     defs = load_definitions(cwd=Path(__file__).resolve().parents[1], **cwd)
     settings = dataclasses.replace(defs.settings,
@@ -82,7 +82,7 @@ def offline_definitions(**cwd):
 def quick_deployment(root: Path, *, people: int, seed: int, until: dt.date) -> tuple[Path, Path]:
     """A deployment folder (MLflow off, 200 bootstrap resamples) and a synthetic extract beside it,
     for tests that run `hkc refresh` in other processes: returns (settings file, extract folder)."""
-    from hkc.definitions import init_deployment, load_definitions
+    from hkc.definitions.deployment import init_deployment, load_definitions
     from hkc.synth import generate_force, write_force
 
     init_deployment(root / "force")
@@ -97,7 +97,7 @@ def quick_deployment(root: Path, *, people: int, seed: int, until: dt.date) -> t
 
 def quick_model_spec(definitions, name: str = "logistic"):
     """A packaged model spec with 200 bootstrap resamples (the backtest and registry tests)."""
-    from hkc.model_spec import load_model_spec
+    from hkc.definitions.model_spec import load_model_spec
 
     spec = load_model_spec(name, definitions=definitions)
     return dataclasses.replace(spec, evaluation=dataclasses.replace(spec.evaluation, resamples=200))
@@ -105,7 +105,7 @@ def quick_model_spec(definitions, name: str = "logistic"):
 
 def synthetic_extract(folder: Path, definitions, *, people: int, seed: int, until: dt.date):
     """A synthetic force written as Parquet to ``folder`` and loaded back as an Extract."""
-    from hkc.extract import load_extract
+    from hkc.extract.load import load_extract
     from hkc.synth import generate_force, write_force
 
     write_force(generate_force(people=people, seed=seed, until=until, catalogue=definitions.catalogue), folder,

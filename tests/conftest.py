@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hkc.definitions import Catalogue, load_catalogue
+from hkc.definitions.catalogue import Catalogue, load_catalogue
 
 Rows = Iterable[Mapping[str, object]] | pd.DataFrame
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 from pathlib import Path
 
@@ -14,36 +13,30 @@ import pytest
 from fairlearn.metrics import MetricFrame, true_positive_rate
 from sklearn.metrics import confusion_matrix
 
-from hkc.audit import (
-    NO_COLUMN,
+from hkc.audit.baselines import age_matched_population, composition_baselines
+from hkc.audit.bootstrap import bootstrap_intervals
+from hkc.audit.columns import NO_COLUMN
+from hkc.audit.disclosure import suppress_small_cells
+from hkc.audit.drivers import driver_decomposition
+from hkc.audit.file import run_file_audit
+from hkc.audit.findings import findings
+from hkc.audit.groups import audit_selection
+from hkc.audit.report import audit_metrics, write_audit
+from hkc.definitions.audit_spec import (
     AttributeSettings,
     AuditSpec,
     BootstrapSettings,
     CalibrationSettings,
     DisclosureSettings,
     FlagSettings,
-    age_matched_population,
-    audit_metrics,
-    audit_selection,
-    bootstrap_intervals,
-    composition_baselines,
-    driver_decomposition,
-    findings,
     load_audit_spec,
-    run_file_audit,
-    suppress_small_cells,
-    write_audit,
 )
 from hkc.errors import ConfigError, ExtractError, HkcError
 
-COMPAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "compas" / "compas-scores-two-years.csv"
-if not COMPAS.is_file():
-    COMPAS = Path("/work/shared/data/compas/compas-scores-two-years.csv")
-# ../shared sits beside the checkout in CI (which sets CI): there a missing file fails, never skips
-needs_compas = pytest.mark.skipif(not COMPAS.is_file() and not os.environ.get("CI"),
-                                  reason="COMPAS data not available")
+# ProPublica's COMPAS data, kept in the repository with its provenance (tests/data/compas/README.md)
+COMPAS = Path(__file__).resolve().parent / "data" / "compas" / "compas-scores-two-years.csv.gz"
 
-# ProPublica's published tables (../shared/data/compas/README.md): n, selection rate, FPR, FNR.
+# ProPublica's published tables (tests/data/compas/README.md): n, selection rate, FPR, FNR.
 PUBLISHED = {
     ("race", "African-American"): (3696, 0.5882, 0.4485, 0.2799),
     ("race", "Caucasian"): (2454, 0.3480, 0.2345, 0.4772),
@@ -153,7 +146,6 @@ def test_audit_spec_bad_values_are_one_line_errors(tmp_path, text, words):
 # COMPAS: ProPublica's published figures, exactly
 
 
-@needs_compas
 @pytest.mark.parametrize("key", list(PUBLISHED))
 def test_compas_unfiltered_reproduces_propublica(compas_audit, key):
     result, _ = compas_audit
@@ -166,7 +158,6 @@ def test_compas_unfiltered_reproduces_propublica(compas_audit, key):
     assert round(g["false_negative_rate"], 4) == fnr
 
 
-@needs_compas
 def test_compas_filtered_reproduces_propublica(compas_frame):
     d = compas_frame
     kept = d[d["days_b_screening_arrest"].between(-30, 30) & (d["is_recid"] != -1)
@@ -180,7 +171,6 @@ def test_compas_filtered_reproduces_propublica(compas_frame):
                 round(g["false_negative_rate"], 4)) == (n, rate, fpr, fnr), key
 
 
-@needs_compas
 def test_compas_intervals_contain_point_estimates(compas_audit):
     result, _ = compas_audit
     checked = 0
@@ -197,7 +187,6 @@ def test_compas_intervals_contain_point_estimates(compas_audit):
     assert checked > 200
 
 
-@needs_compas
 def test_compas_small_groups_have_visibly_wider_intervals_and_are_flagged_small(compas_audit):
     result, _ = compas_audit
 
@@ -213,7 +202,6 @@ def test_compas_small_groups_have_visibly_wider_intervals_and_are_flagged_small(
     assert group(result, "race", "Caucasian")["small"] is False
 
 
-@needs_compas
 def test_compas_flags_propublicas_disparity_and_says_so_with_interval_and_baseline(compas_audit):
     result, _ = compas_audit
     aa = group(result, "race", "African-American")
@@ -228,7 +216,6 @@ def test_compas_flags_propublicas_disparity_and_says_so_with_interval_and_baseli
     assert "selection_rate" in group(result, "race", "Native American")["indicative"]
 
 
-@needs_compas
 def test_compas_group_rates_agree_with_sklearn_confusion_matrix(compas_frame, compas_audit):
     result, _ = compas_audit
     d = compas_frame
@@ -243,7 +230,6 @@ def test_compas_group_rates_agree_with_sklearn_confusion_matrix(compas_frame, co
         assert g["selection_rate"] == pytest.approx((tp + fp) / len(rows), abs=1e-12)
 
 
-@needs_compas
 def test_compas_outputs_and_calibration(compas_audit):
     result, out = compas_audit
     names = {p.name for p in out.iterdir()}
@@ -453,7 +439,6 @@ def test_age_matched_population_takes_the_scored_age_mix():
 NOT_COUNTS = {"seed", "resamples", "small_cell", "band_index", "distinct_rows"}
 
 
-@needs_compas
 def test_partner_copy_has_no_count_under_the_threshold_anywhere(compas_audit, driver_case, tmp_path):
     result, _ = compas_audit
     contributions, people, flags = driver_case

@@ -9,19 +9,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from hkc.audit_table import score_bands
-from hkc.backtest import (
-    BASELINES,
-    METRICS,
-    Ranker,
-    compare_to_matrix,
-    rankers_for,
-    ranking_metrics,
-    run_backtest,
-)
-from hkc.backtest_report import backtest_facts, write_backtest
-from hkc.cohort import select_cohort
-from hkc.snapshots import build_snapshot, eligible_snapshots, history_window, score_snapshot
+from hkc.audit.table import score_bands
+from hkc.matrix.cohort import select_cohort
+from hkc.model.backtest import run_backtest
+from hkc.model.ranking import BASELINES, METRICS, Ranker, compare_to_matrix, rankers_for, ranking_metrics
+from hkc.model.report import backtest_facts, write_backtest
+from hkc.model.snapshots import build_snapshot, eligible_snapshots, history_window, score_snapshot
 from tests.builders import offline_definitions, quick_model_spec, synthetic_extract
 
 UNTIL = dt.date(2026, 9, 30)

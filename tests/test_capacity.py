@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-import hkc.capacity as capacity
+import hkc.extract.capacity as capacity
 from cli import main
-from hkc.capacity import GB, CapacityError, check_capacity, extract_rows, memory_needed
 from hkc.errors import HkcError
+from hkc.extract.capacity import GB, CapacityError, check_capacity, extract_rows, memory_needed
 from tests.builders import ExtractBuilder
 
 AS_OF = dt.date(2026, 9, 30)

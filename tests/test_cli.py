@@ -37,7 +37,7 @@ def tiny(tmp_path) -> Path:
 @pytest.fixture
 def offline_config(tmp_path) -> Path:
     """A deployment folder whose settings switch MLflow tracking off."""
-    from hkc.definitions import init_deployment
+    from hkc.definitions.deployment import init_deployment
 
     init_deployment(tmp_path / "force")
     settings = tmp_path / "force" / "config" / "hkc.toml"
@@ -155,7 +155,7 @@ def test_installed_command_runs_from_any_folder(tmp_path, tiny):
     assert "Traceback" not in missing.stderr
 
 
-COMPAS = ROOT.parent / "shared" / "data" / "compas" / "compas-scores-two-years.csv"
+COMPAS = ROOT / "tests" / "data" / "compas" / "compas-scores-two-years.csv.gz"  # provenance: its README
 
 
 def test_audit_command_reproduces_propublica_false_positive_rates(runner, tmp_path):

@@ -1,4 +1,4 @@
-"""The ranked cohort: tie-break, cut-off, RAG and vulnerability bands, movement, removals (hkc.cohort)."""
+"""The ranked cohort: tie-break, cut-off, RAG and vulnerability bands, movement, removals (hkc.matrix.cohort)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,18 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from hkc.cohort import MOVEMENTS, movement, rag_bands, removed_people, select_cohort, vulnerability_bands
-from hkc.definitions import load_catalogue, load_settings
-from hkc.extract import load_extract
-from hkc.scoring import REASONS, score_people
+from hkc.definitions.catalogue import load_catalogue
+from hkc.definitions.settings import load_settings
+from hkc.extract.load import load_extract
+from hkc.matrix.cohort import (
+    MOVEMENTS,
+    movement,
+    rag_bands,
+    removed_people,
+    select_cohort,
+    vulnerability_bands,
+)
+from hkc.matrix.scoring import REASONS, score_people
 from tests.builders import ExtractBuilder
 
 ROOT = Path(__file__).parents[1]
@@ -29,7 +37,7 @@ Q3 = dt.date(2026, 9, 30)
 
 
 def scores_frame(*people: tuple) -> pd.DataFrame:
-    """A scores frame like :func:`hkc.scoring.score_people` makes, from
+    """A scores frame like :func:`hkc.matrix.scoring.score_people` makes, from
     ``(person_id, risk_score, latest_weapon_date[, eligible[, reason]])`` tuples."""
     rows = []
     for p in people:

@@ -35,8 +35,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from hkc.locks import output_lock
-from hkc.outputs import atomic_folder
+from hkc.outputs.folder import atomic_folder, output_lock
 from tests.builders import quick_deployment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,8 +137,8 @@ def kill_in_database_write():
 
 
 if point == "features":
-    import hkc.scoring
-    kill_after(hkc.scoring, "event_points")
+    import hkc.matrix.scoring
+    kill_after(hkc.matrix.scoring, "event_points")
 elif point == "outputs":
     import hkc.refresh
     kill_after(hkc.refresh, "write_csv", nth=3)
@@ -346,7 +345,7 @@ class Kill:
 
 
 KILLS = {
-    "features": Kill("just after the events' points are computed (hkc.scoring.event_points)"),
+    "features": Kill("just after the events' points are computed (hkc.matrix.features.event_points)"),
     "outputs": Kill("after the third CSV of the output folder is written"),
     "database": Kill("inside the history transaction, before the second person table's INSERT (DB-API level)"),
     "stored": Kill("after the history transaction commits (the run and its packs, pending), before the folder swap",
@@ -452,7 +451,7 @@ def test_taking_the_lock_removes_the_backup_a_finished_swap_had_not_yet_removed(
 def test_output_lock_is_reentrant_in_its_thread_and_exclusive_to_other_threads(tmp_path):
     import threading
 
-    from hkc.locks import RefreshLocked
+    from hkc.outputs.folder import RefreshLocked
 
     refused = []
 

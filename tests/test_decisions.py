@@ -12,10 +12,16 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from hkc.decisions import PROBLEMS, DecisionImportError, RowProblem, decision_history, import_decisions
 from hkc.errors import HistoryError
-from hkc.history import open_store
-from hkc.pseudonyms import PseudonymKeyError, pseudonym
+from hkc.history.store import open_store
+from hkc.partnership.decisions import (
+    PROBLEMS,
+    DecisionImportError,
+    RowProblem,
+    decision_history,
+    import_decisions,
+)
+from hkc.partnership.pseudonyms import PseudonymKeyError, pseudonym
 from tests.test_partner import KEY, Q2, Q3, force, peer_frames, refresh, write_pack
 
 MEETING = dt.date(2026, 7, 14)

@@ -8,13 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from hkc.definitions import (
+from hkc.definitions.catalogue import Indicator, load_catalogue
+from hkc.definitions.deployment import (
     DEFINITION_FOLDERS,
+    init_deployment,
+    load_definitions,
+    packaged_defaults,
+    resolve_database_url,
+)
+from hkc.definitions.settings import (
     CohortSettings,
     DatabaseSettings,
     DataSettings,
     EligibilitySettings,
-    Indicator,
     ModelSettings,
     OutcomeSettings,
     OutputSettings,
@@ -26,12 +32,7 @@ from hkc.definitions import (
     Settings,
     TrackingSettings,
     VulnerabilitySettings,
-    init_deployment,
-    load_catalogue,
-    load_definitions,
     load_settings,
-    packaged_defaults,
-    resolve_database_url,
 )
 from hkc.errors import ConfigError
 

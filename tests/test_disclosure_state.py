@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 import sqlite3
 
-from hkc.history import open_store
+from hkc.history.store import open_store
 from tests.test_history_store import AS_OF, frames, manifest
 
 

@@ -17,11 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import hkc.extract as extract_module
-from hkc.contract import CONTRACT, FILE_ERRORS, ROLE_CODES, RULES
+import hkc.extract.load as extract_module
 from hkc.errors import ExtractError
-from hkc.extract import REJECT_COLUMNS, Extract, find_files, load_extract
-from hkc.readers import ReadLimits, read_csv
+from hkc.extract.contract import CONTRACT, FILE_ERRORS, ROLE_CODES, RULES
+from hkc.extract.csv import read_csv
+from hkc.extract.load import REJECT_COLUMNS, Extract, load_extract
+from hkc.extract.raw import ReadLimits
+from hkc.extract.readers import find_files
 
 AS_OF = dt.date(2026, 3, 31)
 FORMATS = pytest.mark.parametrize("fmt", ["csv", "parquet"])

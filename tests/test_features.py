@@ -1,4 +1,4 @@
-"""Features as of a date: the points each event earns (hkc.features).
+"""Features as of a date: the points each event earns (hkc.matrix.features).
 
 Expected values are recomputed by hand from the formula in ``hkc/features.py``::
 
@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hkc.contract import OUTCOME_CODES, ROLE_CODES
-from hkc.definitions import load_catalogue
-from hkc.extract import load_extract
-from hkc.features import (
+from hkc.definitions.catalogue import load_catalogue
+from hkc.extract.contract import OUTCOME_CODES, ROLE_CODES
+from hkc.extract.load import load_extract
+from hkc.matrix.features import (
     CONTRIBUTION_COLUMNS,
     EVENT_POINT_COLUMNS,
     event_points,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import hkc.audit_drivers as drivers
-from hkc.audit_spec import AuditSpec
+import hkc.audit.drivers as drivers
+from hkc.definitions.audit_spec import AuditSpec
 from hkc.frames import index_in, isin, sort_order, text_rank
 
 ids = st.lists(st.text(alphabet="ab\u00e9Z09 ", max_size=4), max_size=40)
@@ -112,9 +112,9 @@ def test_sorting_in_two_threads_gives_the_one_thread_order(rows, seed):
 def test_event_points_are_the_same_on_one_or_two_threads(monkeypatch):
     import datetime as dt
 
-    import hkc.features as features
-    from hkc.definitions import load_definitions
-    from hkc.extract import load_extract
+    import hkc.matrix.features as features
+    from hkc.definitions.deployment import load_definitions
+    from hkc.extract.load import load_extract
     from hkc.synth import generate_force, write_force
 
     defs = load_definitions()

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from hkc.errors import HistoryError
-from hkc.history import RECORD_TABLES, metadata, open_store
+from hkc.history.schema import RECORD_TABLES, metadata
+from hkc.history.store import open_store
 
 AS_OF = dt.date(2026, 9, 30)
 

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from hkc.decisions import import_decisions
 from hkc.errors import HistoryError
-from hkc.history import open_store
+from hkc.history.retention import purge
+from hkc.history.review import explain_person
+from hkc.history.store import open_store
+from hkc.history.subject_access import render_subject_access, subject_access
+from hkc.partnership.decisions import import_decisions
 from hkc.refresh import run_refresh
-from hkc.retention import purge
-from hkc.review import explain_person
-from hkc.subject_access import render_subject_access, subject_access
 from tests.builders import offline_definitions
 from tests.test_decisions import decide
 from tests.test_partner import KEY, Q2, Q3, force, write_pack
@@ -227,7 +227,7 @@ def test_refresh_explain_subject_access_and_purge_work_on_the_backend(tmp_path, 
 
 
 def test_detail_split_into_chunks_reads_back_whole_for_people_spanning_two(store, monkeypatch):
-    import hkc.history
+    import hkc.history.store
 
     monkeypatch.setattr(hkc.history, "CHUNK_ROWS", 5)  # evidence has 3 rows a person: most span two chunks
     sent = frames(20)
@@ -265,7 +265,7 @@ def test_evidence_missing_a_required_value_is_refused_and_nothing_is_stored(stor
 
 def older_store(url: str) -> None:
     """The layout hkc wrote before: detail one row per indicator or event, single-column indexes."""
-    from hkc.history import RECORD_TABLES, runs
+    from hkc.history.schema import RECORD_TABLES, runs
 
     old = sa.MetaData()
     runs.to_metadata(old)

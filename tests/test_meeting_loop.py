@@ -18,7 +18,7 @@ KEY = PACK_KEY.decode()  # the key tests.test_decisions.decide finds pseudonyms 
 
 @pytest.fixture
 def offline_config(tmp_path) -> Path:
-    from hkc.definitions import init_deployment
+    from hkc.definitions.deployment import init_deployment
 
     init_deployment(tmp_path / "force")
     settings = tmp_path / "force" / "config" / "hkc.toml"
@@ -90,6 +90,6 @@ def test_a_malformed_decision_sheet_changes_nothing(tmp_path, offline_config):
                  "--config", offline_config, env=env)
     assert result.exit_code == 2
     assert "banish" in result.stderr
-    from hkc.history import open_store
+    from hkc.history.store import open_store
 
     assert open_store(db).decisions().empty

@@ -11,20 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hkc import snapshots
-from hkc.backtest import fit_for, rankers_for, ranking_metrics
-from hkc.errors import ConfigError, ExtractError, HkcError
-from hkc.extract import load_extract
-from hkc.model import (
-    NO_EXPLANATION,
-    ONE_CLASS,
-    base_pipeline,
-    explain,
-    feature_columns,
-    fit_model,
-    model_inputs,
-)
-from hkc.model_spec import (
+from hkc.definitions.model_spec import (
     AREA_FEATURE_OFF,
     PROTECTED_FEATURE,
     SPEC_SECTIONS,
@@ -33,7 +20,21 @@ from hkc.model_spec import (
     model_spec_names,
     read_model_spec,
 )
-from hkc.snapshots import (
+from hkc.errors import ConfigError, ExtractError, HkcError
+from hkc.extract.load import load_extract
+from hkc.model import snapshots
+from hkc.model.backtest import fit_for
+from hkc.model.pipeline import (
+    NO_EXPLANATION,
+    ONE_CLASS,
+    base_pipeline,
+    explain,
+    feature_columns,
+    fit_model,
+    model_inputs,
+)
+from hkc.model.ranking import rankers_for, ranking_metrics
+from hkc.model.snapshots import (
     NO_TEST_SNAPSHOT,
     HistoryWindow,
     LeakageError,

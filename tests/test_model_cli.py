@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from hkc.definitions import init_deployment
+from hkc.definitions.deployment import init_deployment
 from hkc.synth import generate_force, write_force
 from tests.builders import offline_definitions
 

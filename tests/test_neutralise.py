@@ -6,7 +6,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hkc.outputs import neutralise, neutralise_frame
+from hkc.outputs.files import neutralise, neutralise_frame
 
 cells = st.lists(st.one_of(st.none(), st.text(alphabet="=+-@\t\rab1 '", max_size=4)), max_size=30)
 

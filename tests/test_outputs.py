@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from hkc.outputs import atomic_folder
+from hkc.outputs.folder import atomic_folder
 
 
 def test_every_output_file_is_on_disk_before_the_folder_is_swapped_in(tmp_path, monkeypatch):

@@ -18,11 +18,11 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from hkc.definitions import PartnerSettings
+from hkc.definitions.settings import PartnerSettings
 from hkc.errors import ConfigError
-from hkc.partner import COLUMNS, DECISIONS, META_SHEET, allowed_columns, write_partner_pack
-from hkc.partner_facts import NOT_AVAILABLE
-from hkc.pseudonyms import DEMO_LABEL, KEY_MISSING, PseudonymKeyError, pseudonym
+from hkc.partnership.partner_facts import COLUMNS, NOT_AVAILABLE
+from hkc.partnership.partner_pack import DECISIONS, META_SHEET, allowed_columns, write_partner_pack
+from hkc.partnership.pseudonyms import DEMO_LABEL, KEY_MISSING, PseudonymKeyError, pseudonym
 from hkc.refresh import run_refresh
 from tests.builders import ExtractBuilder, offline_definitions
 
@@ -248,7 +248,7 @@ def test_unknown_input_columns_and_scores_never_reach_the_pack(pack):
 
 def test_demo_key_packs_are_labelled_loudly(tmp_path, pack):
     result, _ = pack
-    from hkc.pseudonyms import DEMO_KEY
+    from hkc.partnership.pseudonyms import DEMO_KEY
     write_pack(result, tmp_path, key=DEMO_KEY, demo=True)
     html = (tmp_path / "partner" / "cohort.html").read_text()
     assert html.count(DEMO_LABEL) >= 3

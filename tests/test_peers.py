@@ -1,4 +1,4 @@
-"""Peer mapping and places (hkc.peers, hkc.places): hand-made extracts with weights worked out by
+"""Peer mapping and places (hkc.matrix.peers, hkc.matrix.places): hand-made extracts with weights worked out by
 hand, then synthetic forces whose planted peer groups must be recovered."""
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from hkc.cohort import select_cohort
-from hkc.extract import load_extract
-from hkc.peers import (
+from hkc.extract.load import load_extract
+from hkc.matrix.cohort import select_cohort
+from hkc.matrix.peers import (
     ASSOCIATE_COLUMNS,
     EDGE_COLUMNS,
     MAX_OCCURRENCE_PEOPLE,
     PEER_GROUP_COLUMNS,
     PERIPHERY_COLUMNS,
-    PLACE_COLUMNS,
     PeerMap,
     link_reason,
     map_peers,
 )
-from hkc.scoring import score_people
+from hkc.matrix.places import PLACE_COLUMNS
+from hkc.matrix.scoring import score_people
 from hkc.synth import generate_force, write_force
 from tests.builders import ExtractBuilder, offline_definitions
 

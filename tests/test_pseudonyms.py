@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hkc.definitions import PartnerSettings
-from hkc.pseudonyms import (
+from hkc.definitions.settings import PartnerSettings
+from hkc.partnership.pseudonyms import (
     DEMO_KEY,
     KEY_MISSING,
     KEY_TOO_SHORT,

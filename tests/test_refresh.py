@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import hkc.refresh as refresh_module
-from hkc.history import open_store
+from hkc.history.review import compare_runs, explain_person
+from hkc.history.store import open_store
 from hkc.refresh import run_refresh
-from hkc.review import compare_runs, explain_person
 from tests.builders import ExtractBuilder, offline_definitions
 
 Q2 = dt.date(2026, 6, 30)
@@ -154,7 +154,7 @@ def test_failed_run_leaves_previous_outputs_and_history_intact(tmp_path, definit
 def test_failed_history_write_leaves_outputs_untouched(tmp_path, definitions, monkeypatch):
     run(tmp_path, quarter_extract(Q3), definitions, as_of=Q3)
     before = (tmp_path / "out" / "cohort.csv").read_bytes()
-    from hkc.history import HistoryStore
+    from hkc.history.store import HistoryStore
 
     def explode(*_a, **_k):
         raise RuntimeError("database went away")
@@ -240,7 +240,7 @@ def test_pack_escapes_html_and_neutralises_spreadsheet_formulas(tmp_path, defini
 def test_second_refresh_to_the_same_folder_exits_with_a_clear_message(tmp_path, definitions):
     import multiprocessing
 
-    from hkc.locks import RefreshLocked, output_lock
+    from hkc.outputs.folder import RefreshLocked, output_lock
 
     ready, release = multiprocessing.Event(), multiprocessing.Event()
 

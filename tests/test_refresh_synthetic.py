@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from hkc.definitions import AXES
+from hkc.definitions.catalogue import AXES
 from hkc.refresh import run_refresh
 from hkc.synth import generate_force, write_force
 from tests.builders import ExtractBuilder, offline_definitions

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from hkc import registry
-from hkc.backtest import run_backtest
-from hkc.definitions import load_definitions
+from hkc.definitions.deployment import load_definitions
 from hkc.errors import HkcError
-from hkc.registry import CHAMPION_ALIAS, load_champion, score_with_model, train_model
-from hkc.snapshots import build_snapshot
+from hkc.model import training as registry
+from hkc.model.backtest import run_backtest
+from hkc.model.champion import CHAMPION_ALIAS, load_champion, score_with_model
+from hkc.model.snapshots import build_snapshot
+from hkc.model.training import train_model
 from tests.builders import ROOT, quick_model_spec, synthetic_extract
 
 UNTIL = dt.date(2026, 9, 30)

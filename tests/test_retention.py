@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from hkc.decisions import import_decisions
 from hkc.errors import HistoryError
-from hkc.history import open_store
-from hkc.retention import purge
+from hkc.history.retention import purge
+from hkc.history.store import open_store
+from hkc.partnership.decisions import import_decisions
 from tests.test_decisions import decide
 from tests.test_partner import KEY, Q2, Q3, force, refresh, write_pack
 

@@ -29,19 +29,14 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
 from cli import main
-from hkc.audit_spec import AuditSpec, load_audit_spec
-from hkc.contract import FILE_ERRORS, ROLE_CODES, RULES
-from hkc.definitions import (
-    BAD_VALUE,
-    UNKNOWN_KEY,
-    Indicator,
-    Settings,
-    init_deployment,
-    load_catalogue,
-    load_settings,
-)
+from hkc.definitions.audit_spec import AuditSpec, load_audit_spec
+from hkc.definitions.catalogue import Indicator, load_catalogue
+from hkc.definitions.deployment import init_deployment
+from hkc.definitions.fields import BAD_VALUE, UNKNOWN_KEY
+from hkc.definitions.model_spec import ModelSpec, read_model_spec
+from hkc.definitions.settings import Settings, load_settings
 from hkc.errors import ConfigError
-from hkc.model_spec import ModelSpec, read_model_spec
+from hkc.extract.contract import FILE_ERRORS, ROLE_CODES, RULES
 from tests.builders import ExtractBuilder
 
 ROOT = Path(__file__).resolve().parents[1]

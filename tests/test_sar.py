@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from hkc.decisions import import_decisions
-from hkc.history import open_store
-from hkc.subject_access import render_subject_access, subject_access
+from hkc.history.store import open_store
+from hkc.history.subject_access import render_subject_access, subject_access
+from hkc.partnership.decisions import import_decisions
 from tests.test_decisions import decide
 from tests.test_partner import KEY, Q2, Q3, refresh, write_pack
 

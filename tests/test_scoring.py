@@ -1,7 +1,7 @@
-"""Scores, eligibility and rationale (hkc.scoring).
+"""Scores, eligibility and rationale (hkc.matrix.scoring).
 
 Expected scores are recomputed by hand from the formula in ``hkc/features.py``; reason texts are
-compared with the templates in :data:`hkc.scoring.REASONS`.
+compared with the templates in :data:`hkc.matrix.scoring.REASONS`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hkc.cohort import select_cohort
-from hkc.contract import OUTCOME_CODES, ROLE_CODES
-from hkc.definitions import load_catalogue, load_settings
-from hkc.extract import load_extract
-from hkc.scoring import REASONS, ScoreResult, ages_at, format_points, rationale, score_people
+from hkc.definitions.catalogue import load_catalogue
+from hkc.definitions.settings import load_settings
+from hkc.extract.contract import OUTCOME_CODES, ROLE_CODES
+from hkc.extract.load import load_extract
+from hkc.matrix.cohort import select_cohort
+from hkc.matrix.scoring import REASONS, ScoreResult, ages_at, format_points, rationale, score_people
 from tests.builders import ExtractBuilder
 
 ROOT = Path(__file__).parents[1]

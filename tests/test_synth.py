@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from hkc.cohort import select_cohort
-from hkc.contract import ETHNICITY_CODES, GRADE_PATTERN, ROLE_CODES, RULES, SOURCE_CODES
-from hkc.definitions import Catalogue, load_catalogue, load_definitions
+from hkc.definitions.catalogue import Catalogue, load_catalogue
+from hkc.definitions.deployment import load_definitions
 from hkc.errors import OutputError
-from hkc.extract import load_extract
-from hkc.scoring import score_people
+from hkc.extract.contract import ETHNICITY_CODES, GRADE_PATTERN, ROLE_CODES, RULES, SOURCE_CODES
+from hkc.extract.load import load_extract
+from hkc.matrix.cohort import select_cohort
+from hkc.matrix.scoring import score_people
 from hkc.synth import (
     AGE_BANDS,
     ETHNIC_MIX,

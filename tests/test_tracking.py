@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from hkc.definitions import load_definitions
+from hkc.definitions.deployment import load_definitions
 from hkc.refresh import run_refresh
 from tests.builders import ROOT, ExtractBuilder
 

@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hkc.audit import AuditSpec, audit_selection, findings, suppress_small_cells
-from hkc.contract import CONTRACT
-from hkc.definitions import load_definitions
+from hkc.audit.disclosure import suppress_small_cells
+from hkc.audit.findings import findings
+from hkc.audit.groups import audit_selection
+from hkc.definitions.audit_spec import AuditSpec
+from hkc.definitions.deployment import load_definitions
+from hkc.extract.contract import CONTRACT
 from hkc.transparency import (
     COLUMN_USES,
     NO_AUDIT,

@@ -7,13 +7,12 @@ strings once and each row as a code, so edits, copies and the final decode stay 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hkc.contract import (
+from hkc.extract import (
     ETHNICITY_CODES,
     OFFICER_ETHNICITY_CODES,
     OUTCOME_CODES,
@@ -21,23 +20,10 @@ from hkc.contract import (
     SEX_CODES,
     SOURCE_CODES,
 )
+from hkc.synth.arrow import as_text, scalar
+from hkc.synth.events import Chunk
 from hkc.synth.people import AREAS, People
 from hkc.synth.profiles import GRADE_ASSESSMENT, GRADE_SOURCE
-
-if TYPE_CHECKING:
-    from hkc.synth.events import Chunk
-
-
-def scalar(value: str) -> pa.Scalar:
-    """``value`` as an Arrow large-string scalar (for element-wise joins)."""
-    return pa.scalar(value, pa.large_string())
-
-
-def as_text(values: Sequence[str] | np.ndarray | pa.Array) -> pa.Array:
-    """``values`` as an Arrow large-string array."""
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values.cast(pa.large_string())
-    return pa.array(np.asarray(values, dtype=object), pa.large_string())
 
 
 def numbered(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:

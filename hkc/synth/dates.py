@@ -7,20 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hkc.dates import previous_quarter_end
+
 EPOCH = dt.date(1970, 1, 1)
 MAX_AGE_QUARTERS = 4 * 130  # age tables run to 130 years, in quarter-years
 
 
-def last_quarter_end(today: dt.date) -> dt.date:
-    """The end of the last complete quarter before ``today`` (on a quarter's last day, the one before).
-
-    >>> last_quarter_end(dt.date(2026, 11, 22))
-    datetime.date(2026, 9, 30)
-    >>> last_quarter_end(dt.date(2026, 3, 31))
-    datetime.date(2025, 12, 31)
-    """
-    start = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-    return start - dt.timedelta(days=1)
+last_quarter_end = previous_quarter_end  # the synthetic force's default end: the last complete quarter
 
 
 def day_number(d: dt.date) -> int:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hkc.contract import OUTCOME_CODES, ROLE_CODES, SOURCE_CODES
+from hkc.extract import OUTCOME_CODES, ROLE_CODES, SOURCE_CODES
 from hkc.synth.dates import Calendar, age_quarters
-from hkc.synth.network import HOME_AREA_SHARE, Groups, Incidents, Places, Victims, group_incidents
-from hkc.synth.people import AREAS
+from hkc.synth.network import HOME_AREA_SHARE, Incidents, Places, Victims, group_incidents
+from hkc.synth.people import AREAS, Groups
 from hkc.synth.profiles import (
     CRIMINAL_AGE,
     FIRST_CONTACT,

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hkc.contract import (
+from hkc.extract import (
     ETHNICITY_CODES,
     OFFICER_ETHNICITY_CODES,
     OUTCOME_CODES,
@@ -28,7 +28,8 @@ from hkc.contract import (
     SEX_CODES,
     SOURCE_CODES,
 )
-from hkc.synth.columns import Column, as_text, date_text, numbered, scalar
+from hkc.synth.arrow import as_text, scalar
+from hkc.synth.columns import Column, date_text, numbered
 from hkc.synth.dates import Calendar
 from hkc.synth.events import Chunk
 from hkc.synth.people import People

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 import numbers
 from collections.abc import Mapping
@@ -12,8 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from hkc.contract import ETHNICITY_CODES, SEX_CODES
 from hkc.definitions import Catalogue
+from hkc.extract import ETHNICITY_CODES, SEX_CODES
+from hkc.messages import did_you_mean
 from hkc.synth.columns import date_text, event_columns, numbered, people_columns
 from hkc.synth.dates import make_calendar
 from hkc.synth.events import Simulation, merge
@@ -64,8 +64,7 @@ def check_intel_bias(intel_bias: Mapping[str, float] | None) -> dict[str, float]
     bias = {}
     for key, factor in (intel_bias or {}).items():
         if key not in ETHNICITY_CODES:
-            close = difflib.get_close_matches(str(key), ETHNICITY_CODES, n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(str(key), ETHNICITY_CODES, cutoff=0.5)
             raise ValueError(f"intel_bias: '{key}' is not an ethnicity code; expected one of: "
                              f"{', '.join(ETHNICITY_CODES)}{hint}")
         if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not math.isfinite(factor) \

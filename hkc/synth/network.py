@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hkc.contract import SEX_CODES
-from hkc.synth.columns import as_text, scalar
+from hkc.extract import SEX_CODES
+from hkc.synth.arrow import as_text, scalar
 from hkc.synth.dates import Calendar
-from hkc.synth.people import AREAS, People
+from hkc.synth.people import AREAS, Groups, People
 from hkc.synth.rates import Rates
 from hkc.synth.sampling import choice, segment_rank
 
@@ -39,20 +39,6 @@ HOME_AREA_SHARE = 0.85              # events in the person's own district
 VICTIM_LOCAL_SHARE = 0.8            # victims from the incident's own district
 
 
-@dataclass
-class Groups:
-    """Peer groups: who is in which, where, and how active each is."""
-
-    of: np.ndarray        # per person: group number or -1
-    members: np.ndarray   # people sorted by group
-    ptr: np.ndarray       # members of group g: members[ptr[g]:ptr[g + 1]]
-    area: np.ndarray
-    static: np.ndarray    # each group's lasting activity level
-    hotspots: np.ndarray  # (groups, 2) location numbers, filled in by make_places
-
-    @property
-    def count(self) -> int:
-        return len(self.area)
 
 
 def make_groups(rng: np.random.Generator, pop: People, cal: Calendar) -> Groups:

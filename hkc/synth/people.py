@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from hkc.contract import ETHNICITY_CODES, OFFICER_ETHNICITY_CODES, SEX_CODES
+from hkc.extract import ETHNICITY_CODES, OFFICER_ETHNICITY_CODES, SEX_CODES
 from hkc.synth.dates import Calendar
 from hkc.synth.sampling import choice, choice_by_row
-
-if TYPE_CHECKING:
-    from hkc.synth.network import Groups
 
 AREAS: tuple[tuple[str, str, float, float], ...] = (
     # district, location-id prefix, share of residents, diversity (non-White share vs county)
@@ -194,3 +190,19 @@ def make_latent(rng: np.random.Generator, pop: People, groups: Groups, quarters:
     risk /= risk.mean(dtype=np.float64)
     vuln /= vuln.mean(dtype=np.float64)
     return Latent(risk=risk, vuln=vuln, group_level=level, truth=truth)
+
+
+@dataclass
+class Groups:
+    """Peer groups: who is in which, where, and how active each is."""
+
+    of: np.ndarray        # per person: group number or -1
+    members: np.ndarray   # people sorted by group
+    ptr: np.ndarray       # members of group g: members[ptr[g]:ptr[g + 1]]
+    area: np.ndarray
+    static: np.ndarray    # each group's lasting activity level
+    hotspots: np.ndarray  # (groups, 2) location numbers, filled in by make_places
+
+    @property
+    def count(self) -> int:
+        return len(self.area)

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from hkc.contract import ETHNICITY_CODES, SEX_CODES
 from hkc.definitions import Catalogue, Indicator
+from hkc.extract import ETHNICITY_CODES, SEX_CODES
 from hkc.synth.dates import Calendar, age_quarters
 from hkc.synth.people import WEAPON_SIGMA, Latent, People
 from hkc.synth.profiles import Profile, age_table, profile_for

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from hkc.errors import OutputError
 from hkc.outputs import replace_atomically
-from hkc.synth.columns import scalar
+from hkc.synth.arrow import scalar
 from hkc.synth.faults import INSERTED_RULES
 from hkc.synth.force import SyntheticForce
 

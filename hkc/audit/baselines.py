@@ -1,0 +1,237 @@
+"""Cohort composition against several baselines, none privileged.
+
+Each group's share of the cohort is compared with its share of everyone scored, and of any other
+baseline given: a subset of the scored people (e.g. those convicted of a weapon offence in the
+window) or a table of counts (e.g. the resident population, age-matched with
+:func:`age_matched_population`).  Every ratio carries a bootstrap interval.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hkc.audit.bootstrap import bootstrap_intervals, finite_or_none, interval_or_none
+from hkc.audit.columns import NO_COLUMN, group_labels
+from hkc.definitions import AGE_BAND, AuditSpec, flag_raised
+from hkc.errors import ConfigError, ExtractError, HkcError
+
+__all__ = ["BASELINE_LABELS", "BAD_BASELINE", "age_band", "age_matched_population", "composition_baselines"]
+
+
+BASELINE_LABELS = {
+    "scored": "everyone scored",
+    "population": "the resident population (age-matched)",
+    "convicted": "people convicted of a weapon offence in the window",
+}
+BAD_BASELINE = ("baseline {name!r}: expected a boolean Series over the scored people (a subset) or a DataFrame of "
+                "counts with a 'count' column and group columns, got {kind}")
+
+
+def age_band(ages: pd.Series | np.ndarray, bands: Sequence[str]) -> pd.Series:
+    """The band (``"10-13"``, ``"25+"``) of each age; ``None`` when no band holds it."""
+    ages = pd.Series(ages)
+    out = pd.Series([None] * len(ages), index=ages.index, dtype=object)
+    for band in bands:
+        match = AGE_BAND.match(band)
+        if not match:
+            raise ConfigError(f"age band {band!r} is not like '10-13' or '25+'", key="age_bands")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) else 200
+        out[(ages >= low) & (ages <= high) & out.isna()] = band
+    return out
+
+
+def age_matched_population(population: pd.DataFrame, ages: pd.Series | np.ndarray) -> pd.DataFrame:
+    """Reweight population counts by age band to the age mix of the scored people.
+
+    Each band's counts are scaled by (share of scored people in the band) / (share of the
+    population in the band), so the baseline compares like with like on age (direct
+    standardisation); bands with no scored people drop out.  Returns the population's other
+    columns with a float ``count``, keeping the matched bands' total.
+    """
+    for col in ("age_band", "count"):
+        if col not in population.columns:
+            raise ExtractError(NO_COLUMN.format(where="population", column=col, role="population table", hint="",
+                                                available=", ".join(map(str, population.columns))),
+                               file="population", column=col)
+    bands = sorted(population["age_band"].astype(str).unique())
+    scored = age_band(ages, bands).value_counts(normalize=True)
+    pop_by_band = population.groupby(population["age_band"].astype(str))["count"].sum()
+    matched = pop_by_band[pop_by_band.index.isin(scored.index)]
+    if matched.sum() == 0:
+        return population.drop(columns="age_band").iloc[0:0].assign(count=0.0)
+    weight = (scored / (matched / matched.sum())).reindex(pop_by_band.index).fillna(0.0)
+    out = population.assign(count=population["count"] * population["age_band"].astype(str).map(weight))
+    others = [c for c in population.columns if c not in ("age_band", "count")]
+    return out.groupby(others, as_index=False)["count"].sum()
+
+
+def composition_baselines(cohort_mask, groups: pd.DataFrame, *, baselines: Mapping[str, pd.Series | pd.DataFrame],
+                          spec: AuditSpec | None = None, intersections: Sequence[str] | None = None) -> dict:
+    """Each group's share of the cohort against its share of several baselines, with intervals.
+
+    Parameters
+    ----------
+    cohort_mask : boolean array or Series over the rows of ``groups``
+        Who is in the cohort.
+    groups : DataFrame
+        One row per scored person; every column except ``person_id`` is an attribute.
+    baselines : mapping
+        Name → either a boolean Series over the same rows (a subset of the scored people, e.g.
+        those convicted of a weapon offence in the window) or a DataFrame of counts (``count`` plus
+        attribute columns, e.g. :func:`age_matched_population`).  "Everyone scored" is always added
+        as ``scored``.  No baseline is privileged: each is reported.
+    spec : AuditSpec, optional
+        Bootstrap settings and the flag rule.
+    intersections : sequence of ``a*b``, optional
+        Defaults to the spec's intersections whose parts are all columns of ``groups``.
+
+    Returns
+    -------
+    dict
+        ``cohort_n``, ``scored_n``, ``baselines`` (name → label, kind, size) and ``attributes``
+        (attribute → groups, each with ``cohort_count``, ``cohort_share`` and its interval, and per
+        baseline ``count``, ``share``, ``ratio`` (cohort share / baseline share), ``ratio_ci``,
+        ``flag``), plus ``unavailable`` reasons.
+    """
+    spec = spec or AuditSpec()
+    cohort = np.asarray(cohort_mask, dtype=bool)
+    if len(cohort) != len(groups):
+        raise HkcError(f"cohort_mask has {len(cohort)} rows but groups has {len(groups)}; pass one flag per person")
+    columns = [c for c in groups.columns if c != "person_id"]
+    if intersections is None:
+        intersections = [i for i in spec.attributes.intersections if all(p in columns for p in i.split("*"))]
+    attrs = [(c, (c,)) for c in columns] + [(i, tuple(i.split("*"))) for i in intersections]
+    masks: dict[str, np.ndarray] = {}
+    tables: dict[str, pd.DataFrame] = {}
+    for name, base in baselines.items():
+        if name in ("scored", "cohort"):
+            raise HkcError(f"baseline name {name!r} is reserved (everyone scored is always included); rename it")
+        if isinstance(base, pd.DataFrame) and "count" in base.columns:
+            tables[name] = base
+        elif isinstance(base, pd.Series) and pd.api.types.is_bool_dtype(base.dtype):
+            if len(base) != len(groups):
+                raise HkcError(f"baseline {name!r} has {len(base)} rows but groups has {len(groups)}; "
+                               "pass one flag per scored person")
+            masks[name] = base.to_numpy(dtype=bool)
+        else:
+            raise HkcError(BAD_BASELINE.format(name=name, kind=type(base).__name__))
+    labels = {c: group_labels(groups[c]) for c in columns}
+    row_labels = {a: functools.reduce(lambda x, y: x + "*" + y, (labels[p] for p in parts))
+                  for a, parts in attrs}
+    group_names: dict[str, list[str]] = {}
+    fixed_shares: dict[tuple[str, str], np.ndarray] = {}
+    fixed_counts: dict[tuple[str, str], np.ndarray] = {}
+    unavailable: dict[str, dict[str, str]] = defaultdict(dict)
+    for attr, parts in attrs:
+        present = set(row_labels[attr])
+        counted: dict[str, pd.Series] = {}
+        for name, tab in tables.items():
+            missing = [p for p in parts if p not in tab.columns]
+            if missing:
+                unavailable[attr][name] = f"the {name} table has no column '{missing[0]}'"
+                continue
+            key = functools.reduce(lambda x, y: x + "*" + y, (group_labels(tab[p]) for p in parts))
+            counted[name] = pd.Series(tab["count"].to_numpy(dtype=float)).groupby(key).sum()
+            present |= set(counted[name].index)
+        group_names[attr] = sorted(present)
+        for name, series in counted.items():
+            vec = series.reindex(group_names[attr]).fillna(0.0).to_numpy()
+            fixed_counts[(attr, name)] = vec
+            fixed_shares[(attr, name)] = vec / vec.sum() if vec.sum() > 0 else np.full(len(vec), np.nan)
+
+    # One key per distinct (attribute values, in cohort, in each sample baseline); resample rows.
+    parts_frame = pd.DataFrame({c: labels[c] for c in columns} | {"_cohort": cohort}
+                               | {f"_m{i}": m for i, m in enumerate(masks.values())})
+    key = parts_frame.groupby(list(parts_frame.columns), sort=True).ngroup().to_numpy()
+    k = int(key.max()) + 1
+    weight = np.bincount(key, minlength=k)
+    first = np.empty(k, dtype=np.int64)
+    first[key[::-1]] = np.arange(len(key) - 1, -1, -1)
+    samples = {"scored": np.ones(k, bool)} | {name: m[first] for name, m in masks.items()}
+    blocks: list[np.ndarray] = []
+    layout: dict[tuple[str, str], tuple[int, int]] = {}
+    width = 0
+    for attr, _ in attrs:
+        g = len(group_names[attr])
+        index = np.searchsorted(group_names[attr], row_labels[attr][first])
+        onehot = np.zeros((k, g))
+        onehot[np.arange(k), index] = 1.0
+        for name, member in {"cohort": cohort[first], **samples}.items():
+            blocks.append(onehot * member[:, None])
+            layout[(attr, name)] = (width, g)
+            width += g
+    design = np.hstack(blocks)
+
+    def statistic(draws: np.ndarray) -> dict[str, np.ndarray]:
+        sums = draws @ design
+        out = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for attr, _ in attrs:
+                at, g = layout[(attr, "cohort")]
+                share = sums[:, at:at + g] / sums[:, at:at + g].sum(1, keepdims=True)
+                out[f"{attr}|cohort"] = share
+                for name in samples:
+                    at, g = layout[(attr, name)]
+                    base = sums[:, at:at + g] / sums[:, at:at + g].sum(1, keepdims=True)
+                    out[f"{attr}|{name}"] = share / base
+                for name in tables:
+                    if (attr, name) in fixed_shares:
+                        out[f"{attr}|{name}"] = share / fixed_shares[(attr, name)]
+        return out
+
+    b = spec.bootstrap
+    point = statistic(weight[None].astype(float))
+    intervals = bootstrap_intervals(weight, statistic, resamples=b.resamples, seed=b.seed, confidence=b.confidence)
+    point_counts = weight.astype(float) @ design
+    result_attrs = {}
+    for attr, _ in attrs:
+        rows = []
+        for gi, group in enumerate(group_names[attr]):
+            at, _g = layout[(attr, "cohort")]
+            share = finite_or_none(point[f"{attr}|cohort"][0, gi])
+            entry: dict[str, Any] = {"group": group, "cohort_count": int(point_counts[at + gi]),
+                                     "cohort_share": share,
+                                     "cohort_share_ci": interval_or_none(intervals[f"{attr}|cohort"][gi]) if share is not None
+                                     else None, "baselines": {}}
+            for name in [*samples, *tables]:
+                if name in tables and (attr, name) not in fixed_shares:
+                    continue
+                count: float
+                if name in samples:
+                    at_b, _g = layout[(attr, name)]
+                    count = int(point_counts[at_b + gi])
+                    total = point_counts[at_b:at_b + _g].sum()
+                    base_share = count / total if total > 0 else None
+                else:
+                    count = float(fixed_counts[(attr, name)][gi])
+                    base_share = finite_or_none(fixed_shares[(attr, name)][gi])
+                ratio = finite_or_none(point[f"{attr}|{name}"][0, gi]) if share is not None and base_share else None
+                ci = interval_or_none(intervals[f"{attr}|{name}"][gi]) if ratio is not None else None
+                meets = flag_raised(ratio, ci, spec)
+                small = entry["cohort_count"] < spec.disclosure.small_cell or (
+                    name in samples and count < spec.disclosure.small_cell)
+                entry["baselines"][name] = {"count": count, "share": base_share, "ratio": ratio, "ratio_ci": ci,
+                                            "flag": meets and not small, "indicative": meets and small,
+                                            "undefined": None if ratio is not None or share is None else
+                                            f"{group} is not in the {name} baseline"}
+            rows.append(entry)
+        result_attrs[attr] = {"groups": rows, "unavailable": dict(unavailable.get(attr, {}))}
+    return {
+        "cohort_n": int(cohort.sum()),
+        "scored_n": int(len(cohort)),
+        "baselines": {name: {"label": BASELINE_LABELS.get(name, name),
+                             "kind": "sample" if name in samples else "counts",
+                             "size": float(masks[name].sum()) if name in masks else
+                             (float(len(cohort)) if name == "scored" else float(tables[name]["count"].sum()))}
+                      for name in [*samples, *tables]},
+        "attributes": result_attrs,
+        "thresholds": {"ratio_low": spec.flags.ratio_low, "ratio_high": spec.flags.ratio_high,
+                       "confidence": b.confidence},
+    }

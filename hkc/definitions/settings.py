@@ -1,0 +1,239 @@
+"""The declarative definitions: run settings and the indicator catalogue.
+
+Analysts edit TOML (``config/hkc.toml``, ``features/indicators.toml``); auditors diff it.  This
+module finds the files, loads them into frozen dataclasses, and rejects anything it does not
+understand with a message naming the file, the key and the closest valid key.  Every key is
+documented in the dataclass field metadata (``doc``), and a test checks none is missing.
+
+Where definitions come from, in order:
+
+1. ``--config FILE``: the deployment folder is the folder holding ``config/`` (``FILE``'s
+   grandparent when ``FILE`` is ``…/config/hkc.toml``, else ``FILE``'s parent);
+2. the current folder, when it holds ``config/hkc.toml`` (a folder made by ``hkc init``);
+3. the defaults shipped with the package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hkc.definitions.catalogue import OUTCOMES, ROLES, _not_in, _table
+from hkc.definitions.fields import AGE_MAX, DAYS_MAX, build_section, doc, one_line, read_toml, unknown_key
+from hkc.errors import ConfigError
+
+__all__ = ['Settings', 'load_settings']
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    extract: str = field(
+        default="extract",
+        metadata=doc("default extract folder, relative to the deployment folder"),
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = field(
+        default="sqlite:///hkc-history.db",
+        metadata=doc("history store: SQLAlchemy URL; relative SQLite paths are under the deployment folder"),
+    )
+
+
+@dataclass(frozen=True)
+class EligibilitySettings:
+    min_age: int = field(default=10, metadata=doc("youngest age listed, at the as-of date", min=0, max=AGE_MAX))
+    max_age: int = field(default=24, metadata=doc("oldest age listed, at the as-of date", min=0, max=AGE_MAX))
+    review_window_days: int = field(
+        default=365, metadata=doc("a weapon-related risk event must fall in this window", min=1, max=DAYS_MAX)
+    )
+    min_intelligence_reports: int = field(
+        default=2, metadata=doc("intelligence alone qualifies only with this many reports", min=1)
+    )
+    intelligence_distinct_dates: bool = field(
+        default=True, metadata=doc("count intelligence reports on different dates only")
+    )
+    non_qualifying_outcomes: tuple[str, ...] = field(
+        default=("nfa",),
+        metadata=doc("weapon events with these outcomes do not make anyone eligible"),
+    )
+    min_risk_score: float = field(
+        default=0.1, metadata=doc("the risk score must reach this to be listed", min=0)
+    )
+
+
+@dataclass(frozen=True)
+class CohortSettings:
+    method: Literal["top_n", "threshold"] = field(
+        default="top_n",
+        metadata=doc("`top_n` lists the `size` highest; `threshold` lists all at or above `min_score`",
+                      choices=("top_n", "threshold")),
+    )
+    size: int = field(default=50, metadata=doc("cohort size for method top_n", min=1))
+    min_score: float = field(
+        default=60.0, metadata=doc("lowest risk score listed for method threshold", min=0)
+    )
+
+
+@dataclass(frozen=True)
+class RagSettings:
+    method: Literal["fixed", "quantile"] = field(
+        default="fixed",
+        metadata=doc("`fixed` thresholds or cohort `quantile` shares", choices=("fixed", "quantile")),
+    )
+    red: float = field(default=80.0, metadata=doc("risk score at or above which RAG is red", min=0))
+    amber: float = field(default=45.0, metadata=doc("risk score at or above which RAG is amber", min=0))
+    red_share: float = field(
+        default=0.2, metadata=doc("quantile method: share of the cohort rated red", min=0, max=1)
+    )
+    amber_share: float = field(
+        default=0.3, metadata=doc("quantile method: share of the cohort rated amber", min=0, max=1)
+    )
+
+
+@dataclass(frozen=True)
+class VulnerabilitySettings:
+    high: float = field(default=40.0,
+        metadata=doc("vulnerability score at or above which the band is high", min=0))
+    medium: float = field(default=15.0,
+        metadata=doc("vulnerability score at or above which the band is medium", min=0))
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    preview_rows: int = field(default=10, metadata=doc("cohort rows shown in the terminal summary", min=0))
+
+
+@dataclass(frozen=True)
+class OutcomeSettings:
+    types: tuple[str, ...] = field(
+        default=("knife_possession", "knife_violence"),
+        metadata=doc("event types that count as the outcome (retrospective audit, backtests)"))
+    roles: tuple[str, ...] = field(
+        default=("offender", "suspect"), metadata=doc("roles that count as the outcome"))
+    horizon_days: int = field(default=365, metadata=doc("days after a snapshot in which the outcome is looked for",
+                                                          min=1, max=DAYS_MAX))
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    enabled: bool = field(default=True,
+        metadata=doc("log aggregate run metrics to MLflow (never person-level data)"))
+    uri: str = field(
+        default="sqlite:///mlflow.db",
+        metadata=doc("MLflow tracking URI; relative SQLite paths are under the deployment folder; "
+                      "the MLFLOW_TRACKING_URI environment variable takes precedence"))
+    experiment: str = field(default="hkc-refresh", metadata=doc("MLflow experiment for refreshes"))
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    lookback_days: int = field(default=730,
+        metadata=doc("co-involvement counts within this many days", min=1, max=DAYS_MAX))
+    half_life_days: float = field(default=365.0,
+        metadata=doc("recency half-life of an edge's weight", min=1, max=DAYS_MAX))
+    min_edge_weight: float = field(default=0.0, metadata=doc("edges lighter than this are dropped", min=0))
+    community_seed: int = field(default=1, metadata=doc("seed of the community detection (same seed, same groups)",
+                                                          min=0))
+    max_periphery: int = field(default=100, metadata=doc("at most this many periphery people are listed", min=0))
+    child_max_age: int = field(default=17,
+        metadata=doc("a child is at most this age at the as-of date", min=0, max=AGE_MAX))
+
+
+@dataclass(frozen=True)
+class PlaceSettings:
+    lookback_days: int = field(default=365,
+        metadata=doc("knife-related events within this many days count", min=1, max=DAYS_MAX))
+    half_life_days: float = field(default=180.0,
+        metadata=doc("recency half-life of a place's activity", min=1, max=DAYS_MAX))
+    top_n: int = field(default=20, metadata=doc("places listed in the pack", min=0))
+
+
+@dataclass(frozen=True)
+class PartnerSettings:
+    fields: tuple[str, ...] = field(
+        default=("pseudonym", "age", "sex", "area", "rag", "vulnerability_band", "rationale", "movement",
+                 "peer_group", "decision"),
+        metadata=doc("the only columns partner outputs may carry (an allow-list)"))
+    key_variable: str = field(default="HKC_PSEUDONYM_KEY",
+                              metadata=doc("environment variable holding the pseudonymisation secret"))
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    days: int = field(default=730, metadata=doc("runs and person-level history older than this are purged by "
+                                                 "`hkc purge`", min=1, max=DAYS_MAX))
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    enabled: bool = field(default=False,
+        metadata=doc("add the registered champion model's probability to refreshes"))
+    registered_name: str = field(default="hkc-knife-involvement",
+                                 metadata=doc("MLflow registered model name; the alias `champion` is used"))
+    spec: str = field(default="logistic",
+        metadata=doc("model specification in models/<spec>.toml used by `hkc train`"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective run settings (``config/hkc.toml``)."""
+
+    data: DataSettings = field(default_factory=DataSettings, metadata=doc("where extracts are"))
+    database: DatabaseSettings = field(default_factory=DatabaseSettings, metadata=doc("history store"))
+    eligibility: EligibilitySettings = field(
+        default_factory=EligibilitySettings, metadata=doc("who can be listed")
+    )
+    cohort: CohortSettings = field(default_factory=CohortSettings, metadata=doc("how many are listed"))
+    rag: RagSettings = field(default_factory=RagSettings, metadata=doc("red/amber/green bands"))
+    vulnerability: VulnerabilitySettings = field(
+        default_factory=VulnerabilitySettings, metadata=doc("vulnerability bands")
+    )
+    outputs: OutputSettings = field(default_factory=OutputSettings, metadata=doc("output options"))
+    outcome: OutcomeSettings = field(default_factory=OutcomeSettings,
+                                     metadata=doc("what 'went on to be involved' means"))
+    tracking: TrackingSettings = field(default_factory=TrackingSettings, metadata=doc("experiment tracking"))
+    peers: PeerSettings = field(default_factory=PeerSettings, metadata=doc("peer mapping and the periphery"))
+    places: PlaceSettings = field(default_factory=PlaceSettings, metadata=doc("places for contextual safeguarding"))
+    partner: PartnerSettings = field(default_factory=PartnerSettings, metadata=doc("the partner pack"))
+    retention: RetentionSettings = field(default_factory=RetentionSettings, metadata=doc("how long history is kept"))
+    model: ModelSettings = field(default_factory=ModelSettings, metadata=doc("the optional calibrated model"))
+    path: Path | None = field(default=None, compare=False, metadata=doc("file loaded (not a key)"))
+    sha256: str = field(default="", compare=False, metadata=doc("hash of the file (not a key)"))
+
+
+def load_settings(path: Path) -> Settings:
+    """Load ``config/hkc.toml`` into :class:`Settings`, rejecting unknown keys and bad values."""
+    data, digest = read_toml(path)
+    sections = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("path", "sha256")}
+    built: dict[str, Any] = {}
+    for name, table in data.items():
+        if name not in sections:
+            raise unknown_key(name, sorted(sections), path, "top level")
+        built[name] = build_section(sections[name].default_factory, _table(table, path, name), path, name)
+    settings = Settings(**built, path=path, sha256=digest)
+    e = settings.eligibility
+    if e.min_age > e.max_age:
+        raise ConfigError(f"{path} [eligibility]: min_age {e.min_age} is above max_age {e.max_age}",
+                          file=str(path), key="min_age")
+    bad = [o for o in e.non_qualifying_outcomes if o not in OUTCOMES]
+    if bad:
+        problem = _not_in(bad[0], OUTCOMES, "outcome")
+        raise ConfigError(one_line(f"{path} [eligibility] non_qualifying_outcomes: {problem}"),
+                          file=str(path), key="non_qualifying_outcomes")
+    if settings.rag.amber > settings.rag.red:
+        raise ConfigError(f"{path} [rag]: amber {settings.rag.amber} is above red {settings.rag.red}",
+                          file=str(path), key="amber")
+    if settings.rag.red_share + settings.rag.amber_share > 1:
+        raise ConfigError(f"{path} [rag]: red_share + amber_share must not exceed 1", file=str(path),
+                          key="amber_share")
+    bad_roles = [r for r in settings.outcome.roles if r not in ROLES]
+    if bad_roles:
+        raise ConfigError(one_line(f"{path} [outcome] roles: {_not_in(bad_roles[0], ROLES, 'role')}"),
+                          file=str(path), key="roles")
+    if settings.vulnerability.medium > settings.vulnerability.high:
+        raise ConfigError(f"{path} [vulnerability]: medium is above high", file=str(path), key="medium")
+    return settings

@@ -1,0 +1,34 @@
+"""The history store: every refresh, its scores, evidence, decisions and disclosures.
+
+The face of the package: other packages import from here; modules inside it import each other
+directly.  What each module does:
+
+=================================  ============================================================
+:mod:`hkc.history.detail`          The detail codec: a run's contributions and evidence as zstd Parquet chunks inside the database.
+:mod:`hkc.history.migrate`         Upgrading older history stores in place, inside the opening transaction.
+:mod:`hkc.history.retention`       Retention: erase runs and person-level history older than the retention period.
+:mod:`hkc.history.review`          Questions asked of the history: what moved between two refreshes, and why one person scores.
+:mod:`hkc.history.schema`          The history store's tables: runs, scores, evidence, cohort, decisions, disclosures, purges.
+:mod:`hkc.history.store`           The history store: every refresh, its scores, evidence and cohort, in one database.
+:mod:`hkc.history.subject_access`  Subject access: everything the history holds about one person, and everyone it went to.
+=================================  ============================================================
+"""
+
+from hkc.history.retention import purge
+from hkc.history.review import compare_runs, explain_person
+from hkc.history.schema import metadata, runs
+from hkc.history.store import HistoryStore, StoredRun, open_store
+from hkc.history.subject_access import render_subject_access, subject_access
+
+__all__ = [
+    "HistoryStore",
+    "StoredRun",
+    "compare_runs",
+    "explain_person",
+    "metadata",
+    "open_store",
+    "purge",
+    "render_subject_access",
+    "runs",
+    "subject_access",
+]

@@ -1,0 +1,152 @@
+"""The history store's tables: runs, scores, evidence, cohort, decisions, disclosures, purges."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import LONGBLOB
+
+__all__ = ['AUDIENCES']
+
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("as_of", sa.String(10), nullable=False, unique=True),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("finished_at", sa.String(32), nullable=False),
+    sa.Column("hkc_version", sa.String(32), nullable=False),
+    sa.Column("config_sha256", sa.String(64), nullable=False),
+    sa.Column("inputs_sha256", sa.String(64), nullable=False),
+    sa.Column("cohort_size", sa.Integer, nullable=False),
+    sa.Column("eligible", sa.Integer, nullable=False),
+    sa.Column("scored", sa.Integer, nullable=False),
+    sa.Column("manifest", sa.Text, nullable=False),
+    sa.Column("audit", sa.Text),  # the partner copy of the audit (aggregates, small cells suppressed)
+)
+
+scores = sa.Table(
+    "scores", metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("risk_score", sa.Float, nullable=False),
+    sa.Column("vulnerability_score", sa.Float, nullable=False),
+    sa.Column("eligible", sa.Boolean, nullable=False),
+    sa.Column("in_cohort", sa.Boolean, nullable=False),
+    sa.Column("rank", sa.Integer),
+    sa.Column("rag", sa.String(8)),
+    sa.Column("movement", sa.String(8)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("rationale", sa.Text),
+    sa.Index("ix_scores_run_person", "run_id", "person_id"),  # a run, and one person in every run via runs
+)
+
+
+def _detail_table(name: str) -> sa.Table:
+    """One row per chunk of a run's detail: the people it spans, its rows as a zstd-compressed Parquet file."""
+    return sa.Table(
+        name, metadata,
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), primary_key=True, autoincrement=False),
+        sa.Column("chunk", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("first_person_id", sa.String(64), nullable=False),
+        sa.Column("last_person_id", sa.String(64), nullable=False),
+        sa.Column("rows", sa.Integer, nullable=False),
+        sa.Column("parquet", sa.LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb"),
+                  nullable=False),
+    )
+
+
+contributions = _detail_table("contributions")
+
+evidence = _detail_table("evidence")
+
+# the columns inside each run's Parquet (a missing value is refused where the field is not nullable)
+DETAIL_COLUMNS = {
+    "contributions": pa.schema([
+        pa.field("person_id", pa.string(), nullable=False), pa.field("axis", pa.string(), nullable=False),
+        pa.field("indicator", pa.string(), nullable=False), pa.field("count", pa.int64(), nullable=False),
+        pa.field("latest", pa.string(), nullable=False), pa.field("points", pa.float64(), nullable=False)]),
+    "evidence": pa.schema([
+        pa.field("person_id", pa.string(), nullable=False), pa.field("event_id", pa.string(), nullable=False),
+        pa.field("date", pa.string(), nullable=False), pa.field("indicator", pa.string(), nullable=False),
+        pa.field("axis", pa.string(), nullable=False), pa.field("role", pa.string(), nullable=False),
+        pa.field("outcome", pa.string()), pa.field("grade", pa.string()),
+        pa.field("points", pa.float64(), nullable=False)]),
+}
+
+DETAIL_TABLES = (contributions, evidence)
+
+removed = sa.Table(
+    "removed", metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("previous_rank", sa.Integer),
+    sa.Column("previous_rag", sa.String(8)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Index("ix_removed_run_person", "run_id", "person_id"),
+)
+
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    sa.Column("as_of", sa.String(10), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("meeting_date", sa.String(10), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("recorded_by", sa.String(128), nullable=False),
+    sa.Column("recorded_at", sa.String(32), nullable=False),
+    sa.Column("source_file", sa.String(255), nullable=False),
+    sa.Column("source_sha256", sa.String(64), nullable=False),
+    sa.Column("sheet", sa.String(64)),
+    sa.Column("row", sa.Integer),
+)
+
+disclosures = sa.Table(
+    "disclosures", metadata,
+    sa.Column("disclosure_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, index=True),  # NULL once the run is purged
+    sa.Column("as_of", sa.String(10)),
+    sa.Column("audience", sa.String(32), nullable=False),
+    sa.Column("disclosed_at", sa.String(32), nullable=False),
+    sa.Column("disclosed_by", sa.String(128), nullable=False),
+    sa.Column("people", sa.Integer, nullable=False),
+    sa.Column("files", sa.Text, nullable=False),  # JSON {file name: sha256}
+    sa.Column("people_purged", sa.Boolean, nullable=False, default=False),
+    # A refresh logs its packs with its run (pending) and confirms them once its output folder is
+    # published; a pending entry of a killed run is settled by the next refresh to that folder.
+    sa.Column("folder", sa.Text),
+    sa.Column("published", sa.Boolean, nullable=False, default=True, server_default=sa.true()),
+)
+
+disclosure_people = sa.Table(
+    "disclosure_people", metadata,
+    sa.Column("disclosure_id", sa.Integer, sa.ForeignKey("disclosures.disclosure_id"), nullable=False, index=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+)
+
+purges = sa.Table(
+    "purges", metadata,
+    sa.Column("purge_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("purged_at", sa.String(32), nullable=False),
+    sa.Column("purged_by", sa.String(128), nullable=False),
+    sa.Column("older_than_days", sa.Integer, nullable=False),
+    sa.Column("cutoff", sa.String(10), nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("first_as_of", sa.String(10)),
+    sa.Column("last_as_of", sa.String(10)),
+    sa.Column("rows", sa.Text, nullable=False),  # JSON {table: rows deleted}
+)
+
+PERSON_TABLES = (scores, contributions, evidence, removed)
+
+ROW_TABLES = (scores, removed)
+
+OLD_INDEXES = {"ix_scores_run_id", "ix_scores_person_id", "ix_removed_run_id"}  # before the (run_id, person_id) ones
+
+RECORD_TABLES = (decisions, disclosures, disclosure_people, purges)
+
+AUDIENCES = ("police", "partner", "subject")

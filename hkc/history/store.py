@@ -1,0 +1,525 @@
+"""The history store: every refresh, its scores, evidence and cohort, in one database.
+
+SQLite by default; any SQLAlchemy URL works (``--db``).  A refresh is stored in ONE transaction,
+so a run killed half way leaves the previous history exactly as it was.  Re-running an as-of date
+replaces that run (same transaction) instead of adding a second one.
+
+Tables: ``runs`` (one per as-of date, with the manifest), ``scores`` (one row per person with a
+non-zero score or a listing), ``removed`` (previous members not listed, with the reason), and the
+run's detail, ``contributions`` (per person and indicator) and ``evidence`` (per counting event),
+kept as compressed Parquet, sorted by person, in chunks of 100,000 rows that name the first and
+last person they hold (``hkc explain`` and subject access read only the chunks holding one
+person): a force-sized run has millions of detail rows, and writing them row by row was most of a
+refresh's time.  :func:`open_store` converts a store written by an older hkc (detail one row per
+event) in one transaction.
+
+The record of what was done with a run: ``decisions`` (what the partnership meeting decided about a
+person, who recorded it and from which pack), ``disclosures`` (every pack written: audience, when,
+by whom, how many people, each file's SHA-256) with ``disclosure_people`` (WHICH people, for
+subject access), and ``purges`` (each retention purge: counts and date range, never ids).  A
+refresh logs its packs in its run's transaction as *pending* and confirms them once its output
+folder is published; the next refresh to that folder settles what a killed one left pending
+(:meth:`HistoryStore.settle_disclosures`: kept if the files are there, dropped if they never went out).
+
+``decisions`` and ``disclosures`` carry the run's ``as_of`` and ``run_id`` without a foreign key:
+re-running an as-of date re-points them to the new run instead of losing them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice, repeat
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from hkc.errors import HistoryError
+from hkc.history.detail import _chunks, _read_chunk, _unsorted
+from hkc.history.migrate import _add_disclosure_state, _older_layout, _upgrade
+from hkc.history.schema import (
+    AUDIENCES,
+    DETAIL_COLUMNS,
+    DETAIL_TABLES,
+    PERSON_TABLES,
+    RECORD_TABLES,
+    contributions,
+    decisions,
+    disclosure_people,
+    disclosures,
+    evidence,
+    metadata,
+    purges,
+    removed,
+    runs,
+    scores,
+)
+from hkc.outputs import sha256_file
+
+__all__ = ['HistoryStore', 'StoredRun', 'open_store']
+
+
+BATCH = 200_000  # rows per executemany call
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    run_id: int
+    as_of: dt.date
+    started_at: str
+    cohort_size: int
+    eligible: int
+    scored: int
+    config_sha256: str
+    inputs_sha256: str
+
+
+def _redact(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL that will not parse is reported as given
+        return url
+
+
+class HistoryStore:
+    """Read and write refresh history.  Create with :func:`open_store`."""
+
+    def __init__(self, engine: sa.Engine, url: str):
+        self.engine = engine
+        self.url = _redact(url)
+
+    # -- writing ---------------------------------------------------------------------------
+    def save_run(self, *, as_of: dt.date, manifest: dict, audit: dict | None, scores_frame: pd.DataFrame,
+                 contributions_frame: pd.DataFrame, evidence_frame: pd.DataFrame,
+                 removed_frame: pd.DataFrame, disclosures_pending: list[dict] | None = None,
+                 folder: str | Path | None = None) -> tuple[int, bool]:
+        """Store one refresh atomically; returns (run_id, replaced_existing).
+
+        ``disclosures_pending``: the packs the run is about to publish in ``folder``, each
+        ``{"audience", "files", "person_ids", "by"}``; they are logged in the same transaction as
+        *pending*, to be confirmed by :meth:`confirm_disclosures` once the folder is published (or
+        settled by :meth:`settle_disclosures` if the run is killed first).
+        """
+        pending = [self._disclosure(d["audience"], d["files"], d["person_ids"], d["by"], None)
+                   for d in disclosures_pending or []]
+        row = {
+            "as_of": as_of.isoformat(),
+            "started_at": manifest["started_at"],
+            "finished_at": manifest["finished_at"],
+            "hkc_version": manifest["hkc_version"],
+            "config_sha256": manifest["config_sha256"],
+            "inputs_sha256": manifest["inputs_sha256"],
+            "cohort_size": manifest["cohort_size"],
+            "eligible": manifest["eligible"],
+            "scored": manifest["scored"],
+            "manifest": json.dumps(manifest, sort_keys=True, default=str),
+            "audit": json.dumps(audit, sort_keys=True, default=str) if audit is not None else None,
+        }
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # Parquet encoding releases the GIL: it runs while the score rows are built and written
+                detail = pool.submit(lambda: {table: _chunks(table, frame) for table, frame in
+                                              ((contributions, contributions_frame), (evidence, evidence_frame))})
+                rows = {scores: _columns(scores, scores_frame), removed: _columns(removed, removed_frame)}
+                run_id, old = self._write_run(row, rows, detail, pending, folder)
+        except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, HistoryError) as exc:
+            raise HistoryError(f"history database {self.url}: could not store the run "
+                               f"({str(exc).splitlines()[0]}); nothing was changed") from None
+        return int(run_id), old is not None
+
+    def _write_run(self, row: dict, rows: dict[sa.Table, dict[str, list]], detail: Future, pending: list[tuple],
+                   folder: str | Path | None) -> tuple[int, int | None]:
+        """The run's one transaction: replace the run of the same as-of date, write rows and detail."""
+        with self.engine.begin() as conn:
+            _writer_lock(conn)
+            old = conn.execute(sa.select(runs.c.run_id).where(runs.c.as_of == row["as_of"])).scalar()
+            if old is not None:
+                for table in PERSON_TABLES:
+                    conn.execute(table.delete().where(table.c.run_id == old))
+                conn.execute(runs.delete().where(runs.c.run_id == old))
+            run_id = conn.execute(runs.insert().values(**row)).inserted_primary_key[0]
+            if old is not None:
+                for table in (decisions, disclosures):
+                    conn.execute(table.update().where(table.c.run_id == old).values(run_id=run_id))
+            for table, columns in rows.items():
+                _insert_rows(conn, table, columns, run_id)
+            for table, chunks in detail.result().items():
+                if chunks:
+                    conn.execute(table.insert(), [c | {"run_id": run_id} for c in chunks])
+            where = str(Path(folder).resolve()) if folder is not None else None
+            for values, people in pending:
+                self._insert_disclosure(conn, values | {"run_id": run_id, "as_of": row["as_of"], "folder": where,
+                                                        "published": False}, people)
+        return run_id, old
+
+    # -- the record of what was done with a run ----------------------------------------------
+    def log_disclosure(self, run_id: int, audience: str, files: dict[str, str], person_ids, by: str,
+                       when: dt.datetime | str | None = None) -> int:
+        """Record that a pack went to ``audience``: its files (name -> SHA-256) and WHICH people.
+
+        Every pack is logged, the police view (``"police"``) as well as the partner pack
+        (``"partner"``), so :func:`hkc.history.subject_access.subject_access` can say who received a
+        person's data.  Returns the ``disclosure_id``.  (A refresh logs its own packs with its run:
+        see :meth:`save_run`.)
+        """
+        values, people = self._disclosure(audience, files, person_ids, by, when)
+        try:
+            with self.engine.begin() as conn:
+                as_of = conn.execute(sa.select(runs.c.as_of).where(runs.c.run_id == run_id)).scalar()
+                if as_of is None:
+                    raise HistoryError(f"history database {self.url} has no run {run_id}; "
+                                       "log a disclosure after the run is stored")
+                disclosure_id = self._insert_disclosure(conn, values | {"run_id": run_id, "as_of": as_of}, people)
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url}: could not log the disclosure "
+                               f"({str(exc).splitlines()[0]}); nothing was changed") from None
+        return int(disclosure_id)
+
+    @staticmethod
+    def _disclosure(audience: str, files: dict[str, str], person_ids, by: str,
+                    when: dt.datetime | str | None) -> tuple[dict, list[str]]:
+        if audience not in AUDIENCES:
+            raise HistoryError(f"disclosure audience '{audience}' is not one of {', '.join(AUDIENCES)}")
+        if not str(by or "").strip():
+            raise HistoryError("a disclosure needs the name of who sent it (by=...)")
+        if not files:
+            raise HistoryError("a disclosure needs at least one file with its SHA-256")
+        people = sorted({str(p) for p in person_ids})
+        if isinstance(when, dt.datetime):
+            when = when.isoformat(timespec="seconds")
+        when = when or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return {"audience": audience, "disclosed_at": str(when), "disclosed_by": str(by).strip(),
+                "people": len(people), "files": json.dumps(dict(sorted(files.items()))), "people_purged": False}, people
+
+    @staticmethod
+    def _insert_disclosure(conn: sa.Connection, values: dict, people: list[str]) -> int:
+        disclosure_id = conn.execute(disclosures.insert().values(**values)).inserted_primary_key[0]
+        if people:
+            conn.execute(disclosure_people.insert(), [{"disclosure_id": disclosure_id, "person_id": p} for p in people])
+        return int(disclosure_id)
+
+    def confirm_disclosures(self, run_id: int, folder: str | Path) -> int:
+        """Mark the run's pending disclosures for ``folder`` published (the folder now holds the packs).
+
+        Only this folder's: a refresh of the same as-of date to another folder, killed before its
+        swap, may have left pending packs that this run's replacement re-pointed here; those are
+        settled by the next refresh to their own folder.
+        """
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(disclosures.update().where(
+                    (disclosures.c.run_id == run_id) & (disclosures.c.folder == str(Path(folder).resolve()))
+                    & ~disclosures.c.published).values(published=True)).rowcount
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url}: could not confirm the disclosures "
+                               f"({str(exc).splitlines()[0]}); the next refresh to this folder settles them") from None
+
+    def settle_disclosures(self, folder: str | Path) -> tuple[int, int]:
+        """Settle what a killed refresh to ``folder`` logged as pending; returns (confirmed, dropped).
+
+        A pending pack whose files are in ``folder`` byte for byte was published (the run died after
+        its folder swap) and is confirmed; any other never left the machine and is deleted, with
+        its people, so subject access never reports a disclosure that did not happen.
+        """
+        where = Path(folder).resolve()
+        confirmed, dropped = [], []
+        try:
+            with self.engine.begin() as conn:
+                rows = conn.execute(sa.select(disclosures.c.disclosure_id, disclosures.c.files).where(
+                    (disclosures.c.folder == str(where)) & ~disclosures.c.published)).all()
+                for disclosure_id, files in rows:
+                    there = all((where / name).is_file() and sha256_file(where / name) == sha
+                                for name, sha in json.loads(files).items())
+                    (confirmed if there else dropped).append(disclosure_id)
+                if confirmed:
+                    conn.execute(disclosures.update().where(disclosures.c.disclosure_id.in_(confirmed))
+                                 .values(published=True))
+                if dropped:
+                    conn.execute(disclosure_people.delete().where(disclosure_people.c.disclosure_id.in_(dropped)))
+                    conn.execute(disclosures.delete().where(disclosures.c.disclosure_id.in_(dropped)))
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url}: could not settle the disclosures of an interrupted "
+                               f"refresh ({str(exc).splitlines()[0]}); nothing was changed") from None
+        return len(confirmed), len(dropped)
+
+    def disclosures(self, *, person_id: str | None = None, run_id: int | None = None) -> pd.DataFrame:
+        """The disclosure log (optionally only those including ``person_id`` or of ``run_id``)."""
+        query = sa.select(disclosures).order_by(disclosures.c.disclosed_at, disclosures.c.disclosure_id)
+        if person_id is not None:
+            query = query.where(disclosures.c.disclosure_id.in_(
+                sa.select(disclosure_people.c.disclosure_id).where(disclosure_people.c.person_id == str(person_id))))
+        if run_id is not None:
+            query = query.where(disclosures.c.run_id == run_id)
+        frame = self._frame(query)
+        frame["files"] = frame["files"].map(json.loads)
+        return frame
+
+    def disclosed_people(self, *, run_id: int, audience: str | None = None) -> set[str]:
+        """Everyone included in any disclosure of ``run_id`` (optionally to one audience)."""
+        query = (sa.select(disclosure_people.c.person_id).distinct()
+                 .join(disclosures, disclosures.c.disclosure_id == disclosure_people.c.disclosure_id)
+                 .where(disclosures.c.run_id == run_id))
+        if audience is not None:
+            query = query.where(disclosures.c.audience == audience)
+        return set(self._frame(query)["person_id"])
+
+    def record_decisions(self, rows: list[dict]) -> tuple[int, int]:
+        """Store decisions in ONE transaction; returns (inserted, replaced).
+
+        A decision about the same person from the same run at the same meeting replaces the one
+        stored before (re-importing a pack is not double counting).
+        """
+        replaced = 0
+        try:
+            with self.engine.begin() as conn:
+                for r in rows:
+                    replaced += conn.execute(decisions.delete().where(
+                        (decisions.c.run_id == r["run_id"]) & (decisions.c.person_id == r["person_id"])
+                        & (decisions.c.meeting_date == r["meeting_date"]))).rowcount
+                if rows:
+                    conn.execute(decisions.insert(), rows)
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url}: could not store the decisions "
+                               f"({str(exc).splitlines()[0]}); nothing was imported") from None
+        return len(rows), replaced
+
+    def decisions(self, person_ids=None) -> pd.DataFrame:
+        """Stored decisions, oldest first (optionally only about ``person_ids``)."""
+        query = sa.select(decisions).order_by(decisions.c.meeting_date, decisions.c.decision_id)
+        if person_ids is not None:
+            query = query.where(decisions.c.person_id.in_([str(p) for p in person_ids]))
+        return self._frame(query)
+
+    def purges(self) -> pd.DataFrame:
+        """The purge log: when, by whom, the cut-off and counts (never who was erased)."""
+        frame = self._frame(sa.select(purges).order_by(purges.c.purge_id))
+        frame["rows"] = frame["rows"].map(json.loads)
+        return frame
+
+    def person_history(self, person_id: str) -> dict[str, pd.DataFrame]:
+        """Every stored row about one person, each with its run's ``as_of`` (for subject access)."""
+        person_id = str(person_id)
+        out = {}
+        for table in PERSON_TABLES:
+            if table in DETAIL_TABLES:
+                out[table.name] = self._detail(table, person_id)
+                continue
+            # "run_id IN runs" lets SQLite search the (run_id, person_id) index run by run, not scan the table
+            query = (sa.select(runs.c.as_of, table).join(runs, runs.c.run_id == table.c.run_id)
+                     .where(table.c.run_id.in_(sa.select(runs.c.run_id)), table.c.person_id == person_id)
+                     .order_by(runs.c.as_of))
+            out[table.name] = self._frame(query)
+        out["decisions"] = self.decisions([person_id])
+        out["disclosures"] = self.disclosures(person_id=person_id)
+        return out
+
+    def _detail(self, table: sa.Table, person_id: str, run_id: int | None = None) -> pd.DataFrame:
+        """One person's contributions or evidence: ``as_of, run_id`` and the detail columns, oldest run first."""
+        columns = ["as_of", "run_id", *DETAIL_COLUMNS[table.name].names]
+        query = (sa.select(runs.c.as_of, table.c.run_id, table.c.chunk, table.c.first_person_id, table.c.last_person_id)
+                 .join(runs, runs.c.run_id == table.c.run_id).order_by(runs.c.as_of, table.c.chunk))
+        if run_id is not None:
+            query = query.where(table.c.run_id == run_id)
+        parts = []
+        with self._read() as conn:
+            for as_of, stored_run, chunk, first, last in conn.execute(query).all():
+                if first <= person_id <= last:  # compared here: a server's collation may order text differently
+                    data = conn.execute(sa.select(table.c.parquet).where(
+                        (table.c.run_id == stored_run) & (table.c.chunk == chunk))).scalar_one()
+                    parts.append(_read_chunk(data, table, person_id).assign(as_of=as_of, run_id=stored_run))
+        parts = [p for p in parts if len(p)]
+        return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+    # -- reading ---------------------------------------------------------------------------
+    def list_runs(self) -> list[StoredRun]:
+        with self._read() as conn:
+            if not sa.inspect(conn).has_table("runs"):
+                return []
+            rows = conn.execute(sa.select(runs).order_by(runs.c.as_of)).mappings().all()
+        return [StoredRun(run_id=r["run_id"], as_of=dt.date.fromisoformat(r["as_of"]), started_at=r["started_at"],
+                          cohort_size=r["cohort_size"], eligible=r["eligible"], scored=r["scored"],
+                          config_sha256=r["config_sha256"], inputs_sha256=r["inputs_sha256"]) for r in rows]
+
+    def find_run(self, as_of: dt.date | None = None) -> StoredRun:
+        """The run for ``as_of``, or the latest run."""
+        stored = self.list_runs()
+        if not stored:
+            raise HistoryError(f"history database {self.url} holds no runs; run `hkc refresh` first")
+        if as_of is None:
+            return stored[-1]
+        for run in stored:
+            if run.as_of == as_of:
+                return run
+        raise HistoryError(f"no run with as-of date {as_of} in {self.url}; stored: "
+                           + ", ".join(r.as_of.isoformat() for r in stored))
+
+    def previous_run(self, as_of: dt.date) -> StoredRun | None:
+        """The latest stored run with an as-of date before ``as_of``."""
+        earlier = [r for r in self.list_runs() if r.as_of < as_of]
+        return earlier[-1] if earlier else None
+
+    def cohort(self, run_id: int) -> pd.DataFrame:
+        query = (sa.select(scores.c.person_id, scores.c.rank, scores.c.rag, scores.c.risk_score,
+                           scores.c.vulnerability_score, scores.c.movement, scores.c.rationale)
+                 .where(scores.c.run_id == run_id, scores.c.in_cohort).order_by(scores.c.rank))
+        return self._frame(query)
+
+    def person_scores(self, run_id: int) -> pd.DataFrame:
+        """Every stored score row of a run (people with a non-zero score or a listing)."""
+        return self._frame(sa.select(scores).where(scores.c.run_id == run_id).order_by(scores.c.person_id))
+
+    def removed(self, run_id: int) -> pd.DataFrame:
+        return self._frame(sa.select(removed).where(removed.c.run_id == run_id).order_by(removed.c.previous_rank))
+
+    def person(self, run_id: int, person_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(score row, contributions, evidence) for one person in one run."""
+        person_id = str(person_id)
+        row = self._frame(sa.select(scores).where((scores.c.run_id == run_id) & (scores.c.person_id == person_id)))
+        contrib = self._detail(contributions, person_id, run_id).drop(columns="as_of")
+        events = self._detail(evidence, person_id, run_id).drop(columns="as_of")
+        return (row, contrib.sort_values(["axis", "points"], ascending=[True, False], kind="stable", ignore_index=True),
+                events.sort_values(["axis", "indicator", "date"], ascending=[True, True, False], kind="stable",
+                                   ignore_index=True))
+
+    def audit(self, run_id: int) -> dict | None:
+        with self._read() as conn:
+            text = conn.execute(sa.select(runs.c.audit).where(runs.c.run_id == run_id)).scalar_one()
+        return json.loads(text) if text else None
+
+    def manifest(self, run_id: int) -> dict:
+        with self._read() as conn:
+            text = conn.execute(sa.select(runs.c.manifest).where(runs.c.run_id == run_id)).scalar_one()
+        return json.loads(text)
+
+    def _frame(self, query: sa.Select) -> pd.DataFrame:
+        with self._read() as conn:
+            result = conn.execute(query)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def _read(self) -> sa.Connection:
+        try:
+            return self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url} cannot be opened ({str(exc).splitlines()[0]})") from None
+
+
+def _columns(table: sa.Table, frame: pd.DataFrame) -> dict[str, list]:
+    """The frame's values for ``table`` (all its columns but ``run_id``), column by column, sorted by
+    person (index pages are then appended, not split); None for missing.  Column-wise to Python
+    values is many times faster than row-wise."""
+    if frame.empty:
+        return {}
+    if _unsorted(pa.array(frame["person_id"], from_pandas=True).cast(pa.string())):
+        frame = frame.sort_values("person_id", kind="stable")
+    out = {}
+    for column in table.columns:
+        if column.name == "run_id":
+            continue
+        values = frame[column.name]
+        if values.isna().any():
+            values = values.astype(object).where(values.notna(), None)
+        out[column.name] = values.tolist()
+    return out
+
+
+def _insert_rows(conn: sa.Connection, table: sa.Table, columns: dict[str, list], run_id: int) -> None:
+    """Bulk insert in the open transaction: COPY on PostgreSQL (psycopg), positional tuples straight
+    to the driver where its paramstyle allows (SQLite, MySQL), SQLAlchemy's executemany otherwise."""
+    names = ["run_id", *columns]
+    count = len(next(iter(columns.values()), []))
+    if not count:
+        return
+    rows = zip(repeat(run_id, count), *columns.values(), strict=False)
+    quote = conn.dialect.identifier_preparer.quote
+    target = f"{conn.dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)})"
+    if conn.dialect.driver == "psycopg":
+        with conn.connection.driver_connection.cursor() as cursor, \
+                cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(r)
+    elif conn.dialect.paramstyle in ("qmark", "format"):
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO {target} VALUES ({', '.join([mark] * len(names))})"
+        cursor = conn.connection.driver_connection.cursor()
+        while batch := list(islice(rows, BATCH)):
+            cursor.executemany(sql, batch)
+        cursor.close()
+    else:
+        while batch := list(islice(rows, BATCH)):
+            conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in batch])
+
+
+def open_store(url: str, *, create: bool = True) -> HistoryStore:
+    """Open (and by default create) the history store at a SQLAlchemy URL."""
+    try:
+        engine = sa.create_engine(url, future=True)
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise HistoryError(f"--db {_redact(url)}: not a usable database URL ({exc}); "
+                           f"e.g. sqlite:///history.db or postgresql+psycopg://user@host/db") from None
+    if engine.dialect.name == "sqlite":
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA secure_delete=ON")  # purged rows are overwritten, not left in free pages
+            cur.close()
+    store = HistoryStore(engine, url)
+    database = engine.url.database
+    if not create and engine.dialect.name == "sqlite" and database not in (None, "", ":memory:") \
+            and not Path(database).exists():
+        raise HistoryError(f"no history database at {database}; run `hkc refresh` first, or pass --db URL")
+    try:
+        if create and engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        older = _older_layout(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        raise HistoryError(f"history database {store.url} cannot be opened or created "
+                           f"({str(exc).splitlines()[0]}); check the path and permissions") from None
+    try:
+        _add_disclosure_state(engine)
+    except (SQLAlchemyError, OSError):
+        pass  # a read-only store is read as it is
+    if older:
+        try:
+            _upgrade(engine, older)
+        except (SQLAlchemyError, OSError, HistoryError, engine.dialect.loaded_dbapi.Error) as exc:
+            raise HistoryError(f"history database {store.url} was written by an older hkc and could not be "
+                               f"upgraded ({str(exc).splitlines()[0]}); nothing was changed: open it once with "
+                               "write access") from None
+    if not create:
+        try:  # a store made by an older hkc gains the record tables; a read-only one is read as it is
+            metadata.create_all(engine, tables=list(RECORD_TABLES))
+        except (SQLAlchemyError, OSError):
+            pass
+    if create:
+        for attempt in range(3):  # two refreshes creating the same new store race to CREATE TABLE:
+            try:                  # the loser finds the tables made on its next look
+                metadata.create_all(engine)
+                break
+            except (SQLAlchemyError, OSError) as exc:  # PostgreSQL may report the race as a duplicate key
+                if attempt == 2 or isinstance(exc, OSError):
+                    raise HistoryError(f"history database {store.url} cannot be opened or created "
+                                       f"({str(exc).splitlines()[0]}); check the path and permissions") from None
+                time.sleep(0.2)
+    return store
+
+
+def _writer_lock(conn: sa.Connection) -> None:
+    """Take the store's write lock before reading what a run replaces, so two refreshes saving at
+    once queue (the later then replaces the earlier's run) instead of both inserting the as-of date.
+
+    PostgreSQL: an exclusive lock on ``runs`` (readers still read).  SQLite and others: a write
+    statement that changes nothing starts the write transaction (SQLite's busy timeout queues the
+    second writer).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("LOCK TABLE runs IN EXCLUSIVE MODE"))
+    else:
+        conn.execute(runs.delete().where(sa.false()))

@@ -1,0 +1,48 @@
+"""The matrix: features, scores and rationale, the cohort, peers, places and outcomes.
+
+The face of the package: other packages import from here; modules inside it import each other
+directly.  What each module does:
+
+==========================  ============================================================
+:mod:`hkc.matrix.cohort`    The ranked cohort: who is listed, in what order, with which RAG band, and what moved.
+:mod:`hkc.matrix.features`  Features as of a date: the points every event earns, and their sum per person and indicator.
+:mod:`hkc.matrix.outcomes`  The outcome label: who had a knife-related event as offender or suspect in a window after a date.
+:mod:`hkc.matrix.peers`     Peer mapping: who is involved in incidents together, the peer groups and the periphery.
+:mod:`hkc.matrix.places`    Places: where the cohort and its periphery are involved in knife-related events.
+:mod:`hkc.matrix.scoring`   Scores, eligibility and rationale: who may be listed, and the evidence behind every point.
+==========================  ============================================================
+"""
+
+from hkc.matrix.cohort import (
+    movement,
+    rag_bands,
+    rag_level,
+    removed_people,
+    select_cohort,
+    vulnerability_bands,
+)
+from hkc.matrix.features import event_points, indicator_contributions
+from hkc.matrix.outcomes import knife_outcome
+from hkc.matrix.peers import PeerMap, co_involvement, link_reason, map_peers
+from hkc.matrix.scoring import ScoreResult, ages_at, format_points, rationale, score_people
+
+__all__ = [
+    "PeerMap",
+    "ScoreResult",
+    "ages_at",
+    "co_involvement",
+    "event_points",
+    "format_points",
+    "indicator_contributions",
+    "knife_outcome",
+    "link_reason",
+    "map_peers",
+    "movement",
+    "rag_bands",
+    "rag_level",
+    "rationale",
+    "removed_people",
+    "score_people",
+    "select_cohort",
+    "vulnerability_bands",
+]

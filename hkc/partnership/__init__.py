@@ -1,0 +1,44 @@
+"""The partnership: the police and partner packs, pseudonyms, sealed workbooks and decisions.
+
+The face of the package: other packages import from here; modules inside it import each other
+directly.  What each module does:
+
+====================================  ============================================================
+:mod:`hkc.partnership.decisions`      The decisions loop: read the meeting's decisions back from a partner workbook, all or nothing.
+:mod:`hkc.partnership.drawing`        The peer network drawn for the meeting pack: a small SVG of who is linked to whom, by pseudonym.
+:mod:`hkc.partnership.partner_facts`  What the partner pack shows, as plain data: pseudonymised rows of allow-listed columns only.
+:mod:`hkc.partnership.partner_pack`   The partner pack: ``partner/cohort.html``, ``cohort.xlsx`` and ``cohort.csv``, pseudonymised throughout.
+:mod:`hkc.partnership.police_pack`    The readable pack for the partnership meeting: ``cohort.html`` and ``cohort.xlsx``.
+:mod:`hkc.partnership.pseudonyms`     Keyed pseudonyms for partner outputs: the person id never leaves the police view.
+====================================  ============================================================
+"""
+
+from hkc.partnership.decisions import DecisionImportError, RowProblem, decision_history, import_decisions
+from hkc.partnership.partner_pack import allowed_columns, write_partner_pack
+from hkc.partnership.police_pack import pack_facts, write_html, write_xlsx
+from hkc.partnership.pseudonyms import (
+    PseudonymKeyError,
+    check_key,
+    key_fingerprint,
+    partner_key,
+    pseudonym,
+    pseudonymise,
+)
+
+__all__ = [
+    "DecisionImportError",
+    "PseudonymKeyError",
+    "RowProblem",
+    "allowed_columns",
+    "check_key",
+    "decision_history",
+    "import_decisions",
+    "key_fingerprint",
+    "pack_facts",
+    "partner_key",
+    "pseudonym",
+    "pseudonymise",
+    "write_html",
+    "write_partner_pack",
+    "write_xlsx",
+]

@@ -1,0 +1,284 @@
+"""The decisions loop: read the meeting's decisions back from a partner workbook, all or nothing.
+
+>>> report = import_decisions(store, "out/partner/cohort.xlsx", key=key,            # doctest: +SKIP
+...                           meeting_date=date(2026, 10, 14), by="J. Analyst")
+>>> decision_history(store, ["P000123"])                                              # doctest: +SKIP
+
+The pack (:func:`hkc.partnership.partner_pack.write_partner_pack`) records its run, the key's fingerprint and a keyed
+seal of every locked cell in a very hidden sheet.  On import every row is checked — unknown
+pseudonym, a decision outside adopt / monitor / decline / refer, a decline without a reason, an
+edited locked cell, content added outside the table — and every problem is reported with sheet,
+row, column and value.  Only a pack without problems is stored, in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
+from openpyxl.utils.exceptions import InvalidFileException
+
+from hkc.errors import HkcError
+from hkc.history import HistoryStore
+from hkc.outputs import sha256_file
+from hkc.partnership.partner_facts import COLUMNS
+from hkc.partnership.partner_pack import DECISIONS, META_SHEET, PACK_FORMAT, cell_text
+from hkc.partnership.pseudonyms import check_key, key_fingerprint, keyed_digest, pseudonymise
+
+__all__ = ["import_decisions", "decision_history", "ImportReport", "RowProblem", "DecisionImportError",
+           "HISTORY_COLUMNS", "PROBLEMS", "MAX_REASON"]
+
+MAX_REASON = 2000
+HISTORY_COLUMNS = ["person_id", "decisions", "latest_decision", "latest_meeting_date", "latest_reason", "latest_by",
+                   "declined"]
+PROBLEMS = {
+    "invalid": "not a decision; choose adopt, monitor, decline or refer",
+    "decline_reason": "a decline needs a reason; write it in the Reason column",
+    "reason_only": "a reason without a decision; choose a decision or clear the reason",
+    "long_reason": f"reason longer than {MAX_REASON} characters; shorten it",
+    "unknown": "unknown pseudonym: nobody in the run of {as_of} has it under this key",
+    "duplicate": "a second decision about the same person in this pack (first on {first})",
+    "edited": "locked cell was edited (hkc sealed it when writing the pack); undo the edit or use a fresh pack",
+    "added": "content added outside the pack's table; remove it (only Decision and Reason may be filled in)",
+    "missing_sheet": "sheet is missing; import the workbook as hkc wrote it",
+}
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One problem found in the workbook; ``row`` is the spreadsheet row number."""
+
+    sheet: str
+    row: int | None
+    column: str | None
+    value: str
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"sheet '{self.sheet}'" + (f" row {self.row}" if self.row else "") + \
+            (f", column '{self.column}'" if self.column else "")
+        value = self.value if len(self.value) <= 60 else self.value[:57] + "..."
+        return f"{where}: {value!r}: {self.problem}" if self.value else f"{where}: {self.problem}"
+
+
+class DecisionImportError(HkcError):
+    """The workbook cannot be imported; ``problems`` lists every row-level problem found."""
+
+    def __init__(self, message: str, problems: list[RowProblem] | tuple = ()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+@dataclass
+class ImportReport:
+    file: Path
+    sha256: str
+    as_of: dt.date
+    run_id: int
+    meeting_date: dt.date
+    by: str
+    imported: int
+    replaced: int
+    blank: int
+    by_decision: dict[str, int] = field(default_factory=dict)
+    by_sheet: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.by_decision.items())) or "none"
+        return [f"{self.file.name}: {self.imported} decisions from the meeting of {self.meeting_date} on the pack "
+                f"of {self.as_of} recorded by {self.by} ({counts})",
+                f"{self.blank} rows left blank; {self.replaced} earlier decisions from the same meeting replaced"]
+
+
+def _date(value: dt.date | str, what: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise DecisionImportError(f"{what} '{value}' is not a date (expected YYYY-MM-DD)") from None
+
+
+
+def _open(path: Path, key: bytes):
+    try:
+        wb = load_workbook(path)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise DecisionImportError(f"{path}: not a readable XLSX workbook ({exc}); import the cohort.xlsx "
+                                  f"from a partner/ folder") from None
+    if META_SHEET not in wb.sheetnames:
+        raise DecisionImportError(f"{path}: not an hkc partner pack (no '{META_SHEET}' sheet); import the "
+                                  f"cohort.xlsx from a partner/ folder, not the police view")
+    meta, seals = {}, {}
+    for row in wb[META_SHEET].iter_rows(values_only=True):
+        if row[0] == "seal":
+            seals[(row[1], row[2])] = row[3]
+        elif row[0]:
+            meta[row[0]] = row[1]
+    if meta.get("format") != PACK_FORMAT:
+        raise DecisionImportError(f"{path}: pack format {meta.get('format')!r} is not {PACK_FORMAT!r}; "
+                                  f"write a fresh pack with this version of hkc")
+    if meta.get("key_fingerprint") != key_fingerprint(key):
+        raise DecisionImportError(f"{path}: written with a different pseudonym key; set HKC_PSEUDONYM_KEY to "
+                                  f"the key used when the pack of {meta.get('as_of')} was written")
+    names = ("format", "as_of", "inputs_sha256", "config_sha256", "key_fingerprint", "demo", "layout")
+    if meta.get("meta_seal") != keyed_digest(key, *(f"{k}={meta.get(k)}" for k in names)):
+        raise DecisionImportError(f"{path}: the pack's hidden run record was edited; use the workbook as hkc "
+                                  f"wrote it")
+    return wb, meta, seals
+
+
+def _check_seals(wb, meta: dict, seals: dict, key: bytes) -> list[RowProblem]:
+    problems = []
+    layout = json.loads(meta["layout"])
+    for sheet, spec in layout.items():
+        if sheet not in wb.sheetnames:
+            problems.append(RowProblem(sheet, None, None, "", PROBLEMS["missing_sheet"]))
+            continue
+        ws = wb[sheet]
+        labels = [COLUMNS.get(c, (None, c))[1] for c in spec["columns"]]
+        for (name, coordinate), digest in seals.items():
+            if name != sheet:
+                continue
+            value = ws[coordinate].value
+            if keyed_digest(key, meta["as_of"], meta["inputs_sha256"], sheet, coordinate, cell_text(value)) != digest:
+                letter, row = coordinate_from_string(coordinate)
+                col = column_index_from_string(letter)
+                label = labels[col - 1] if col <= len(labels) else letter
+                problems.append(RowProblem(sheet, row, label, cell_text(value), PROBLEMS["edited"]))
+        last_row, last_col = spec["rows"] + 1, len(spec["columns"])
+        for row in ws.iter_rows(min_row=1, max_row=max(ws.max_row, last_row)):
+            for cell in row:
+                if (cell.row > last_row or cell.column > last_col) and cell_text(cell.value).strip():
+                    problems.append(RowProblem(sheet, cell.row, get_column_letter(cell.column),
+                                               cell_text(cell.value), PROBLEMS["added"]))
+    return problems
+
+
+def _read_decisions(wb, meta: dict, people: dict[str, str], as_of: dt.date):
+    """(records, blank rows, problems) from the Decision and Reason columns of every decision sheet."""
+    records, problems, blank, seen = [], [], 0, {}
+    for sheet, spec in json.loads(meta["layout"]).items():
+        if "decision" not in spec["editable"] or sheet not in wb.sheetnames:
+            continue
+        ws, cols = wb[sheet], spec["columns"]
+        at = {c: cols.index(c) + 1 for c in ("pseudonym", "decision", "decision_reason") if c in cols}
+        for r in range(2, spec["rows"] + 2):
+            pseudo = cell_text(ws.cell(row=r, column=at["pseudonym"]).value).strip()
+            raw = cell_text(ws.cell(row=r, column=at["decision"]).value).strip()
+            reason = cell_text(ws.cell(row=r, column=at["decision_reason"]).value).strip() \
+                if "decision_reason" in at else ""
+            if not raw and not reason:
+                blank += 1
+                continue
+            decision = raw.lower()
+            found = len(problems)
+            if not raw:
+                problems.append(RowProblem(sheet, r, "Reason", reason, PROBLEMS["reason_only"]))
+            elif decision not in DECISIONS:
+                problems.append(RowProblem(sheet, r, "Decision", raw, PROBLEMS["invalid"]))
+            elif decision == "decline" and not reason:
+                problems.append(RowProblem(sheet, r, "Reason", "", PROBLEMS["decline_reason"]))
+            if len(reason) > MAX_REASON:
+                problems.append(RowProblem(sheet, r, "Reason", reason, PROBLEMS["long_reason"]))
+            person = people.get(pseudo)
+            if person is None:
+                problems.append(RowProblem(sheet, r, "Pseudonym", pseudo, PROBLEMS["unknown"].format(as_of=as_of)))
+            elif person in seen:
+                problems.append(RowProblem(sheet, r, "Pseudonym", pseudo, PROBLEMS["duplicate"].format(
+                    first=seen[person])))
+            if len(problems) == found:
+                seen[person] = f"sheet '{sheet}' row {r}"
+                records.append({"person_id": person, "decision": decision, "reason": reason or None,
+                                "sheet": sheet, "row": r})
+    return records, blank, problems
+
+
+def import_decisions(store: HistoryStore, xlsx_path: str | Path, *, key: bytes, meeting_date: dt.date | str,
+                     by: str, today: dt.date | None = None) -> ImportReport:
+    """Store the decisions filled in a partner workbook, all or nothing; see the module docstring.
+
+    Raises :class:`DecisionImportError` listing every problem (``.problems``) and stores nothing
+    when any row is wrong.  Importing the same meeting's pack again replaces its earlier decisions.
+    """
+    path = Path(xlsx_path)
+    if not path.is_file():
+        raise DecisionImportError(f"{path}: no such file; pass the partner pack's cohort.xlsx")
+    key = check_key(key)
+    by = str(by or "").strip()
+    if not by:
+        raise DecisionImportError("--by: say who is recording the decisions (a name or role)")
+    meeting = _date(meeting_date, "--meeting-date")
+    today = today or dt.date.today()
+    wb, meta, seals = _open(path, key)
+    as_of = dt.date.fromisoformat(meta["as_of"])
+    run = store.find_run(as_of)
+    manifest = store.manifest(run.run_id)
+    if (manifest.get("inputs_sha256"), manifest.get("config_sha256")) != (meta["inputs_sha256"], meta["config_sha256"]):
+        raise DecisionImportError(f"{path}: the run of {as_of} was re-run with different data or settings after "
+                                  f"this pack was written; write a fresh pack and record the decisions on it")
+    if meeting < as_of:
+        raise DecisionImportError(f"--meeting-date {meeting} is before the pack's as-of date {as_of}")
+    if meeting > today:
+        raise DecisionImportError(f"--meeting-date {meeting} is in the future (today is {today})")
+    candidates = set(store.person_scores(run.run_id)["person_id"]) | set(store.removed(run.run_id)["person_id"]) \
+        | store.disclosed_people(run_id=run.run_id)
+    people = {p: pid for pid, p in pseudonymise(candidates, key).items()}
+    problems = _check_seals(wb, meta, seals, key)
+    records, blank, row_problems = _read_decisions(wb, meta, people, as_of)
+    problems += row_problems
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise DecisionImportError(f"{path.name}: {len(problems)} problem(s), nothing was imported: {shown}{more}",
+                                  problems)
+    sha = sha256_file(path)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    rows = [r | {"run_id": run.run_id, "as_of": as_of.isoformat(), "meeting_date": meeting.isoformat(),
+                 "recorded_by": by, "recorded_at": now, "source_file": path.name, "source_sha256": sha}
+            for r in records]
+    inserted, replaced = store.record_decisions(rows)
+    return ImportReport(file=path, sha256=sha, as_of=as_of, run_id=run.run_id, meeting_date=meeting, by=by,
+                        imported=inserted, replaced=replaced, blank=blank,
+                        by_decision=dict(Counter(r["decision"] for r in records)),
+                        by_sheet=dict(Counter(r["sheet"] for r in records)))
+
+
+def decision_history(store: HistoryStore, person_ids=None) -> pd.DataFrame:
+    """Per person: how many decisions, and the latest (decision, meeting date, reason, who recorded it).
+
+    One row per id in ``person_ids`` (``decisions`` 0 when there are none), or per person with any
+    decision when ``person_ids`` is None.  ``declined`` is True when the latest decision is decline:
+    such a person stays listed, marked.
+    """
+    ids = None if person_ids is None else [str(p) for p in person_ids]
+    stored = store.decisions(ids)
+    if stored.empty:
+        latest = pd.DataFrame(columns=HISTORY_COLUMNS)
+    else:
+        ordered = stored.sort_values(["meeting_date", "decision_id"], kind="stable")
+        last = ordered.groupby("person_id", sort=True).tail(1).set_index("person_id")
+        counts = ordered.groupby("person_id").size()
+        latest = pd.DataFrame({"person_id": last.index, "decisions": counts.reindex(last.index).to_numpy(),
+                               "latest_decision": last["decision"].to_numpy(),
+                               "latest_meeting_date": last["meeting_date"].to_numpy(),
+                               "latest_reason": last["reason"].to_numpy(),
+                               "latest_by": last["recorded_by"].to_numpy(),
+                               "declined": (last["decision"] == "decline").to_numpy()})
+    if ids is None:
+        return latest.reset_index(drop=True)
+    wanted = pd.DataFrame({"person_id": pd.Series(list(dict.fromkeys(ids)), dtype=object)})
+    out = wanted.merge(latest.astype({"person_id": object}), on="person_id", how="left")
+    out["decisions"] = out["decisions"].fillna(0).astype(int)
+    out["declined"] = out["declined"].astype("boolean").fillna(False).astype(bool)
+    return out[HISTORY_COLUMNS]

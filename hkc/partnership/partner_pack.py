@@ -1,0 +1,264 @@
+"""The partner pack: ``partner/cohort.html``, ``cohort.xlsx`` and ``cohort.csv``, pseudonymised throughout.
+
+The Information Commissioner found the Gangs Matrix shared in full and unredacted with partners.
+Here partners get a keyed pseudonym instead of the person id (:mod:`hkc.partnership.pseudonyms`) and only the
+columns governed by ``[partner] fields`` (:data:`PARTNER_FIELDS`); every output column is declared in
+:data:`COLUMNS` with the field that governs it, so a column is shown only when its field is allowed.
+Scores are never shown, only bands.  Any source id found in free text is replaced by its pseudonym.
+
+The workbook is the meeting's instrument: one sheet per section, frozen headers and filters, a
+**Decision** drop-down (adopt / monitor / decline / refer) and a **Reason** column on the cohort and
+periphery sheets.  Everything else is locked (sheet protection) and sealed: a very hidden sheet
+``_hkc`` records the run, the key's fingerprint and a keyed digest of every locked cell, so
+:func:`hkc.partnership.decisions.import_decisions` can tell which cell was edited.
+
+Peer groups, periphery and places come from peer mapping, which may be absent: each accepts None
+and then says "not available in this run".  Accepted shapes (extra columns are ignored, never shown):
+
+* ``periphery``: ``person_id``; optional ``linked_to`` (ids; a list or text split on ``,;|``),
+  ``shared_occurrences``, ``reason``, ``age``, ``sex``, ``area``, ``vulnerability_band``, ``peer_group``;
+* ``peer_groups``: ``peer_group`` with ``person_id`` (one row per member) or ``members`` (ids);
+* ``places``: ``location_id``; optional ``score``/``activity``, ``events``, ``people`` (a count),
+  ``peer_groups`` (labels);
+* ``peer_edges`` (for the drawing): ``source``, ``target``, optional ``weight``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, PatternFill, Protection
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from hkc.definitions import PartnerSettings
+from hkc.errors import ConfigError
+from hkc.messages import closest
+from hkc.outputs import environment, file_hashes, neutralise, replace_atomically, write_csv
+from hkc.partnership.partner_facts import COLUMNS, PARTNER_FIELDS, partner_facts
+from hkc.partnership.pseudonyms import check_key, key_fingerprint, keyed_digest
+
+__all__ = ["write_partner_pack", "validate_fields", "allowed_columns", "partner_facts", "cell_text", "PARTNER_FIELDS",
+           "COLUMNS", "DECISIONS", "META_SHEET", "PACK_FORMAT"]
+
+DECISIONS = ("adopt", "monitor", "decline", "refer")
+EDITABLE = ("decision", "decision_reason")  # the only unlocked cells
+META_SHEET = "_hkc"
+PACK_FORMAT = "hkc-partner-pack/1"
+NEVER_PARTNER = {
+    "person_id": "the source id stays in the police view; partners get the pseudonym",
+    "risk_score": "partners see the RAG band, not the score",
+    "vulnerability_score": "partners see the vulnerability band, not the score",
+    "vulnerability": "partners see the vulnerability band, not the score",
+}
+_RAG_FILL = {"red": "F4C7C3", "amber": "FCE8B2", "green": "B7E1CD"}
+_DECLINED_FILL = "D9D9D9"
+
+_env = environment()
+
+
+def validate_fields(settings: PartnerSettings) -> tuple[str, ...]:
+    """``settings.fields`` if every name is a known partner field; otherwise :class:`ConfigError`."""
+    for name in settings.fields:
+        if name in NEVER_PARTNER:
+            raise ConfigError(f"[partner] fields: '{name}' may not go to partners ({NEVER_PARTNER[name]}); "
+                              f"remove it from config/hkc.toml", key="partner.fields")
+        if name not in PARTNER_FIELDS:
+            close = closest(name, PARTNER_FIELDS)
+            hint = f"did you mean '{close}'? " if close else ""
+            raise ConfigError(f"[partner] fields: unknown partner field '{name}'; {hint}known fields: "
+                              f"{', '.join(PARTNER_FIELDS)}", key="partner.fields")
+    if "pseudonym" not in settings.fields:
+        raise ConfigError("[partner] fields must include 'pseudonym' (partner rows are identified only by it); "
+                          "add it to config/hkc.toml", key="partner.fields")
+    return tuple(settings.fields)
+
+
+def allowed_columns(settings: PartnerSettings) -> set[str]:
+    """Every column a partner output may carry under ``settings`` (aggregate place columns included)."""
+    fields = set(validate_fields(settings))
+    return {name for name, (field, _label) in COLUMNS.items() if field is None or field in fields}
+
+
+def cell_text(value: Any) -> str:
+    """The canonical text of a cell value, as sealed on writing and checked on import."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return format(float(value), ".10g")
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value).replace("\r\n", "\n").replace("\r", "\n")  # XML reads a lone CR back as LF
+
+
+def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict,
+                       settings: PartnerSettings, key: bytes | None, peer_groups: pd.DataFrame | None = None,
+                       periphery: pd.DataFrame | None = None, places: pd.DataFrame | None = None,
+                       decisions_history: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None,
+                       demo: bool = False) -> dict:
+    """Write ``folder/partner/cohort.{html,xlsx,csv}``; return the files, their SHA-256 and who is in them.
+
+    Returns ``{"folder": Path, "files": {"partner/cohort.html": sha256, ...}, "person_ids": [...],
+    "people": n, "demo": bool, "columns": {section: [column, ...]}}`` — ``files`` and ``person_ids``
+    are what :meth:`hkc.history.store.HistoryStore.log_disclosure` records.
+    """
+    key = check_key(key, variable=settings.key_variable)
+    validate_fields(settings)
+    facts, person_ids = partner_facts(members=members, removed=removed, manifest=manifest, settings=settings, key=key,
+                                      peer_groups=peer_groups, periphery=periphery, places=places,
+                                      decisions_history=decisions_history, peer_edges=peer_edges, demo=demo)
+    out = Path(folder) / "partner"
+    out.mkdir(parents=True, exist_ok=True)
+    cohort = facts["sections"][0]
+    csv_columns = [c for c in cohort["columns"] if c not in EDITABLE]
+    csv_frame = pd.DataFrame([{c: r[c] for c in csv_columns} for r in cohort["rows"]], columns=csv_columns)
+    replace_atomically(out / "cohort.csv", lambda p: write_csv(csv_frame, p))
+    html = _env.get_template("partner.html.j2").render(**facts)
+    replace_atomically(out / "cohort.html", lambda p: p.write_text(html, encoding="utf-8"))
+    replace_atomically(out / "cohort.xlsx", lambda p: write_partner_xlsx(facts, p, key=key))
+    files = file_hashes(Path(folder), ["partner/cohort.csv", "partner/cohort.html", "partner/cohort.xlsx"])
+    return {"folder": out, "files": files, "person_ids": sorted(person_ids), "people": len(person_ids),
+            "demo": facts["demo"], "columns": {s["name"]: list(s["columns"]) for s in facts["sections"]}}
+
+
+# -- the workbook -------------------------------------------------------------------------------
+def _seal(key: bytes, facts: dict, sheet: str, coordinate: str, value: Any) -> str:
+    return keyed_digest(key, facts["as_of"], facts["provenance"]["inputs_sha256"], sheet, coordinate, cell_text(value))
+
+
+def _cell(value: Any) -> Any:
+    """A value safe in a workbook: formulas neutralised, control characters XML cannot hold removed."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)  # first, so "\x01=cmd" cannot become a formula
+    return neutralise(value)
+
+
+def _protect(ws) -> None:
+    ws.protection.sheet = True
+    ws.protection.autoFilter = False  # filtering stays possible on the locked sheet
+    ws.protection.sort = False
+    ws.protection.formatColumns = False
+    ws.protection.formatRows = False
+
+
+def _section_sheet(wb: Workbook, section: dict, seals: list, key: bytes, facts: dict) -> dict:
+    ws = wb.create_sheet(section["sheet"])
+    if not section["available"] or not section["columns"]:
+        ws.append(["Note"])
+        ws.append([_cell(section["note"])])
+        ws.column_dimensions["A"].width = 100
+        _protect(ws)
+        for cell in (ws["A1"], ws["A2"]):
+            seals.append((section["sheet"], cell.coordinate, _seal(key, facts, section["sheet"], cell.coordinate,
+                                                                   cell.value)))
+        return {"columns": ["note"], "rows": 1, "editable": []}
+    columns, labels = section["columns"], section["labels"]
+    ws.append(labels)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="EEF0F3")
+    for row in section["rows"]:
+        ws.append([_cell(row[c]) for c in columns])
+    n = len(section["rows"])
+    editable = [c for c in columns if c in EDITABLE]
+    for idx, col in enumerate(columns, start=1):
+        letter = get_column_letter(idx)
+        wide = col in ("rationale", "vulnerability_rationale", "link", "removed_reason", "members", "decision_history")
+        ws.column_dimensions[letter].width = 60 if wide else 30 if col == "decision_reason" else 16
+        for r in range(2, n + 2):
+            cell = ws.cell(row=r, column=idx)
+            if wide or col == "decision_reason":
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if col in editable:
+                cell.protection = Protection(locked=False)
+                cell.fill = PatternFill("solid", fgColor="FFFDE7")
+            elif col in ("rag", "previous_rag") and cell.value in _RAG_FILL:
+                cell.fill = PatternFill("solid", fgColor=_RAG_FILL[cell.value])
+            elif section["rows"][r - 2].get("_declined"):
+                cell.fill = PatternFill("solid", fgColor=_DECLINED_FILL)
+    if "decision" in editable and n:
+        letter = get_column_letter(columns.index("decision") + 1)
+        dv = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"', allow_blank=True,
+                            showErrorMessage=True, errorTitle="Decision",
+                            error="Choose adopt, monitor, decline or refer (decline needs a reason).",
+                            promptTitle="Decision", prompt="adopt / monitor / decline / refer",
+                            showInputMessage=True)
+        dv.add(f"{letter}2:{letter}{n + 1}")
+        ws.add_data_validation(dv)
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{n + 1}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    _protect(ws)
+    for row in ws.iter_rows(min_row=1, max_row=n + 1, max_col=len(columns)):
+        for cell in row:
+            if cell.row > 1 and columns[cell.column - 1] in editable:
+                continue
+            seals.append((section["sheet"], cell.coordinate, _seal(key, facts, section["sheet"], cell.coordinate,
+                                                                   cell.value)))
+    return {"columns": columns, "rows": n, "editable": editable}
+
+
+def _about_rows(facts: dict) -> list[list[Any]]:
+    p = facts["provenance"]
+    rows = [["Pack", facts["title"]]]
+    if facts["demo"]:
+        rows.append(["WARNING", facts["demo_label"]])
+    rows += [["As of", facts["as_of"]], ["Produced", facts["produced"]], ["Audience", facts["audience_note"]],
+             ["Note", facts["banner"]], ["Fields shared", ", ".join(facts["fields"])],
+             ["Listed", facts["counts"]["cohort"]], ["Periphery", facts["counts"]["periphery"]],
+             ["Removed since last refresh", facts["counts"]["removed"]],
+             ["How to record decisions", facts["decision_help"]],
+             ["Config SHA-256", p["config_sha256"]], ["Inputs SHA-256", p["inputs_sha256"]],
+             ["hkc version", p["hkc_version"]]]
+    return rows
+
+
+def write_partner_xlsx(facts: dict, path: Path, *, key: bytes) -> Path:
+    """The sealed workbook (see the module docstring)."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    wb.properties.title = facts["title"]
+    seals: list[tuple[str, str, str]] = []
+    layout = {s["sheet"]: _section_sheet(wb, s, seals, key, facts) for s in facts["sections"]}
+    about = wb.create_sheet("About")
+    about.append(["Item", "Value"])
+    for row in _about_rows(facts):
+        about.append([_cell(v) for v in row])
+    about.column_dimensions["A"].width = 28
+    about.column_dimensions["B"].width = 100
+    for cell in about["B"]:
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    if facts["demo"]:
+        about["B2"].font = Font(bold=True, color="B3261E")
+    _protect(about)
+    for row in about.iter_rows():
+        for cell in row:
+            seals.append(("About", cell.coordinate, _seal(key, facts, "About", cell.coordinate, cell.value)))
+    layout["About"] = {"columns": ["item", "value"], "rows": about.max_row - 1, "editable": []}
+    meta = wb.create_sheet(META_SHEET)
+    entries = [["format", PACK_FORMAT], ["as_of", facts["as_of"]],
+               ["inputs_sha256", facts["provenance"]["inputs_sha256"]],
+               ["config_sha256", facts["provenance"]["config_sha256"]],
+               ["key_fingerprint", key_fingerprint(key)], ["demo", "yes" if facts["demo"] else "no"],
+               ["layout", json.dumps(layout, sort_keys=True)]]
+    entries.append(["meta_seal", keyed_digest(key, *(f"{k}={v}" for k, v in entries))])
+    for k, v in entries:
+        meta.append([k, v])
+    for sheet, coordinate, digest in seals:
+        meta.append(["seal", sheet, coordinate, digest])
+    meta.sheet_state = "veryHidden"
+    _protect(meta)
+    wb.save(path)
+    return path
