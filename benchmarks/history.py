@@ -41,15 +41,15 @@ def build_frames(people: int, seed: int) -> dict[str, pd.DataFrame]:
     from hkc.definitions import load_definitions
     from hkc.extract import load_extract
     from hkc.matrix import score_people, select_cohort
-    from hkc.refresh import _cohort_frame, _scores_frame, _stored_scores
+    from hkc.refresh.frames import cohort_frame, scores_frame, stored_scores
 
     defs = load_definitions()
     extract = load_extract(extract_for(people, seed), catalogue=defs.catalogue, extract_date=UNTIL)
     scored = score_people(extract.people, extract.events, catalogue=defs.catalogue,
                           eligibility=defs.settings.eligibility, as_of=UNTIL)
     chosen = select_cohort(scored.scores, cohort=defs.settings.cohort, rag=defs.settings.rag)
-    members = _cohort_frame(scored, chosen.members, None, defs)
-    stored = _stored_scores(_scores_frame(scored, chosen.ranked, chosen.members), members)
+    members = cohort_frame(scored, chosen.members, None, defs)
+    stored = stored_scores(scores_frame(scored, chosen.ranked, chosen.members), members)
     contrib = scored.contributions.drop(columns="person_idx").copy()
     contrib["latest"] = pd.to_datetime(contrib["latest"]).dt.strftime("%Y-%m-%d")
     contrib = contrib.sort_values(["person_id", "axis", "points", "indicator"], ascending=[True, True, False, True],

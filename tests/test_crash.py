@@ -140,8 +140,8 @@ if point == "features":
     import hkc.matrix.scoring
     kill_after(hkc.matrix.scoring, "event_points")
 elif point == "outputs":
-    import hkc.refresh
-    kill_after(hkc.refresh, "write_csv", nth=3)
+    import hkc.refresh.publish
+    kill_after(hkc.refresh.publish, "write_csv", nth=3)
 elif point == "database":
     kill_in_database_write()
 elif point == "stored":

@@ -227,9 +227,9 @@ def test_refresh_explain_subject_access_and_purge_work_on_the_backend(tmp_path, 
 
 
 def test_detail_split_into_chunks_reads_back_whole_for_people_spanning_two(store, monkeypatch):
-    import hkc.history.store
+    import hkc.history.detail
 
-    monkeypatch.setattr(hkc.history, "CHUNK_ROWS", 5)  # evidence has 3 rows a person: most span two chunks
+    monkeypatch.setattr(hkc.history.detail, "CHUNK_ROWS", 5)  # evidence has 3 rows a person: most span two chunks
     sent = frames(20)
     run_id, _ = save(store, **sent)
     with store.engine.connect() as conn:

@@ -11,7 +11,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-import hkc.refresh as refresh_module
+import hkc.refresh.publish as refresh_module
 from hkc.history.review import compare_runs, explain_person
 from hkc.history.store import open_store
 from hkc.refresh import run_refresh

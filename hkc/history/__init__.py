@@ -17,10 +17,11 @@ directly.  What each module does:
 from hkc.history.retention import purge
 from hkc.history.review import compare_runs, explain_person
 from hkc.history.schema import metadata, runs
-from hkc.history.store import HistoryStore, StoredRun, open_store
+from hkc.history.store import HistoryStore, StoredRun, database_file, open_store
 from hkc.history.subject_access import render_subject_access, subject_access
 
 __all__ = [
+    "database_file",
     "HistoryStore",
     "StoredRun",
     "compare_runs",

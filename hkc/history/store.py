@@ -62,7 +62,7 @@ from hkc.history.schema import (
 )
 from hkc.outputs import sha256_file
 
-__all__ = ['HistoryStore', 'StoredRun', 'open_store']
+__all__ = ['HistoryStore', 'StoredRun', 'open_store', 'database_file']
 
 
 BATCH = 200_000  # rows per executemany call
@@ -453,6 +453,14 @@ def _insert_rows(conn: sa.Connection, table: sa.Table, columns: dict[str, list],
     else:
         while batch := list(islice(rows, BATCH)):
             conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in batch])
+
+
+def database_file(url: str) -> Path | None:
+    """The file behind a ``sqlite:///`` URL (None for an in-memory or server database)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url[len(prefix):] in ("", ":memory:"):
+        return None
+    return Path(url[len(prefix):].split("?", 1)[0])
 
 
 def open_store(url: str, *, create: bool = True) -> HistoryStore:

@@ -14,6 +14,7 @@ directly.  What each module does:
 """
 
 from hkc.matrix.cohort import (
+    Cohort,
     movement,
     rag_bands,
     rag_level,
@@ -27,6 +28,7 @@ from hkc.matrix.peers import PeerMap, co_involvement, link_reason, map_peers
 from hkc.matrix.scoring import ScoreResult, ages_at, format_points, rationale, score_people
 
 __all__ = [
+    "Cohort",
     "PeerMap",
     "ScoreResult",
     "ages_at",

@@ -1,0 +1,98 @@
+"""The refresh's tables: the cohort and scores as published, and the rows kept in the history.
+
+Each takes the matrix's results and returns one frame with fixed columns (:data:`COHORT_COLUMNS`,
+:data:`SCORES_COLUMNS`); :func:`rules_text` says in words which rules made the list.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from hkc.definitions import Definitions
+from hkc.matrix import PeerMap, ScoreResult, movement, rationale, vulnerability_bands
+
+__all__ = ["COHORT_COLUMNS", "SCORES_COLUMNS", "cohort_frame", "scores_frame", "with_peers_and_decisions",
+           "stored_scores", "dates_as_text", "rules_text"]
+
+COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "age", "sex", "ethnicity", "area",
+                  "movement", "rationale", "vulnerability_band", "vulnerability_rationale", "latest_weapon_date",
+                  "peer_group", "decisions", "latest_decision", "latest_meeting_date", "latest_reason", "declined"]
+SCORES_COLUMNS = ["person_id", "risk_score", "vulnerability_score", "eligible", "in_cohort", "priority_rank",
+                  "reason", "age", "sex", "ethnicity", "area"]
+
+
+def cohort_frame(scored: ScoreResult, members: pd.DataFrame, previous: pd.DataFrame | None,
+                 definitions: Definitions) -> pd.DataFrame:
+    """The listed people with their movement, rationales and vulnerability band."""
+    members = members.copy()
+    members["movement"] = movement(members, previous)
+    ids = members["person_id"].tolist()
+    members["rationale"] = members["person_id"].map(rationale(ids, scored, catalogue=definitions.catalogue))
+    members["vulnerability_rationale"] = members["person_id"].map(
+        rationale(ids, scored, catalogue=definitions.catalogue, axis="vulnerability"))
+    members["vulnerability_band"] = vulnerability_bands(members["vulnerability_score"].to_numpy(),
+                                                        settings=definitions.settings.vulnerability)
+    members["latest_weapon_date"] = pd.to_datetime(members["latest_weapon_date"]).dt.strftime("%Y-%m-%d")
+    return members[COHORT_COLUMNS[:COHORT_COLUMNS.index("peer_group")]]
+
+
+def scores_frame(scored: ScoreResult, ranked: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """Everyone scored, with whether they are listed, their priority rank and why not if not."""
+    frame = scored.scores.copy()
+    frame["in_cohort"] = frame["person_id"].isin(members["person_id"])
+    rank = ranked.set_index("person_id")["priority_rank"]
+    frame["priority_rank"] = frame["person_id"].map(rank).astype("Int64")
+    cut = frame["eligible"] & ~frame["in_cohort"]
+    frame.loc[cut, "reason"] = "eligible; below the cohort cut-off (priority rank " + \
+        frame.loc[cut, "priority_rank"].astype(str) + ")"
+    for col in ("sex", "ethnicity"):
+        frame[col] = frame[col].astype(str)
+    return frame.sort_values("person_id", kind="stable")[SCORES_COLUMNS].reset_index(drop=True)
+
+
+def with_peers_and_decisions(members: pd.DataFrame, peer_map: PeerMap, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Each member's peer group and decision history (a declined member stays listed, marked)."""
+    members = members.copy()
+    groups = peer_map.peer_groups.drop_duplicates("person_id").set_index("person_id")["peer_group"]
+    members["peer_group"] = members["person_id"].map(groups).astype(object).fillna("")
+    history = decisions.set_index("person_id")
+    for col in ("decisions", "latest_decision", "latest_meeting_date", "latest_reason", "declined"):
+        members[col] = members["person_id"].map(history[col]) if col in history else None
+    members["decisions"] = members["decisions"].fillna(0).astype(int)
+    members["declined"] = members["declined"].fillna(False).astype(bool)
+    return members[COHORT_COLUMNS]
+
+
+def stored_scores(scores_out: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """The people kept in history: anyone with a non-zero score, and every cohort member."""
+    keep = (scores_out["risk_score"] > 0) | (scores_out["vulnerability_score"] > 0) | scores_out["in_cohort"]
+    stored = scores_out.loc[keep, ["person_id", "risk_score", "vulnerability_score", "eligible", "in_cohort",
+                                   "reason"]].copy()
+    m = members.set_index("person_id")
+    for col in ("rank", "rag", "movement", "rationale"):
+        stored[col] = stored["person_id"].map(m[col])
+    stored["rank"] = stored["rank"].astype("Int64")
+    return stored
+
+
+def dates_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with every date column as ``YYYY-MM-DD`` text (for CSV outputs)."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%d")
+    return out
+
+
+def rules_text(definitions: Definitions) -> dict:
+    """The listing rules in words, for the packs."""
+    s = definitions.settings
+    e = s.eligibility
+    cohort = (f"the {s.cohort.size} highest-ranked eligible people" if s.cohort.method == "top_n"
+              else f"every eligible person with a risk score of at least {s.cohort.min_score:g}")
+    rag = (f"red at {s.rag.red:g}+, amber at {s.rag.amber:g}+, green below" if s.rag.method == "fixed"
+           else f"red = top {s.rag.red_share:.0%} of the cohort, amber = next {s.rag.amber_share:.0%}")
+    return {"min_age": e.min_age, "max_age": e.max_age, "review_window_days": e.review_window_days,
+            "min_intelligence_reports": e.min_intelligence_reports,
+            "intelligence_distinct_dates": e.intelligence_distinct_dates, "cohort": cohort, "rag": rag,
+            "catalogue_version": definitions.catalogue.version, "definitions": definitions.describe()}

@@ -1,0 +1,279 @@
+"""The quarterly refresh: validate → features → score → cohort → peers → audit → outputs → history.
+
+>>> result = run_refresh("extract/", as_of=date(2026, 9, 30), out=Path("out"),   # doctest: +SKIP
+...                      definitions=load_definitions())
+
+The output folder is checked first (hkc never replaces a folder it did not make, nor the extract's or
+the database's), then written atomically (see :func:`hkc.outputs.atomic_folder`), and the run is
+stored in the history database in one transaction, so a failed run changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import getpass
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from hkc import __version__
+from hkc.audit import audit_metrics, audit_refresh, suppress_small_cells
+from hkc.definitions import AuditSpec, Definitions, refresh_audit_spec
+from hkc.extract import Extract, check_capacity, load_extract, probe_extract
+from hkc.frames import isin
+from hkc.history import HistoryStore, database_file, open_store
+from hkc.manifest import AuditSummary, RunManifest, git_commit, now
+from hkc.matrix import PeerMap, ScoreResult, map_peers, removed_people, score_people, select_cohort
+from hkc.model import load_champion, score_with_model
+from hkc.outputs import atomic_folder, check_output_folder, output_lock, write_json
+from hkc.partnership import PseudonymKeyError, decision_history, partner_key
+from hkc.refresh.frames import cohort_frame, scores_frame, stored_scores, with_peers_and_decisions
+from hkc.refresh.publish import Listing, packs_to_log, write_outputs
+from hkc.tracking import log_run
+
+__all__ = ["RefreshResult", "run_refresh", "config_fingerprint", "PartnerPack"]
+
+PartnerPack = Literal["auto", "yes", "no"]
+Say = Callable[[str], None]
+
+
+@dataclass
+class RefreshResult:
+    as_of: dt.date
+    out: Path
+    manifest: RunManifest
+    members: pd.DataFrame
+    removed: pd.DataFrame
+    extract: Extract
+    scored: ScoreResult
+    run_id: int
+    replaced: bool
+    audit: dict = field(default_factory=dict)
+    tracking: dict = field(default_factory=dict)
+    peers: PeerMap | None = None
+    partner: dict | None = None
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def config_fingerprint(definitions: Definitions) -> str:
+    """SHA-256 of the effective settings and catalogue (their values, not their formatting)."""
+    def plain(obj):
+        if dataclasses.is_dataclass(obj):
+            return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                    if f.name not in ("path", "sha256")}
+        if isinstance(obj, dict) or hasattr(obj, "items"):
+            return {k: plain(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [plain(v) for v in obj]
+        return obj
+    payload = {"settings": plain(definitions.settings), "catalogue": plain(definitions.catalogue)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class _Stages:
+    """Times each stage and reports progress."""
+
+    def __init__(self, progress: Say):
+        self.progress = progress
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, description: str, fn, *args, **kwargs):
+        self.progress(f"{description} …")
+        start = time.perf_counter()
+        value = fn(*args, **kwargs)
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        self.progress(f"{description}: done in {self.seconds[name]:.1f}s")
+        return value
+
+
+def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions,
+                db_url: str | None = None, extract_date: dt.date | None = None,
+                progress: Say | None = None, partner_pack: PartnerPack = "auto",
+                by: str | None = None, demo_key: bool = False) -> RefreshResult:
+    """Run the whole refresh for ``as_of`` and write ``out``; see the module docstring.
+
+    ``out`` must be new, empty or an earlier hkc output, and neither the current folder, nor the
+    extract's (or inside or around it), nor the database's: anything else is refused before any
+    work (:func:`hkc.outputs.check_output_folder`), so a refused run stores nothing.
+    Holds a lock on ``out`` for the whole run: a second refresh to the same folder exits at once.
+    ``partner_pack``: "auto" writes the pseudonymised partner pack when the key is set (and says
+    so when it is not), "yes" requires it, "no" skips it.  ``by`` names who ran the refresh in the
+    disclosure log (default: the operating-system user).  ``demo_key`` uses the labelled demo key.
+    """
+    url = db_url or definitions.database_url()
+    check_output_folder(out, inputs=[Path(data_dir)], database=database_file(url))
+    with output_lock(out):
+        return _refresh(data_dir, as_of=as_of, out=out, definitions=definitions, db_url=url,
+                        extract_date=extract_date, say=progress or (lambda _m: None), partner_pack=partner_pack,
+                        by=by or _user(), demo_key=demo_key)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return "unknown"
+
+
+def _partner_key(definitions: Definitions, mode: PartnerPack, demo: bool, say: Say) -> bytes | None:
+    if mode == "no":
+        return None
+    try:
+        return partner_key(definitions.settings.partner, demo=demo)
+    except PseudonymKeyError as exc:
+        if mode == "yes":
+            raise
+        say(exc.message)
+        return None
+
+
+def _open_history(url: str, out: Path, say: Say) -> HistoryStore:
+    store = open_store(url)
+    confirmed, dropped = store.settle_disclosures(out)  # what a killed refresh to this folder left pending
+    if confirmed or dropped:
+        say(f"an interrupted refresh to {out} had logged {confirmed + dropped} pack(s): {confirmed} had been "
+            f"published (kept in the disclosure log), {dropped} never were (removed from it)")
+    return store
+
+
+def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of: dt.date,
+          stages: _Stages) -> Listing:
+    """Score, rank, map peers, attach decisions (and the champion model's view when enabled)."""
+    settings = definitions.settings
+    scored = stages.run("score", f"scoring {len(extract.people):,} people as of {as_of}", score_people,
+                        extract.people, extract.events, catalogue=definitions.catalogue,
+                        eligibility=settings.eligibility, as_of=as_of)
+
+    def build_cohort():
+        chosen = select_cohort(scored.scores, cohort=settings.cohort, rag=settings.rag)
+        previous = store.previous_run(as_of)
+        last = store.cohort(previous.run_id) if previous else None
+        members = cohort_frame(scored, chosen.members, last, definitions)
+        gone = removed_people(chosen.members, last, scored.scores, chosen.ranked, cohort=settings.cohort)
+        return chosen, previous, members, gone
+
+    chosen, previous, members, gone = stages.run("cohort", "ranking the cohort", build_cohort)
+    peer_map = stages.run("peers", "mapping peers, the periphery and places", map_peers, extract, scored,
+                          members["person_id"].tolist(), settings=settings.peers, places=settings.places,
+                          catalogue=definitions.catalogue, as_of=as_of)
+    decisions = decision_history(store, members["person_id"].tolist() + peer_map.periphery["person_id"].tolist())
+    run = Listing(extract=extract, scored=scored, chosen=chosen, previous=previous, peer_map=peer_map,
+                  members=with_peers_and_decisions(members, peer_map, decisions), gone=gone, decisions=decisions)
+    if settings.model.enabled:
+        run.members, run.model_note, run.model_audit = stages.run(
+            "model", "adding the champion model's probabilities", _with_model, run.members, extract, definitions, as_of)
+        stages.progress(run.model_note)
+    return run
+
+
+def _audit(run: Listing, definitions: Definitions, spec: AuditSpec, as_of: dt.date,
+           stages: _Stages) -> tuple[dict, dict]:
+    """The refresh's fairness audit, and its partner copy with small cells suppressed."""
+    audit = stages.run("audit", f"auditing fairness ({spec.bootstrap.resamples:,} bootstrap resamples)",
+                       audit_refresh, extract=run.extract, scored=run.scored, cohort_ids=run.members["person_id"],
+                       definitions=definitions, spec=spec, as_of=as_of)
+    if run.model_audit is not None:  # the champion's calibration and error rates by group on its test snapshot
+        audit["model"] = run.model_audit
+    return audit, suppress_small_cells(audit, threshold=spec.disclosure.small_cell)
+
+
+def _manifest(data_dir: str | Path, run: Listing, *, audit: dict, spec: AuditSpec, definitions: Definitions,
+              store: HistoryStore, as_of: dt.date, started: str) -> RunManifest:
+    extract, settings, catalogue = run.extract, definitions.settings, definitions.catalogue
+    inputs_sha = hashlib.sha256("".join(f"{k}:{v};" for k, v in sorted(extract.sha256.items())).encode()).hexdigest()
+    return RunManifest(
+        as_of=as_of.isoformat(), extract_date=extract.extract_date.isoformat() if extract.extract_date else None,
+        data_dir=str(Path(data_dir).resolve()),
+        inputs={name: {"file": path.name, "sha256": extract.sha256[name]} for name, path in extract.files.items()},
+        inputs_sha256=inputs_sha, counts=extract.counts, extra_columns=extract.extra_columns,
+        scored=int(len(run.scored.scores)), eligible=int(len(run.chosen.ranked)), cohort_size=int(len(run.members)),
+        removed=int(len(run.gone)), model=run.model_note, periphery=int(len(run.peer_map.periphery)),
+        peer_groups=int(run.peer_map.peer_groups["peer_group"].nunique()), places=int(len(run.peer_map.places)),
+        previous_as_of=run.previous.as_of.isoformat() if run.previous else None,
+        config_sha256=config_fingerprint(definitions),
+        config_files={"settings": {"path": str(settings.path), "sha256": settings.sha256},
+                      "catalogue": {"path": str(catalogue.path), "sha256": catalogue.sha256,
+                                    "version": catalogue.version}},
+        definitions=definitions.describe(),
+        audit=AuditSummary(spec_sha256=spec.digest(), flags=len(audit.get("flags", [])),
+                           findings=len(audit.get("findings", [])),
+                           retrospective=bool(audit.get("retrospective", {}).get("available"))),
+        hkc_version=__version__, git_commit=git_commit(), python=platform.python_version(), database=store.url,
+        started_at=started)
+
+
+def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions, db_url: str,
+             extract_date: dt.date | None, say: Say, partner_pack: PartnerPack, by: str,
+             demo_key: bool) -> RefreshResult:
+    started, stages = now(), _Stages(say)
+    key = _partner_key(definitions, partner_pack, demo_key, say)  # before any work: a missing key fails fast
+    day = extract_date or max(as_of, dt.date.today())
+    probe_extract(data_dir, catalogue=definitions.catalogue, extract_date=day)  # garbage is refused as garbage
+    say(check_capacity(data_dir).describe())  # an extract too big for this machine stops here, not in an OOM kill
+    store = _open_history(db_url, out, say)
+    extract = stages.run("validate", "loading and validating the extract", load_extract, data_dir,
+                         catalogue=definitions.catalogue, extract_date=day, progress=say)
+    run = _list(extract, store, definitions, as_of, stages)
+    spec = refresh_audit_spec(definitions)
+    audit, partner_audit = _audit(run, definitions, spec, as_of, stages)
+    scores = scores_frame(run.scored, run.chosen.ranked, run.chosen.members)
+    manifest = _manifest(data_dir, run, audit=audit, spec=spec, definitions=definitions, store=store, as_of=as_of,
+                         started=started)
+    with atomic_folder(out) as folder:
+        written = stages.run("outputs", "writing outputs", write_outputs, folder, run, manifest=manifest,
+                             scores=scores, audit=audit, partner_audit=partner_audit, definitions=definitions,
+                             as_of=as_of, key=key, demo_key=demo_key)
+        manifest = manifest.finished(stages.seconds)
+        write_json(manifest.as_dict(), folder / "run.json")
+        stored = stored_scores(scores, run.members)
+        c, e = written.contributions, written.evidence
+        # The packs are logged with the run, as pending; they are confirmed once the folder is
+        # published below (a killed run's pending entries are settled by the next refresh).
+        run_id, replaced = stages.run("history", "storing the run in the history database", store.save_run,
+                                      as_of=as_of, manifest=manifest.as_dict(), audit=partner_audit,
+                                      scores_frame=stored, contributions_frame=c[isin(c["person_id"], stored["person_id"])],
+                                      evidence_frame=e[isin(e["person_id"], stored["person_id"])],
+                                      removed_frame=run.gone, folder=out,
+                                      disclosures_pending=packs_to_log(folder, run, written.partner, by=by))
+    store.confirm_disclosures(run_id, out)
+    tracked = _track(manifest, partner_audit, definitions, stages, say)
+    return RefreshResult(as_of=as_of, out=Path(out), manifest=manifest, members=run.members, removed=run.gone,
+                         extract=extract, scored=run.scored, run_id=run_id, replaced=replaced, audit=audit,
+                         tracking=tracked, peers=run.peer_map, partner=written.partner, stages=stages.seconds)
+
+
+def _track(manifest: RunManifest, partner_audit: dict, definitions: Definitions, stages: _Stages, say: Say) -> dict:
+    """Aggregate figures to MLflow (never a person-level value); a failure is said, not raised."""
+    tracked = stages.run("tracking", "logging aggregate figures to MLflow", log_run,
+                         run_name=f"refresh {manifest.as_of}", params=manifest.tracking_params(),
+                         metrics=manifest.tracking_metrics() | audit_metrics(partner_audit),
+                         settings=definitions.settings.tracking, root=definitions.base)
+    if not tracked["logged"]:
+        say(f"MLflow tracking skipped: {tracked['error']}")
+    return dict(tracked)
+
+
+def _with_model(members: pd.DataFrame, extract: Extract, definitions: Definitions,
+                as_of: dt.date) -> tuple[pd.DataFrame, str, dict | None]:
+    """The champion model's probability and explanation beside (never instead of) the matrix."""
+    champion = load_champion(definitions)
+    if champion is None:
+        return members, (f"model enabled but no version of '{definitions.settings.model.registered_name}' holds the "
+                         f"alias champion: run `hkc train`; the list is the matrix's alone"), None
+    scored = score_with_model(champion, extract, definitions=definitions, as_of=as_of).set_index("person_id")
+    members = members.copy()
+    members["model_probability"] = members["person_id"].map(scored["model_probability"]).round(4)
+    members["model_explanation"] = members["person_id"].map(scored["model_explanation"])
+    group_audit = None
+    if champion.group_audit is not None:
+        group_audit = {"name": champion.name, "version": champion.version, **champion.group_audit}
+    return members, (f"model {champion.name} version {champion.version} (champion, tested on "
+                     f"{champion.test_snapshot}) shown beside the matrix; the ranking is the matrix's"), group_audit
