@@ -79,11 +79,13 @@ class RunManifest:
     started_at: str
     finished_at: str | None = None
     stages_seconds: dict[str, float] | None = field(default=None)
+    permissions: dict[str, str] | None = None  # the modes of what the run wrote: folders, files
+
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (``run.json``); the finishing fields only once the run has them."""
         out = dataclasses.asdict(self)
-        for late in ("finished_at", "stages_seconds"):
+        for late in ("finished_at", "stages_seconds", "permissions"):
             if out[late] is None:
                 del out[late]
         return out

@@ -105,6 +105,9 @@ class VulnerabilitySettings:
 @dataclass(frozen=True)
 class OutputSettings:
     preview_rows: int = field(default=10, metadata=doc("cohort rows shown in the terminal summary", min=0))
+    group_readable: bool = field(default=False, metadata=doc(
+        "let the owner's group read outputs and the history database (folders 0750, files 0640); by default "
+        "only the owner can (0700, 0600), whatever the umask"))
 
 
 @dataclass(frozen=True)

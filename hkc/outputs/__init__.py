@@ -15,6 +15,8 @@ from hkc.outputs.files import (
     jsonable,
     neutralise,
     neutralise_frame,
+    permissions,
+    private_files,
     replace_atomically,
     sha256_file,
     write_csv,
@@ -33,6 +35,8 @@ from hkc.outputs.folder import (
 from hkc.outputs.html import environment, render
 
 __all__ = [
+    "permissions",
+    "private_files",
     "MARKER",
     "check_output_folder",
     "mark_output_folder",

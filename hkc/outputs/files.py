@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,24 @@ import pandas as pd
 
 from hkc.errors import OutputError
 
-__all__ = ['replace_atomically', 'write_text_atomic', 'neutralise', 'neutralise_frame', 'write_csv', 'write_json', 'jsonable', 'json_text', 'sha256_file', 'file_hashes', 'FORMULA_PREFIXES']
+__all__ = ['private_files', 'permissions', 'replace_atomically', 'write_text_atomic', 'neutralise', 'neutralise_frame', 'write_csv', 'write_json', 'jsonable', 'json_text', 'sha256_file', 'file_hashes', 'FORMULA_PREFIXES']
+
+
+@contextlib.contextmanager
+def private_files(*, group_readable: bool = False) -> Iterator[dict[str, str]]:
+    """Everything this process creates inside the block is private to its owner (folders 0700,
+    files 0600) — or, with ``group_readable``, readable by the owner's group too (0750, 0640) —
+    whatever the umask was.  Yields the modes, as the run manifest records them."""
+    old = os.umask(0o027 if group_readable else 0o077)
+    try:
+        yield permissions(group_readable=group_readable)
+    finally:
+        os.umask(old)
+
+
+def permissions(*, group_readable: bool = False) -> dict[str, str]:
+    """The modes hkc gives what it writes, as octal text."""
+    return {"folders": "0750", "files": "0640"} if group_readable else {"folders": "0700", "files": "0600"}
 
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

@@ -69,7 +69,11 @@ def output_lock(target: Path) -> Iterator[None]:
         clear_interrupted(target, temporaries=False)  # unlocked: another run's temporaries may be live
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:  # never follow a planted symlink: its target would be truncated and overwritten
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        why = "is a symbolic link" if path.is_symlink() else (exc.strerror or str(exc))
+        raise OutputError(f"--out {target}: the lock file {path} {why}; remove it (hkc makes its own)") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

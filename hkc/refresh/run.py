@@ -33,7 +33,7 @@ from hkc.history import HistoryStore, database_file, open_store
 from hkc.manifest import AuditSummary, RunManifest, git_commit, now
 from hkc.matrix import PeerMap, ScoreResult, map_peers, removed_people, score_people, select_cohort
 from hkc.model import load_champion, score_with_model
-from hkc.outputs import atomic_folder, check_output_folder, output_lock, write_json
+from hkc.outputs import atomic_folder, check_output_folder, output_lock, private_files, write_json
 from hkc.partnership import PseudonymKeyError, decision_history, partner_key
 from hkc.refresh.frames import cohort_frame, scores_frame, stored_scores, with_peers_and_decisions
 from hkc.refresh.publish import Listing, packs_to_log, write_outputs
@@ -110,10 +110,11 @@ def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions:
     """
     url = db_url or definitions.database_url()
     check_output_folder(out, inputs=[Path(data_dir)], database=database_file(url))
-    with output_lock(out):
+    # Children's data: everything the run creates is private to this account unless the settings say otherwise.
+    with private_files(group_readable=definitions.settings.outputs.group_readable) as modes, output_lock(out):
         return _refresh(data_dir, as_of=as_of, out=out, definitions=definitions, db_url=url,
                         extract_date=extract_date, say=progress or (lambda _m: None), partner_pack=partner_pack,
-                        by=by or _user(), demo_key=demo_key)
+                        by=by or _user(), demo_key=demo_key, modes=modes)
 
 
 def _user() -> str:
@@ -212,7 +213,7 @@ def _manifest(data_dir: str | Path, run: Listing, *, audit: dict, spec: AuditSpe
 
 def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions, db_url: str,
              extract_date: dt.date | None, say: Say, partner_pack: PartnerPack, by: str,
-             demo_key: bool) -> RefreshResult:
+             demo_key: bool, modes: dict[str, str]) -> RefreshResult:
     started, stages = now(), _Stages(say)
     key = _partner_key(definitions, partner_pack, demo_key, say)  # before any work: a missing key fails fast
     day = extract_date or max(as_of, dt.date.today())
@@ -227,6 +228,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     scores = scores_frame(run.scored, run.chosen.ranked, run.chosen.members)
     manifest = _manifest(data_dir, run, audit=audit, spec=spec, definitions=definitions, store=store, as_of=as_of,
                          started=started)
+    manifest.permissions = modes
     with atomic_folder(out) as folder:
         written = stages.run("outputs", "writing outputs", write_outputs, folder, run, manifest=manifest,
                              scores=scores, audit=audit, partner_audit=partner_audit, definitions=definitions,
