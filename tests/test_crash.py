@@ -35,7 +35,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from hkc.outputs.folder import atomic_folder, output_lock
+from hkc.outputs.folder import SwapError, atomic_folder, output_lock
 from tests.builders import quick_deployment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -484,7 +484,7 @@ def test_a_failed_second_rename_puts_the_old_folder_back(tmp_path, monkeypatch):
         return real(src, dst)
 
     monkeypatch.setattr(os, "replace", refuse_the_new_folder)
-    with pytest.raises(OSError, match="No space left"), atomic_folder(tmp_path / "out") as folder:
+    with pytest.raises(SwapError, match="No space left"), atomic_folder(tmp_path / "out") as folder:
         (folder / "cohort.csv").write_text("B")
     assert (tmp_path / "out" / "cohort.csv").read_text() == "A"
     assert leftovers(tmp_path) == []

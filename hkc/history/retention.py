@@ -48,7 +48,11 @@ def purge(store: HistoryStore, *, older_than_days: int, today: dt.date, by: str,
     by = str(by or "").strip()
     if not by:
         raise HistoryError("a purge needs the name of who ran it (by=...)")
-    cutoff = (today - dt.timedelta(days=older_than_days)).isoformat()
+    try:
+        cutoff = (today - dt.timedelta(days=older_than_days)).isoformat()
+    except OverflowError:
+        raise HistoryError(f"retention of {older_than_days:,} days reaches back before the year 1; use at most "
+                           f"{(today - dt.date(1, 1, 1)).days:,} days") from None
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     try:
         with store.engine.begin() as conn:

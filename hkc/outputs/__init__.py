@@ -26,6 +26,7 @@ from hkc.outputs.files import (
 from hkc.outputs.folder import (
     MARKER,
     RefreshLocked,
+    SwapError,
     atomic_folder,
     check_output_folder,
     mark_output_folder,
@@ -35,6 +36,7 @@ from hkc.outputs.folder import (
 from hkc.outputs.html import environment, render
 
 __all__ = [
+    "SwapError",
     "permissions",
     "private_files",
     "MARKER",

@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - not on Linux
     fcntl = None
 
 __all__ = ["RefreshLocked", "output_lock", "LOCKED", "atomic_folder", "clear_interrupted", "check_output_folder",
-           "mark_output_folder", "prepare_output_folder", "MARKER", "OUT_REFUSED"]
+           "mark_output_folder", "prepare_output_folder", "MARKER", "OUT_REFUSED", "SwapError"]
 
 # The file that says "hkc made this folder": hkc replaces or writes into only folders that hold it
 # (or an older hkc refresh's run.json), so it never destroys what it did not write.
@@ -63,7 +63,11 @@ def output_lock(target: Path) -> Iterator[None]:
         finally:
             _held[key] -= 1
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--out {target}: cannot create its parent folder ({exc.strerror}); "
+                          "choose a writable place") from None
     path = target.parent / f".{target.name}.lock"
     if fcntl is None:  # pragma: no cover
         clear_interrupted(target, temporaries=False)  # unlocked: another run's temporaries may be live
@@ -72,8 +76,11 @@ def output_lock(target: Path) -> Iterator[None]:
     try:  # never follow a planted symlink: its target would be truncated and overwritten
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError as exc:
-        why = "is a symbolic link" if path.is_symlink() else (exc.strerror or str(exc))
-        raise OutputError(f"--out {target}: the lock file {path} {why}; remove it (hkc makes its own)") from None
+        if path.is_symlink():
+            raise OutputError(f"--out {target}: the lock file {path} is a symbolic link; remove it "
+                              "(hkc makes its own)") from None
+        raise OutputError(f"--out {target}: cannot create the lock file {path} ({exc.strerror}); "
+                          "choose a writable place") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -133,6 +140,27 @@ def clear_interrupted(target: Path, *, temporaries: bool = True) -> list[Path]:
     return done
 
 
+class SwapError(OutputError):
+    """The outputs were written but could not replace ``--out`` (a mount point, a busy folder)."""
+
+
+def _swap(tmp: Path, target: Path, backup: Path) -> None:
+    """Publish ``tmp`` as ``target``: flush it, move the old folder to ``backup``, rename it in."""
+    try:
+        _sync_tree(tmp)  # on disk before it is published: a power cut cannot swap in empty files
+        if target.exists():
+            os.replace(target, backup)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            if backup.exists() and not target.exists():
+                os.replace(backup, target)
+            raise
+    except OSError as exc:
+        raise SwapError(f"--out {target}: the outputs could not replace the folder ({exc.strerror or exc}); "
+                        "choose a folder hkc can rename (not a mount point)") from None
+
+
 def _sync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -177,19 +205,18 @@ def atomic_folder(target: Path) -> Iterator[Path]:
             raise OutputError(f"--out {target}: exists and is not a folder; choose another path")
         backup = _backup(target)
         tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
+        try:
+            tmp.mkdir()
+        except OSError as exc:
+            raise OutputError(f"--out {target}: cannot write beside it ({exc.strerror}); choose a writable place") from None
         try:
             mark_output_folder(tmp)
-            yield tmp
-            _sync_tree(tmp)  # on disk before it is published: a power cut cannot swap in empty files
-            if target.exists():
-                os.replace(target, backup)
             try:
-                os.replace(tmp, target)
-            except BaseException:
-                if backup.exists() and not target.exists():
-                    os.replace(backup, target)
-                raise
+                yield tmp
+            except OSError as exc:  # a writer failed: disk full, permissions, a file system limit
+                raise OutputError(f"--out {target}: could not write {Path(exc.filename or tmp).name} "
+                                  f"({exc.strerror or exc}); nothing was published") from None
+            _swap(tmp, target, backup)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -239,6 +266,8 @@ def check_output_folder(out: Path, *, inputs: tuple[Path, ...] | list[Path] = ()
             raise refuse(f"holds the history database {database}")
     if target.exists() and not target.is_dir():
         raise refuse("exists and is not a folder")
+    if target.is_dir() and os.path.ismount(target):
+        raise refuse("is a mount point, which hkc cannot replace; choose a folder inside it")
     if target.is_dir() and not _made_by_hkc(target):
         try:
             empty = next(target.iterdir(), None) is None

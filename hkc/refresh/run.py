@@ -27,13 +27,14 @@ import pandas as pd
 from hkc import __version__
 from hkc.audit import audit_metrics, audit_refresh, suppress_small_cells
 from hkc.definitions import AuditSpec, Definitions, refresh_audit_spec
+from hkc.errors import HkcError, OutputError
 from hkc.extract import Extract, check_capacity, load_extract, probe_extract
 from hkc.frames import isin
 from hkc.history import HistoryStore, database_file, open_store
 from hkc.manifest import AuditSummary, RunManifest, git_commit, now
 from hkc.matrix import PeerMap, ScoreResult, map_peers, removed_people, score_people, select_cohort
 from hkc.model import load_champion, score_with_model
-from hkc.outputs import atomic_folder, check_output_folder, output_lock, private_files, write_json
+from hkc.outputs import SwapError, atomic_folder, check_output_folder, output_lock, private_files, write_json
 from hkc.partnership import PseudonymKeyError, decision_history, partner_key
 from hkc.refresh.frames import cohort_frame, scores_frame, stored_scores, with_peers_and_decisions
 from hkc.refresh.publish import Listing, packs_to_log, write_outputs
@@ -42,6 +43,12 @@ from hkc.tracking import log_run
 __all__ = ["RefreshResult", "run_refresh", "config_fingerprint", "PartnerPack"]
 
 PartnerPack = Literal["auto", "yes", "no"]
+AS_OF_AFTER_EXTRACT = ("--as-of {as_of} is after --extract-date {extract_date}: an extract cannot show what happened "
+                       "after it was taken; score as of {extract_date} or earlier")
+AS_OF_BEFORE_EVENTS = ("--as-of {as_of} is before every event in the extract (the first is on {first}): nothing "
+                       "could be scored; choose a date from {first} on")
+NOT_PUBLISHED = ("{problem}; the run was stored in the history as run {run_id} (as of {as_of}) but its outputs were "
+                 "not published, so none of its packs is logged as disclosed")
 Say = Callable[[str], None]
 
 
@@ -108,6 +115,8 @@ def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions:
     so when it is not), "yes" requires it, "no" skips it.  ``by`` names who ran the refresh in the
     disclosure log (default: the operating-system user).  ``demo_key`` uses the labelled demo key.
     """
+    if extract_date is not None and as_of > extract_date:
+        raise HkcError(AS_OF_AFTER_EXTRACT.format(as_of=as_of, extract_date=extract_date))
     url = db_url or definitions.database_url()
     check_output_folder(out, inputs=[Path(data_dir)], database=database_file(url))
     # Children's data: everything the run creates is private to this account unless the settings say otherwise.
@@ -222,6 +231,9 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     store = _open_history(db_url, out, say)
     extract = stages.run("validate", "loading and validating the extract", load_extract, data_dir,
                          catalogue=definitions.catalogue, extract_date=day, progress=say)
+    first = extract.events["date"].min() if len(extract.events) else None
+    if first is not None and pd.Timestamp(as_of) < first:
+        raise HkcError(AS_OF_BEFORE_EVENTS.format(as_of=as_of, first=first.date()))
     run = _list(extract, store, definitions, as_of, stages)
     spec = refresh_audit_spec(definitions)
     audit, partner_audit = _audit(run, definitions, spec, as_of, stages)
@@ -229,27 +241,46 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     manifest = _manifest(data_dir, run, audit=audit, spec=spec, definitions=definitions, store=store, as_of=as_of,
                          started=started)
     manifest.permissions = modes
-    with atomic_folder(out) as folder:
-        written = stages.run("outputs", "writing outputs", write_outputs, folder, run, manifest=manifest,
-                             scores=scores, audit=audit, partner_audit=partner_audit, definitions=definitions,
-                             as_of=as_of, key=key, demo_key=demo_key)
-        manifest = manifest.finished(stages.seconds)
-        write_json(manifest.as_dict(), folder / "run.json")
-        stored = stored_scores(scores, run.members)
-        c, e = written.contributions, written.evidence
-        # The packs are logged with the run, as pending; they are confirmed once the folder is
-        # published below (a killed run's pending entries are settled by the next refresh).
-        run_id, replaced = stages.run("history", "storing the run in the history database", store.save_run,
-                                      as_of=as_of, manifest=manifest.as_dict(), audit=partner_audit,
-                                      scores_frame=stored, contributions_frame=c[isin(c["person_id"], stored["person_id"])],
-                                      evidence_frame=e[isin(e["person_id"], stored["person_id"])],
-                                      removed_frame=run.gone, folder=out,
-                                      disclosures_pending=packs_to_log(folder, run, written.partner, by=by))
+    try:
+        run_id, replaced, manifest, written = _publish(out, run, store, manifest=manifest, scores=scores, audit=audit,
+                                                       partner_audit=partner_audit, definitions=definitions,
+                                                       as_of=as_of, key=key, demo_key=demo_key, by=by, stages=stages)
+    except SwapError as exc:  # stored, then the folder could not be swapped in: its packs never went out
+        store.settle_disclosures(out)
+        raise OutputError(NOT_PUBLISHED.format(problem=exc.message, run_id=exc.run_id, as_of=as_of)) from None
     store.confirm_disclosures(run_id, out)
     tracked = _track(manifest, partner_audit, definitions, stages, say)
     return RefreshResult(as_of=as_of, out=Path(out), manifest=manifest, members=run.members, removed=run.gone,
                          extract=extract, scored=run.scored, run_id=run_id, replaced=replaced, audit=audit,
                          tracking=tracked, peers=run.peer_map, partner=written.partner, stages=stages.seconds)
+
+
+def _publish(out: Path, run: Listing, store: HistoryStore, *, manifest: RunManifest, scores: pd.DataFrame,
+             audit: dict, partner_audit: dict, definitions: Definitions, as_of: dt.date, key: bytes | None,
+             demo_key: bool, by: str, stages: _Stages):
+    """Write the outputs, store the run with its packs pending, then swap the folder in."""
+    run_id = None
+    try:
+        with atomic_folder(out) as folder:
+            written = stages.run("outputs", "writing outputs", write_outputs, folder, run, manifest=manifest,
+                                 scores=scores, audit=audit, partner_audit=partner_audit, definitions=definitions,
+                                 as_of=as_of, key=key, demo_key=demo_key)
+            manifest = manifest.finished(stages.seconds)
+            write_json(manifest.as_dict(), folder / "run.json")
+            stored = stored_scores(scores, run.members)
+            c, e = written.contributions, written.evidence
+            # The packs are logged with the run, as pending; they are confirmed once the folder is
+            # published below (a killed run's pending entries are settled by the next refresh).
+            run_id, replaced = stages.run(
+                "history", "storing the run in the history database", store.save_run, as_of=as_of,
+                manifest=manifest.as_dict(), audit=partner_audit, scores_frame=stored,
+                contributions_frame=c[isin(c["person_id"], stored["person_id"])],
+                evidence_frame=e[isin(e["person_id"], stored["person_id"])], removed_frame=run.gone, folder=out,
+                disclosures_pending=packs_to_log(folder, run, written.partner, by=by))
+    except SwapError as exc:
+        exc.run_id = run_id
+        raise
+    return run_id, replaced, manifest, written
 
 
 def _track(manifest: RunManifest, partner_audit: dict, definitions: Definitions, stages: _Stages, say: Say) -> dict:
