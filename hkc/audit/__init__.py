@@ -13,7 +13,8 @@ directly.  What each module does:
 :mod:`hkc.audit.findings`    Findings: plain-English sentences generated from an audit result and its flag rule.
 :mod:`hkc.audit.groups`      Group metrics: who is selected, by group, with intervals — :func:`audit_selection`.
 :mod:`hkc.audit.refresh`     The fairness audit of a refresh: who the cohort falls on, against which baseline, and why.
-:mod:`hkc.audit.report`      Writing an audit result out: ``audit.json``, a self-contained ``audit.html``, CSV tables, and
+:mod:`hkc.audit.report`      Writing an audit result out: ``audit.json``, a self-contained ``audit.html``, CSV tables, and flat metrics.
+:mod:`hkc.audit.summaries`   Per-group summaries beside the rates: fairlearn's disparity measures, score quantiles, calibration.
 :mod:`hkc.audit.table`       The frequency table the group metrics run on, and the bootstrap statistic over it.
 ===========================  ============================================================
 """

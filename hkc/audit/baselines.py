@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,160 @@ def age_matched_population(population: pd.DataFrame, ages: pd.Series | np.ndarra
     return out.groupby(others, as_index=False)["count"].sum()
 
 
+def _split_baselines(baselines: Mapping[str, pd.Series | pd.DataFrame],
+                     n: int) -> tuple[dict[str, np.ndarray], dict[str, pd.DataFrame]]:
+    """The baselines that are subsets of the scored people (as masks) and those that are tables of counts."""
+    masks: dict[str, np.ndarray] = {}
+    tables: dict[str, pd.DataFrame] = {}
+    for name, base in baselines.items():
+        if name in ("scored", "cohort"):
+            raise HkcError(f"baseline name {name!r} is reserved (everyone scored is always included); rename it")
+        if isinstance(base, pd.DataFrame) and "count" in base.columns:
+            tables[name] = base
+        elif isinstance(base, pd.Series) and pd.api.types.is_bool_dtype(base.dtype):
+            if len(base) != n:
+                raise HkcError(f"baseline {name!r} has {len(base)} rows but groups has {n}; "
+                               "pass one flag per scored person")
+            masks[name] = base.to_numpy(dtype=bool)
+        else:
+            raise HkcError(BAD_BASELINE.format(name=name, kind=type(base).__name__))
+    return masks, tables
+
+
+def _join(labels: Sequence[np.ndarray]) -> np.ndarray:
+    """Intersection labels ``a*b`` from each part's labels."""
+    return functools.reduce(lambda x, y: x + "*" + y, labels)
+
+
+@dataclass
+class _Layout:
+    """The baselines laid out for one bootstrap over cells of people alike.
+
+    A cell is one distinct (attribute values, in the cohort, in each sample baseline); ``design``
+    has one column per (attribute, cohort or sample baseline, group), so ``draws @ design`` gives
+    every count at once.  Tables of counts are fixed: only the cohort side of their ratio varies.
+    """
+
+    attrs: list[tuple[str, tuple[str, ...]]]
+    group_names: dict[str, list[str]] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    fixed_counts: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    fixed_shares: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    unavailable: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
+    samples: dict[str, np.ndarray] = field(default_factory=dict)
+    columns: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    design: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    weight: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def count_tables(self, row_labels: Mapping[str, np.ndarray], tables: Mapping[str, pd.DataFrame]) -> None:
+        """Each attribute's group names (in the data or any table) and each table's counts and shares over them."""
+        self.tables = dict(tables)
+        for attr, parts in self.attrs:
+            present = set(row_labels[attr])
+            counted: dict[str, pd.Series] = {}
+            for name, tab in tables.items():
+                missing = [p for p in parts if p not in tab.columns]
+                if missing:
+                    self.unavailable[attr][name] = f"the {name} table has no column '{missing[0]}'"
+                    continue
+                key = _join([group_labels(tab[p]) for p in parts])
+                counted[name] = pd.Series(tab["count"].to_numpy(dtype=float)).groupby(key).sum()
+                present |= set(counted[name].index)
+            self.group_names[attr] = sorted(present)
+            for name, series in counted.items():
+                vec = series.reindex(self.group_names[attr]).fillna(0.0).to_numpy()
+                self.fixed_counts[(attr, name)] = vec
+                self.fixed_shares[(attr, name)] = vec / vec.sum() if vec.sum() > 0 else np.full(len(vec), np.nan)
+
+    def build_design(self, labels: Mapping[str, np.ndarray], row_labels: Mapping[str, np.ndarray],
+                     cohort: np.ndarray, masks: Mapping[str, np.ndarray]) -> None:
+        """The cells (one key per distinct attribute values, cohort and sample memberships) and the design."""
+        parts_frame = pd.DataFrame(dict(labels) | {"_cohort": cohort}
+                                   | {f"_m{i}": m for i, m in enumerate(masks.values())})
+        key = parts_frame.groupby(list(parts_frame.columns), sort=True).ngroup().to_numpy()
+        k = int(key.max()) + 1
+        self.weight = np.bincount(key, minlength=k)
+        first = np.empty(k, dtype=np.int64)
+        first[key[::-1]] = np.arange(len(key) - 1, -1, -1)
+        self.samples = {"scored": np.ones(k, bool)} | {name: m[first] for name, m in masks.items()}
+        blocks: list[np.ndarray] = []
+        width = 0
+        for attr, _ in self.attrs:
+            g = len(self.group_names[attr])
+            index = np.searchsorted(self.group_names[attr], row_labels[attr][first])
+            onehot = np.zeros((k, g))
+            onehot[np.arange(k), index] = 1.0
+            for name, member in {"cohort": cohort[first], **self.samples}.items():
+                blocks.append(onehot * member[:, None])
+                self.columns[(attr, name)] = (width, g)
+                width += g
+        self.design = np.hstack(blocks)
+
+    def statistic(self, draws: np.ndarray) -> dict[str, np.ndarray]:
+        """Cohort shares and, per baseline, cohort share / baseline share, for each batch of resampled cells."""
+        sums = draws @ self.design
+        out = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for attr, _ in self.attrs:
+                at, g = self.columns[(attr, "cohort")]
+                share = sums[:, at:at + g] / sums[:, at:at + g].sum(1, keepdims=True)
+                out[f"{attr}|cohort"] = share
+                for name in self.samples:
+                    at, g = self.columns[(attr, name)]
+                    base = sums[:, at:at + g] / sums[:, at:at + g].sum(1, keepdims=True)
+                    out[f"{attr}|{name}"] = share / base
+                for name in self.tables:
+                    if (attr, name) in self.fixed_shares:
+                        out[f"{attr}|{name}"] = share / self.fixed_shares[(attr, name)]
+        return out
+
+
+def _baseline_entry(lay: _Layout, attr: str, gi: int, name: str, entry: Mapping[str, Any], *,
+                    point: Mapping[str, np.ndarray], intervals: Mapping[str, np.ndarray],
+                    point_counts: np.ndarray, spec: AuditSpec) -> dict[str, Any]:
+    """One group against one baseline: its count and share there, the ratio with its interval, the flag."""
+    count: float
+    if name in lay.samples:
+        at_b, _g = lay.columns[(attr, name)]
+        count = int(point_counts[at_b + gi])
+        total = point_counts[at_b:at_b + _g].sum()
+        base_share = count / total if total > 0 else None
+    else:
+        count = float(lay.fixed_counts[(attr, name)][gi])
+        base_share = finite_or_none(lay.fixed_shares[(attr, name)][gi])
+    share = entry["cohort_share"]
+    ratio = finite_or_none(point[f"{attr}|{name}"][0, gi]) if share is not None and base_share else None
+    ci = interval_or_none(intervals[f"{attr}|{name}"][gi]) if ratio is not None else None
+    meets = flag_raised(ratio, ci, spec)
+    small = entry["cohort_count"] < spec.disclosure.small_cell or (
+        name in lay.samples and count < spec.disclosure.small_cell)
+    return {"count": count, "share": base_share, "ratio": ratio, "ratio_ci": ci,
+            "flag": meets and not small, "indicative": meets and small,
+            "undefined": None if ratio is not None or share is None else
+            f"{entry['group']} is not in the {name} baseline"}
+
+
+def _attribute_rows(lay: _Layout, attr: str, *, point: Mapping[str, np.ndarray],
+                    intervals: Mapping[str, np.ndarray], point_counts: np.ndarray,
+                    spec: AuditSpec) -> list[dict[str, Any]]:
+    """One attribute's groups: cohort count and share with its interval, and each available baseline."""
+    rows = []
+    for gi, group in enumerate(lay.group_names[attr]):
+        at, _g = lay.columns[(attr, "cohort")]
+        share = finite_or_none(point[f"{attr}|cohort"][0, gi])
+        entry: dict[str, Any] = {"group": group, "cohort_count": int(point_counts[at + gi]),
+                                 "cohort_share": share,
+                                 "cohort_share_ci": interval_or_none(intervals[f"{attr}|cohort"][gi]) if share is not None
+                                 else None, "baselines": {}}
+        for name in [*lay.samples, *lay.tables]:
+            if name in lay.tables and (attr, name) not in lay.fixed_shares:
+                continue
+            entry["baselines"][name] = _baseline_entry(lay, attr, gi, name, entry, point=point, intervals=intervals,
+                                                       point_counts=point_counts, spec=spec)
+        rows.append(entry)
+    return rows
+
+
 def composition_baselines(cohort_mask, groups: pd.DataFrame, *, baselines: Mapping[str, pd.Series | pd.DataFrame],
                           spec: AuditSpec | None = None, intersections: Sequence[str] | None = None) -> dict:
     """Each group's share of the cohort against its share of several baselines, with intervals.
@@ -108,129 +263,29 @@ def composition_baselines(cohort_mask, groups: pd.DataFrame, *, baselines: Mappi
     if intersections is None:
         intersections = [i for i in spec.attributes.intersections if all(p in columns for p in i.split("*"))]
     attrs = [(c, (c,)) for c in columns] + [(i, tuple(i.split("*"))) for i in intersections]
-    masks: dict[str, np.ndarray] = {}
-    tables: dict[str, pd.DataFrame] = {}
-    for name, base in baselines.items():
-        if name in ("scored", "cohort"):
-            raise HkcError(f"baseline name {name!r} is reserved (everyone scored is always included); rename it")
-        if isinstance(base, pd.DataFrame) and "count" in base.columns:
-            tables[name] = base
-        elif isinstance(base, pd.Series) and pd.api.types.is_bool_dtype(base.dtype):
-            if len(base) != len(groups):
-                raise HkcError(f"baseline {name!r} has {len(base)} rows but groups has {len(groups)}; "
-                               "pass one flag per scored person")
-            masks[name] = base.to_numpy(dtype=bool)
-        else:
-            raise HkcError(BAD_BASELINE.format(name=name, kind=type(base).__name__))
+    masks, tables = _split_baselines(baselines, len(groups))
     labels = {c: group_labels(groups[c]) for c in columns}
-    row_labels = {a: functools.reduce(lambda x, y: x + "*" + y, (labels[p] for p in parts))
-                  for a, parts in attrs}
-    group_names: dict[str, list[str]] = {}
-    fixed_shares: dict[tuple[str, str], np.ndarray] = {}
-    fixed_counts: dict[tuple[str, str], np.ndarray] = {}
-    unavailable: dict[str, dict[str, str]] = defaultdict(dict)
-    for attr, parts in attrs:
-        present = set(row_labels[attr])
-        counted: dict[str, pd.Series] = {}
-        for name, tab in tables.items():
-            missing = [p for p in parts if p not in tab.columns]
-            if missing:
-                unavailable[attr][name] = f"the {name} table has no column '{missing[0]}'"
-                continue
-            key = functools.reduce(lambda x, y: x + "*" + y, (group_labels(tab[p]) for p in parts))
-            counted[name] = pd.Series(tab["count"].to_numpy(dtype=float)).groupby(key).sum()
-            present |= set(counted[name].index)
-        group_names[attr] = sorted(present)
-        for name, series in counted.items():
-            vec = series.reindex(group_names[attr]).fillna(0.0).to_numpy()
-            fixed_counts[(attr, name)] = vec
-            fixed_shares[(attr, name)] = vec / vec.sum() if vec.sum() > 0 else np.full(len(vec), np.nan)
-
-    # One key per distinct (attribute values, in cohort, in each sample baseline); resample rows.
-    parts_frame = pd.DataFrame({c: labels[c] for c in columns} | {"_cohort": cohort}
-                               | {f"_m{i}": m for i, m in enumerate(masks.values())})
-    key = parts_frame.groupby(list(parts_frame.columns), sort=True).ngroup().to_numpy()
-    k = int(key.max()) + 1
-    weight = np.bincount(key, minlength=k)
-    first = np.empty(k, dtype=np.int64)
-    first[key[::-1]] = np.arange(len(key) - 1, -1, -1)
-    samples = {"scored": np.ones(k, bool)} | {name: m[first] for name, m in masks.items()}
-    blocks: list[np.ndarray] = []
-    layout: dict[tuple[str, str], tuple[int, int]] = {}
-    width = 0
-    for attr, _ in attrs:
-        g = len(group_names[attr])
-        index = np.searchsorted(group_names[attr], row_labels[attr][first])
-        onehot = np.zeros((k, g))
-        onehot[np.arange(k), index] = 1.0
-        for name, member in {"cohort": cohort[first], **samples}.items():
-            blocks.append(onehot * member[:, None])
-            layout[(attr, name)] = (width, g)
-            width += g
-    design = np.hstack(blocks)
-
-    def statistic(draws: np.ndarray) -> dict[str, np.ndarray]:
-        sums = draws @ design
-        out = {}
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for attr, _ in attrs:
-                at, g = layout[(attr, "cohort")]
-                share = sums[:, at:at + g] / sums[:, at:at + g].sum(1, keepdims=True)
-                out[f"{attr}|cohort"] = share
-                for name in samples:
-                    at, g = layout[(attr, name)]
-                    base = sums[:, at:at + g] / sums[:, at:at + g].sum(1, keepdims=True)
-                    out[f"{attr}|{name}"] = share / base
-                for name in tables:
-                    if (attr, name) in fixed_shares:
-                        out[f"{attr}|{name}"] = share / fixed_shares[(attr, name)]
-        return out
+    row_labels = {a: _join([labels[p] for p in parts]) for a, parts in attrs}
+    lay = _Layout(attrs)
+    lay.count_tables(row_labels, tables)
+    lay.build_design(labels, row_labels, cohort, masks)
 
     b = spec.bootstrap
-    point = statistic(weight[None].astype(float))
-    intervals = bootstrap_intervals(weight, statistic, resamples=b.resamples, seed=b.seed, confidence=b.confidence)
-    point_counts = weight.astype(float) @ design
-    result_attrs = {}
-    for attr, _ in attrs:
-        rows = []
-        for gi, group in enumerate(group_names[attr]):
-            at, _g = layout[(attr, "cohort")]
-            share = finite_or_none(point[f"{attr}|cohort"][0, gi])
-            entry: dict[str, Any] = {"group": group, "cohort_count": int(point_counts[at + gi]),
-                                     "cohort_share": share,
-                                     "cohort_share_ci": interval_or_none(intervals[f"{attr}|cohort"][gi]) if share is not None
-                                     else None, "baselines": {}}
-            for name in [*samples, *tables]:
-                if name in tables and (attr, name) not in fixed_shares:
-                    continue
-                count: float
-                if name in samples:
-                    at_b, _g = layout[(attr, name)]
-                    count = int(point_counts[at_b + gi])
-                    total = point_counts[at_b:at_b + _g].sum()
-                    base_share = count / total if total > 0 else None
-                else:
-                    count = float(fixed_counts[(attr, name)][gi])
-                    base_share = finite_or_none(fixed_shares[(attr, name)][gi])
-                ratio = finite_or_none(point[f"{attr}|{name}"][0, gi]) if share is not None and base_share else None
-                ci = interval_or_none(intervals[f"{attr}|{name}"][gi]) if ratio is not None else None
-                meets = flag_raised(ratio, ci, spec)
-                small = entry["cohort_count"] < spec.disclosure.small_cell or (
-                    name in samples and count < spec.disclosure.small_cell)
-                entry["baselines"][name] = {"count": count, "share": base_share, "ratio": ratio, "ratio_ci": ci,
-                                            "flag": meets and not small, "indicative": meets and small,
-                                            "undefined": None if ratio is not None or share is None else
-                                            f"{group} is not in the {name} baseline"}
-            rows.append(entry)
-        result_attrs[attr] = {"groups": rows, "unavailable": dict(unavailable.get(attr, {}))}
+    point = lay.statistic(lay.weight[None].astype(float))
+    intervals = bootstrap_intervals(lay.weight, lay.statistic, resamples=b.resamples, seed=b.seed,
+                                    confidence=b.confidence)
+    point_counts = lay.weight.astype(float) @ lay.design
+    result_attrs = {attr: {"groups": _attribute_rows(lay, attr, point=point, intervals=intervals,
+                                                     point_counts=point_counts, spec=spec),
+                           "unavailable": dict(lay.unavailable.get(attr, {}))} for attr, _ in attrs}
     return {
         "cohort_n": int(cohort.sum()),
         "scored_n": int(len(cohort)),
         "baselines": {name: {"label": BASELINE_LABELS.get(name, name),
-                             "kind": "sample" if name in samples else "counts",
+                             "kind": "sample" if name in lay.samples else "counts",
                              "size": float(masks[name].sum()) if name in masks else
                              (float(len(cohort)) if name == "scored" else float(tables[name]["count"].sum()))}
-                      for name in [*samples, *tables]},
+                      for name in [*lay.samples, *tables]},
         "attributes": result_attrs,
         "thresholds": {"ratio_low": spec.flags.ratio_low, "ratio_high": spec.flags.ratio_high,
                        "confidence": b.confidence},

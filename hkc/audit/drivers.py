@@ -9,6 +9,7 @@ split by indicator, each with a bootstrap interval.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,160 @@ MAX_EXACT_CELLS = 20_000  # above this many bootstrap cells, resample at whole-p
 
 UNFLAGGED_INDICATOR = ("indicator_flags has no row for indicator {indicator!r}; add it with its intelligence and "
                        "proactive flags (indicators present: {present})")
+
+
+@dataclass(frozen=True)
+class _Points:
+    """Risk points of the people with any, by indicator, and each indicator's kind."""
+
+    indicators: list[str]
+    intel: np.ndarray  # per indicator: from intelligence
+    proactive: np.ndarray  # per indicator: police-generated
+    nonzero: np.ndarray  # positions (among the people studied) of those with points
+    points: np.ndarray  # (people with points, indicators)
+    ignored: int  # contributions of people outside the population studied
+
+
+@dataclass(frozen=True)
+class _Estimates:
+    """Point estimates and bootstrap intervals of every statistic, per group."""
+
+    point: dict[str, np.ndarray]
+    ci: dict[str, np.ndarray]
+    adjusted: dict[str, np.ndarray]  # Bonferroni-adjusted intervals of the two share ratios
+    adjusted_level: float
+    cells: int
+    resolution: str
+
+
+def _check_columns(contributions: pd.DataFrame, groups: pd.DataFrame, indicator_flags: pd.DataFrame,
+                   attribute: str) -> None:
+    for frame, name, cols in ((contributions, "contributions", ("person_id", "axis", "indicator", "points")),
+                              (groups, "groups", ("person_id", attribute)),
+                              (indicator_flags, "indicator_flags", ("indicator", "intelligence", "proactive"))):
+        for col in cols:
+            require_column(frame, col, f"{name} column", name)
+
+
+def _risk_points(contributions: pd.DataFrame, people: pd.DataFrame, indicator_flags: pd.DataFrame) -> _Points:
+    """Sum the risk contributions of the people studied by person and indicator."""
+    risk = contributions[contributions["axis"] == "risk"]
+    pos = index_in(risk["person_id"], people["person_id"])
+    ignored = int((pos < 0).sum())
+    risk = risk[pos >= 0]
+    pos = pos[pos >= 0]
+    indicators = sorted(risk["indicator"].astype(str).unique())
+    flags = indicator_flags.assign(indicator=indicator_flags["indicator"].astype(str)).set_index("indicator")
+    missing = [i for i in indicators if i not in flags.index]
+    if missing:
+        raise HkcError(UNFLAGGED_INDICATOR.format(indicator=missing[0], present=", ".join(indicators)))
+    intel = np.array([bool(flags.loc[i, "intelligence"]) for i in indicators], dtype=bool)
+    proactive = np.array([bool(flags.loc[i, "proactive"]) for i in indicators], dtype=bool)
+    ind_code = pd.Index(indicators).get_indexer(risk["indicator"].astype(str))
+    nonzero, person = np.unique(pos, return_inverse=True)
+    points = np.zeros((len(nonzero), len(indicators)))
+    np.add.at(points, (person, ind_code), risk["points"].to_numpy(dtype=float))
+    return _Points(indicators, intel, proactive, nonzero, points, ignored)
+
+
+def _statistic(draws: np.ndarray, design: np.ndarray, g: int, ref: int) -> dict[str, np.ndarray]:
+    """Every group's means, shares, ratios and gaps to the reference ``ref`` from resampled cell counts."""
+    s = draws @ design
+    n, total, itl, pro = s[:, :g], s[:, g:2 * g], s[:, 2 * g:3 * g], s[:, 3 * g:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean, mean_i, mean_p = total / n, itl / n, pro / n
+        return {"mean": mean, "intel_share": itl / total, "proactive_share": pro / total,
+                "ratio": mean / mean[:, [ref]], "gap": mean - mean[:, [ref]],
+                "mean_intel": mean_i, "mean_proactive": mean_p,
+                "intel_ratio": (itl / total) / (itl / total)[:, [ref]],
+                "proactive_ratio": (pro / total) / (pro / total)[:, [ref]],
+                "gap_intel": mean_i - mean_i[:, [ref]], "gap_proactive": mean_p - mean_p[:, [ref]]}
+
+
+def _estimates(pts: _Points, codes: np.ndarray, n_g: np.ndarray, ref: int, spec: AuditSpec) -> _Estimates:
+    """Bootstrap the statistics over cells of people alike (see the comment inside)."""
+    g = len(n_g)
+    # Bootstrap categories: each person with points, plus one "no points" category per group.
+    cat_group = np.concatenate([codes[pts.nonzero], np.arange(g)])
+    cat_count = np.concatenate([np.ones(len(pts.nonzero), np.int64),
+                                n_g - np.bincount(codes[pts.nonzero], minlength=g)])
+    cat_points = np.vstack([pts.points, np.zeros((g, len(pts.indicators)))])
+    # The statistics need only each person's group, total, intelligence and proactive points, so
+    # people alike in all four are one category (their counts summed): the same multinomial
+    # bootstrap, over far fewer cells (points are in tenths, so many people coincide).  At force
+    # scale even that leaves ~150,000 cells per attribute; then the resamples are drawn over
+    # people alike to the nearest whole point and re-centred on the exact estimate (the rounding
+    # moves a person by at most half a point, which barely changes the spread being estimated).
+    sums = np.column_stack([cat_points.sum(1), cat_points[:, pts.intel].sum(1), cat_points[:, pts.proactive].sum(1)])
+    exact = _cells(cat_group, sums, cat_count, g, decimals=6)
+    cells = exact if len(exact[0]) <= MAX_EXACT_CELLS else _cells(cat_group, sums, cat_count, g, decimals=0)
+    resolution = "exact" if cells is exact else "nearest whole point, re-centred on the exact estimate"
+    b = spec.bootstrap
+    point = {k: v[0] for k, v in _statistic(exact[1][None].astype(float), exact[2], g, ref).items()}
+    counts, design = cells[1], cells[2]
+    draws = bootstrap_draws(counts, lambda d: _statistic(d, design, g, ref), resamples=b.resamples, seed=b.seed)
+    if cells is not exact:
+        coarse = _statistic(counts[None].astype(float), design, g, ref)
+        with np.errstate(invalid="ignore"):
+            draws = {k: v + (point[k] - coarse[k][0]) for k, v in draws.items()}
+        for values in draws.values():
+            values[~np.isfinite(values)] = np.nan
+    ci = {name: percentile_interval(values, b.confidence) for name, values in draws.items()}
+    # The recording flags compare every group with the reference on two shares: Bonferroni-adjust
+    # their intervals for those comparisons, so a force with many groups does not flag by chance.
+    comparisons = max(1, 2 * (g - 1))
+    adjusted_level = 1 - (1 - b.confidence) / comparisons
+    adjusted = {name: percentile_interval(draws[name], adjusted_level) for name in ("intel_ratio", "proactive_ratio")}
+    return _Estimates(point, ci, adjusted, adjusted_level, int(len(counts)), resolution)
+
+
+def _group_entry(gi: int, group: str, *, est: _Estimates, pts: _Points, codes: np.ndarray, n_g: np.ndarray,
+                 by_indicator: np.ndarray, ref: int, spec: AuditSpec) -> dict[str, Any]:
+    """One group's row: its points, shares and, against the reference, ratio, gap and recording flags."""
+    def val(key: str) -> float | None:
+        return finite_or_none(est.point[key][gi])
+
+    def interval(key: str) -> list[float] | None:
+        return interval_or_none(est.ci[key][gi]) if val(key) is not None else None
+
+    indicators = pts.indicators
+    entry: dict[str, Any] = {
+        "group": group, "n": int(n_g[gi]), "reference": gi == ref,
+        "small": bool(n_g[gi] < spec.disclosure.small_cell),
+        "mean_points": val("mean"), "mean_points_ci": interval("mean"),
+        "by_indicator": {ind: float(by_indicator[gi, j]) for j, ind in enumerate(indicators)},
+        "intelligence_share": val("intel_share"), "intelligence_share_ci": interval("intel_share"),
+        "proactive_share": val("proactive_share"), "proactive_share_ci": interval("proactive_share"),
+        "mean_intelligence_points": val("mean_intel"), "mean_proactive_points": val("mean_proactive"),
+    }
+    if gi == ref:
+        return entry
+    ratio = val("ratio")
+    gap = val("gap")
+    gap_by = {ind: float(by_indicator[gi, j] - by_indicator[ref, j]) for j, ind in enumerate(indicators)}
+    entry |= {"ratio": ratio, "ratio_ci": interval("ratio"),
+              "flag": flag_raised(ratio, interval("ratio"), spec),
+              "gap": gap, "gap_ci": interval("gap"), "gap_by_indicator": gap_by,
+              "gap_intelligence": val("gap_intel"), "gap_intelligence_ci": interval("gap_intel"),
+              "gap_proactive": val("gap_proactive"), "gap_proactive_ci": interval("gap_proactive")}
+    # The share of risk points from intelligence (and from proactive indicators) against the
+    # reference's share: a recording-driven disparity that a total-points ratio can hide, and
+    # that differences in how much each group offends do not explain.  It rests on the people
+    # with such points, so it is flagged only when both groups have enough of them.
+    for key, name, mask in (("intel_ratio", "intelligence", pts.intel), ("proactive_ratio", "proactive", pts.proactive)):
+        r, r_ci = val(key), interval(key)
+        r_adjusted = interval_or_none(est.adjusted[key][gi]) if r is not None else None
+        with_points = np.bincount(codes[pts.nonzero][pts.points[:, mask].sum(1) > 0], minlength=len(n_g))
+        enough = min(with_points[gi], with_points[ref]) >= spec.disclosure.small_cell
+        entry |= {f"{name}_share_ratio": r, f"{name}_share_ratio_ci": r_ci,
+                  f"{name}_share_ratio_adjusted_ci": r_adjusted,
+                  f"people_with_{name}_points": int(with_points[gi]),
+                  f"{name}_flag": bool(enough and flag_raised(r, r_adjusted, spec))}
+    entry |= _drivers(gap, gap_by, entry["gap_intelligence"], entry["gap_proactive"])
+    gap_ci = entry["gap_ci"]
+    if gap_ci is None or gap_ci[0] <= 0 <= gap_ci[1]:
+        entry["driven_by"] = None  # no gap beyond chance: nothing to attribute
+    return entry
 
 
 def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, attribute: str, reference: str,
@@ -64,11 +219,7 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
         comparisons.
     """
     spec = spec or AuditSpec()
-    for frame, name, cols in ((contributions, "contributions", ("person_id", "axis", "indicator", "points")),
-                              (groups, "groups", ("person_id", attribute)),
-                              (indicator_flags, "indicator_flags", ("indicator", "intelligence", "proactive"))):
-        for col in cols:
-            require_column(frame, col, f"{name} column", name)
+    _check_columns(contributions, groups, indicator_flags, attribute)
     people = groups[["person_id", attribute]].drop_duplicates("person_id")
     codes, names = pd.factorize(group_labels(people[attribute]), sort=True)
     names = [str(v) for v in names]
@@ -77,126 +228,27 @@ def driver_decomposition(contributions: pd.DataFrame, groups: pd.DataFrame, *, a
                                                 fix="; pass a reference that is present"))
     ref = names.index(reference)
     g = len(names)
-    risk = contributions[contributions["axis"] == "risk"]
-    pos = index_in(risk["person_id"], people["person_id"])
-    ignored = int((pos < 0).sum())  # contributions of people outside ``groups``
-    risk = risk[pos >= 0]
-    pos = pos[pos >= 0]
-    indicators = sorted(risk["indicator"].astype(str).unique())
-    flags = indicator_flags.assign(indicator=indicator_flags["indicator"].astype(str)).set_index("indicator")
-    missing = [i for i in indicators if i not in flags.index]
-    if missing:
-        raise HkcError(UNFLAGGED_INDICATOR.format(indicator=missing[0], present=", ".join(indicators)))
-    intel = np.array([bool(flags.loc[i, "intelligence"]) for i in indicators], dtype=bool)
-    proactive = np.array([bool(flags.loc[i, "proactive"]) for i in indicators], dtype=bool)
-    ind_code = pd.Index(indicators).get_indexer(risk["indicator"].astype(str))
-    nonzero, person = np.unique(pos, return_inverse=True)
-    points = np.zeros((len(nonzero), len(indicators)))
-    np.add.at(points, (person, ind_code), risk["points"].to_numpy(dtype=float))
+    pts = _risk_points(contributions, people, indicator_flags)
     n_g = np.bincount(codes, minlength=g)
-    # Bootstrap categories: each person with points, plus one "no points" category per group.
-    cat_group = np.concatenate([codes[nonzero], np.arange(g)])
-    cat_count = np.concatenate([np.ones(len(nonzero), np.int64),
-                                n_g - np.bincount(codes[nonzero], minlength=g)])
-    cat_points = np.vstack([points, np.zeros((g, len(indicators)))])
-    # The statistics need only each person's group, total, intelligence and proactive points, so
-    # people alike in all four are one category (their counts summed): the same multinomial
-    # bootstrap, over far fewer cells (points are in tenths, so many people coincide).  At force
-    # scale even that leaves ~150,000 cells per attribute; then the resamples are drawn over
-    # people alike to the nearest whole point and re-centred on the exact estimate (the rounding
-    # moves a person by at most half a point, which barely changes the spread being estimated).
-    sums = np.column_stack([cat_points.sum(1), cat_points[:, intel].sum(1), cat_points[:, proactive].sum(1)])
-    exact = _cells(cat_group, sums, cat_count, g, decimals=6)
-    cells = exact if len(exact[0]) <= MAX_EXACT_CELLS else _cells(cat_group, sums, cat_count, g, decimals=0)
-    resolution = "exact" if cells is exact else "nearest whole point, re-centred on the exact estimate"
-
-    def statistic(draws: np.ndarray, design: np.ndarray) -> dict[str, np.ndarray]:
-        s = draws @ design
-        n, total, itl, pro = s[:, :g], s[:, g:2 * g], s[:, 2 * g:3 * g], s[:, 3 * g:]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean, mean_i, mean_p = total / n, itl / n, pro / n
-            return {"mean": mean, "intel_share": itl / total, "proactive_share": pro / total,
-                    "ratio": mean / mean[:, [ref]], "gap": mean - mean[:, [ref]],
-                    "mean_intel": mean_i, "mean_proactive": mean_p,
-                    "intel_ratio": (itl / total) / (itl / total)[:, [ref]],
-                    "proactive_ratio": (pro / total) / (pro / total)[:, [ref]],
-                    "gap_intel": mean_i - mean_i[:, [ref]], "gap_proactive": mean_p - mean_p[:, [ref]]}
-
-    b = spec.bootstrap
-    point = {k: v[0] for k, v in statistic(exact[1][None].astype(float), exact[2]).items()}
-    counts, design = cells[1], cells[2]
-    draws = bootstrap_draws(counts, lambda d: statistic(d, design), resamples=b.resamples, seed=b.seed)
-    if cells is not exact:
-        coarse = statistic(counts[None].astype(float), design)
-        with np.errstate(invalid="ignore"):
-            draws = {k: v + (point[k] - coarse[k][0]) for k, v in draws.items()}
-        for values in draws.values():
-            values[~np.isfinite(values)] = np.nan
-    ci = {name: percentile_interval(values, b.confidence) for name, values in draws.items()}
-    # The recording flags compare every group with the reference on two shares: Bonferroni-adjust
-    # their intervals for those comparisons, so a force with many groups does not flag by chance.
-    comparisons = max(1, 2 * (g - 1))
-    adjusted_level = 1 - (1 - b.confidence) / comparisons
-    adjusted = {name: percentile_interval(draws[name], adjusted_level) for name in ("intel_ratio", "proactive_ratio")}
-    by_indicator = np.zeros((g, len(indicators)))
-    np.add.at(by_indicator, codes[nonzero], points)
+    est = _estimates(pts, codes, n_g, ref, spec)
+    by_indicator = np.zeros((g, len(pts.indicators)))
+    np.add.at(by_indicator, codes[pts.nonzero], pts.points)
     with np.errstate(divide="ignore", invalid="ignore"):
         by_indicator = by_indicator / n_g[:, None]
-    rows = []
-    for gi, group in enumerate(names):
-        def val(key, gi=gi):
-            return finite_or_none(point[key][gi])
-
-        def interval(key, gi=gi):
-            return interval_or_none(ci[key][gi]) if val(key) is not None else None
-
-        entry: dict[str, Any] = {
-            "group": group, "n": int(n_g[gi]), "reference": gi == ref,
-            "small": bool(n_g[gi] < spec.disclosure.small_cell),
-            "mean_points": val("mean"), "mean_points_ci": interval("mean"),
-            "by_indicator": {ind: float(by_indicator[gi, j]) for j, ind in enumerate(indicators)},
-            "intelligence_share": val("intel_share"), "intelligence_share_ci": interval("intel_share"),
-            "proactive_share": val("proactive_share"), "proactive_share_ci": interval("proactive_share"),
-            "mean_intelligence_points": val("mean_intel"), "mean_proactive_points": val("mean_proactive"),
-        }
-        if gi != ref:
-            ratio = val("ratio")
-            gap = val("gap")
-            gap_by = {ind: float(by_indicator[gi, j] - by_indicator[ref, j]) for j, ind in enumerate(indicators)}
-            entry |= {"ratio": ratio, "ratio_ci": interval("ratio"),
-                      "flag": flag_raised(ratio, interval("ratio"), spec),
-                      "gap": gap, "gap_ci": interval("gap"), "gap_by_indicator": gap_by,
-                      "gap_intelligence": val("gap_intel"), "gap_intelligence_ci": interval("gap_intel"),
-                      "gap_proactive": val("gap_proactive"), "gap_proactive_ci": interval("gap_proactive")}
-            # The share of risk points from intelligence (and from proactive indicators) against the
-            # reference's share: a recording-driven disparity that a total-points ratio can hide, and
-            # that differences in how much each group offends do not explain.  It rests on the people
-            # with such points, so it is flagged only when both groups have enough of them.
-            for key, name, mask in (("intel_ratio", "intelligence", intel), ("proactive_ratio", "proactive", proactive)):
-                r, r_ci = val(key), interval(key)
-                r_adjusted = interval_or_none(adjusted[key][gi]) if r is not None else None
-                with_points = np.bincount(codes[nonzero][points[:, mask].sum(1) > 0], minlength=g)
-                enough = min(with_points[gi], with_points[ref]) >= spec.disclosure.small_cell
-                entry |= {f"{name}_share_ratio": r, f"{name}_share_ratio_ci": r_ci,
-                          f"{name}_share_ratio_adjusted_ci": r_adjusted,
-                          f"people_with_{name}_points": int(with_points[gi]),
-                          f"{name}_flag": bool(enough and flag_raised(r, r_adjusted, spec))}
-            entry |= _drivers(gap, gap_by, entry["gap_intelligence"], entry["gap_proactive"])
-            gap_ci = entry["gap_ci"]
-            if gap_ci is None or gap_ci[0] <= 0 <= gap_ci[1]:
-                entry["driven_by"] = None  # no gap beyond chance: nothing to attribute
-        rows.append(entry)
+    rows = [_group_entry(gi, group, est=est, pts=pts, codes=codes, n_g=n_g, by_indicator=by_indicator, ref=ref,
+                         spec=spec) for gi, group in enumerate(names)]
     labels = (indicator_flags.assign(indicator=indicator_flags["indicator"].astype(str))
               .set_index("indicator")["label"].to_dict() if "label" in indicator_flags.columns else {})
+    b = spec.bootstrap
     return {
         "attribute": attribute, "reference": reference, "among": among, "n": int(len(people)),
-        "indicators": [{"indicator": ind, "label": str(labels.get(ind, ind)), "intelligence": bool(intel[j]),
-                        "proactive": bool(proactive[j])} for j, ind in enumerate(indicators)],
+        "indicators": [{"indicator": ind, "label": str(labels.get(ind, ind)), "intelligence": bool(pts.intel[j]),
+                        "proactive": bool(pts.proactive[j])} for j, ind in enumerate(pts.indicators)],
         "groups": rows,
-        "ignored_contributions": ignored,
+        "ignored_contributions": pts.ignored,
         "provenance": {"resamples": b.resamples, "seed": b.seed, "confidence": b.confidence,
-                       "recording_flag_confidence": adjusted_level, "bootstrap_cells": int(len(counts)),
-                       "bootstrap_resolution": resolution},
+                       "recording_flag_confidence": est.adjusted_level, "bootstrap_cells": est.cells,
+                       "bootstrap_resolution": est.resolution},
     }
 
 

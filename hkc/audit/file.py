@@ -12,6 +12,8 @@ concern, each module readable in one sitting:
 :mod:`hkc.audit.bootstrap`  :func:`bootstrap_intervals`, vectorised over resamples
 :mod:`hkc.audit.groups`     :func:`audit_selection`: group metrics, ratios to a reference group,
                             intervals, undefined rates, small cells, flags, calibration
+:mod:`hkc.audit.summaries`  fairlearn's disparity measures, score quantiles and calibration by
+                            band, per group
 :mod:`hkc.audit.baselines`  :func:`composition_baselines`, :func:`age_matched_population`
 :mod:`hkc.audit.drivers`    :func:`driver_decomposition`: which indicators drive a gap
 :mod:`hkc.audit.findings`   :func:`findings`: sentences, each with its interval and baseline

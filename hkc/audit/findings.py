@@ -88,12 +88,18 @@ def _metric_base(metric: str, population: str, outcome: str | None) -> str:
 
 
 def _attribute_findings(result: Mapping, attr: str, a: Mapping) -> list[str]:
+    """One attribute's sentences: its flags (or that none was raised), undefined rates and small groups."""
+    ref_label = _label(result, attr, a["reference"])
+    return (_flag_findings(result, attr, a, ref_label) + _no_flag_finding(result, attr, a, ref_label)
+            + _undefined_findings(result, attr, ref_label) + _small_group_findings(result, attr, a))
+
+
+def _flag_findings(result: Mapping, attr: str, a: Mapping, ref_label: str) -> list[str]:
+    """A sentence per flagged rate ratio, with both rates and their intervals (selection: with the drivers)."""
     conf = result["thresholds"]["confidence"]
     sel = result["selection"]
     population = sel.get("population", "the scored population")
-    ref = a["reference"]
-    ref_label = _label(result, attr, ref)
-    ref_row = next((g for g in a["groups"] if g["group"] == ref), {})
+    ref_row = next((g for g in a["groups"] if g["group"] == a["reference"]), {})
     out = []
     for g in a["groups"]:
         label = _label(result, attr, g["group"])
@@ -116,25 +122,38 @@ def _attribute_findings(result: Mapping, attr: str, a: Mapping) -> list[str]:
                 f"among {_metric_base(metric, population, result.get('outcome'))}, the {words} for {label} was "
                 f"{shown(value)} ({v_ci}) against {shown(ref_value)} ({r_ci}) for {ref_label}: {ratio:.2f} times "
                 f"as high ({ci})."))
+    return out
+
+
+def _no_flag_finding(result: Mapping, attr: str, a: Mapping, ref_label: str) -> list[str]:
+    """When no group's selection rate is flagged: the rule, and the range of the ratios with intervals."""
+    conf = result["thresholds"]["confidence"]
     flagged = any("selection_rate" in (g.get("flags") or []) for g in a["groups"] if isinstance(g.get("flags"), list))
     ratios = [(g["ratio"]["selection_rate"], _ci(g["ratio_ci"].get("selection_rate"), conf), g["group"])
               for g in a["groups"] if isinstance(g.get("ratio"), Mapping)
               and is_number(g["ratio"].get("selection_rate"))]
     ratios = [r for r in ratios if r[1] is not None]
-    if not flagged and ratios:
-        t = result["thresholds"]
-        low, high = min(ratios), max(ratios)
-        rule = (f"ratio to {ref_label} outside {t['ratio_low']:g}–{t['ratio_high']:g}"
-                + (f" with its {round(100 * conf):g}% interval excluding 1" if t.get("require_interval", True) else ""))
-        span = (f"the ratio was {low[0]:.2f} ({low[1]}) for {_label(result, attr, low[2])}" if low is high else
-                f"ratios ranged from {low[0]:.2f} ({low[1]}) for {_label(result, attr, low[2])} to "
-                f"{high[0]:.2f} ({high[1]}) for {_label(result, attr, high[2])}")
-        indicative = [g["group"] for g in a["groups"] if "selection_rate" in (g.get("indicative") or [])]
-        note = (f"; {len(indicative)} more {'ratios meet' if len(indicative) > 1 else 'ratio meets'} the rule but "
-                f"{'rest' if len(indicative) > 1 else 'rests'} on counts under {t['small_cell']} (indicative only, "
-                f"see the small groups)" if indicative else "")
-        out.append(_sentence(f"no {attr} group's chance of being {sel['label']} raised a flag ({rule}){note}; "
-                             f"{span}; baseline: {population}."))
+    if flagged or not ratios:
+        return []
+    t = result["thresholds"]
+    sel = result["selection"]
+    low, high = min(ratios), max(ratios)
+    rule = (f"ratio to {ref_label} outside {t['ratio_low']:g}–{t['ratio_high']:g}"
+            + (f" with its {round(100 * conf):g}% interval excluding 1" if t.get("require_interval", True) else ""))
+    span = (f"the ratio was {low[0]:.2f} ({low[1]}) for {_label(result, attr, low[2])}" if low is high else
+            f"ratios ranged from {low[0]:.2f} ({low[1]}) for {_label(result, attr, low[2])} to "
+            f"{high[0]:.2f} ({high[1]}) for {_label(result, attr, high[2])}")
+    indicative = [g["group"] for g in a["groups"] if "selection_rate" in (g.get("indicative") or [])]
+    note = (f"; {len(indicative)} more {'ratios meet' if len(indicative) > 1 else 'ratio meets'} the rule but "
+            f"{'rest' if len(indicative) > 1 else 'rests'} on counts under {t['small_cell']} (indicative only, "
+            f"see the small groups)" if indicative else "")
+    return [_sentence(f"no {attr} group's chance of being {sel['label']} raised a flag ({rule}){note}; "
+                      f"{span}; baseline: {sel.get('population', 'the scored population')}.")]
+
+
+def _undefined_findings(result: Mapping, attr: str, ref_label: str) -> list[str]:
+    """Undefined rates (one sentence per group and reason) and ratios undefined for the reference's sake."""
+    out = []
     undefined: dict[tuple[str, str], list[str]] = {}
     for u in result.get("undefined", []):
         if u["attribute"] == attr and u.get("kind", "rate") == "rate":
@@ -153,16 +172,22 @@ def _attribute_findings(result: Mapping, attr: str, a: Mapping) -> list[str]:
         out.append(_sentence(f"ratios of the {METRIC_WORDS.get(metric, metric)} to {ref_label} are undefined "
                              f"for {len(groups)} {attr} group{'s' if len(groups) > 1 else ''} because {reason}; "
                              f"differences are reported instead."))
+    return out
+
+
+def _small_group_findings(result: Mapping, attr: str, a: Mapping) -> list[str]:
+    """The small groups (up to four named), with their selection rates and any indicative ratios."""
+    conf = result["thresholds"]["confidence"]
     small = [g for g in a["groups"] if g.get("small") and is_number(g.get("selection_rate"))
              and _pct_ci(g["ci"].get("selection_rate"), conf)]
-    if small:
-        parts = [f"{_label(result, attr, g['group'])} (n = {g['n']}: selection rate {format_percent(g['selection_rate'])}, "
-                 f"{_pct_ci(g['ci']['selection_rate'], conf)}" + _indicative(g, conf) + ")" for g in small[:4]]
-        more = f" and {len(small) - 4} more" if len(small) > 4 else ""
-        out.append(_sentence(
-            f"small {attr} groups rest on counts under {result['thresholds']['small_cell']}, so their rates are "
-            f"uncertain, raise no flag and are withheld from partner copies: {'; '.join(parts)}{more}."))
-    return out
+    if not small:
+        return []
+    parts = [f"{_label(result, attr, g['group'])} (n = {g['n']}: selection rate {format_percent(g['selection_rate'])}, "
+             f"{_pct_ci(g['ci']['selection_rate'], conf)}" + _indicative(g, conf) + ")" for g in small[:4]]
+    more = f" and {len(small) - 4} more" if len(small) > 4 else ""
+    return [_sentence(
+        f"small {attr} groups rest on counts under {result['thresholds']['small_cell']}, so their rates are "
+        f"uncertain, raise no flag and are withheld from partner copies: {'; '.join(parts)}{more}.")]
 
 
 def _indicative(g: Mapping, conf: float) -> str:

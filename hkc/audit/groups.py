@@ -11,24 +11,17 @@ bootstrap intervals for every rate and ratio, undefined rates (an empty denomina
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import fairlearn
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import (
-    demographic_parity_difference,
-    demographic_parity_ratio,
-    equal_opportunity_difference,
-    equal_opportunity_ratio,
-    equalized_odds_difference,
-    equalized_odds_ratio,
-)
 
 from hkc.audit.bootstrap import bootstrap_intervals, finite_or_none, interval_or_none
 from hkc.audit.columns import UNKNOWN_REFERENCE, binary_column, numeric_column, require_column
+from hkc.audit.summaries import QUANTILES, calibration_by_band, disparity_measures, score_summary
 from hkc.audit.table import (
     FrequencyTable,
     bootstrap_statistic,
@@ -37,7 +30,6 @@ from hkc.audit.table import (
     frequency_table,
     metric_frames,
     rates_from_cells,
-    score_bands,
 )
 from hkc.definitions import METRICS, OUTCOME_METRICS, AuditSpec, flag_raised
 from hkc.errors import HkcError
@@ -70,7 +62,6 @@ RATE_COUNTS = {
     "true_negative_rate": ("negatives", "false_positives", "true_negatives"),
     "precision": ("selected", "true_positives", "false_positives"),
 }
-QUANTILES = {"p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9}
 NO_ROWS = "{where}: no rows to audit"
 
 
@@ -152,53 +143,165 @@ def _small_metrics(counts: Mapping[str, int], metrics: Sequence[str], threshold:
     return [m for m in metrics if any(sizes.get(k, threshold) < threshold for k in RATE_COUNTS[m])]
 
 
-def _disparities(table: FrequencyTable, attr: str, include: list[str], has_outcome: bool) -> dict[str, Any]:
-    """fairlearn's disparity measures over the groups in ``include`` (weighted frequency table)."""
-    names = np.asarray(table.groups[attr], dtype=object)
-    keep = np.isin(names[table.index[attr]], include)
-    out: dict[str, Any] = {"groups": list(include)}
-    measures = {"demographic_parity_difference": demographic_parity_difference,
-                "demographic_parity_ratio": demographic_parity_ratio}
-    if has_outcome:
-        measures |= {"equalized_odds_difference": equalized_odds_difference,
-                     "equalized_odds_ratio": equalized_odds_ratio,
-                     "equal_opportunity_difference": equal_opportunity_difference,
-                     "equal_opportunity_ratio": equal_opportunity_ratio}
-    for name, fn in measures.items():
-        if len(include) < 2:
-            out[name] = None
+@dataclass(frozen=True)
+class _Tables:
+    """What every attribute's metrics read: the frequency table, its cells, intervals and settings."""
+
+    table: FrequencyTable
+    cells: dict[str, np.ndarray]
+    intervals: dict[str, np.ndarray]
+    metrics: list[str]
+    has_outcome: bool
+    spec: AuditSpec
+    scores: np.ndarray | None
+    outcome: np.ndarray
+
+
+def _read_columns(frame: pd.DataFrame, *, by: list[str], selected: str, score: str | None, outcome: str | None,
+                  where: str, row_of: Callable[[int], str] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The selected flags, the outcome (zeros without one) and the scores, each column checked first."""
+    if not by:
+        raise HkcError(f"{where}: give at least one attribute to audit by (--by COLUMN)")
+    for col in by:
+        require_column(frame, col, "--by column", where)
+    require_column(frame, selected, "selected column", where)
+    if score is not None:
+        require_column(frame, score, "score column", where)
+    if outcome is not None:
+        require_column(frame, outcome, "outcome column", where)
+    if len(frame) == 0:
+        raise HkcError(NO_ROWS.format(where=where))
+    sel = binary_column(frame, selected, "selected column", where, row_of)
+    out = (binary_column(frame, outcome, "outcome column", where, row_of) if outcome is not None
+           else np.zeros(len(frame), np.int8))
+    scores = numeric_column(frame, score, "score column", where, row_of) if score is not None else None
+    return sel, out, scores
+
+
+def _point_values(t: _Tables, attr: str) -> dict[str, dict[str, float | None]]:
+    """Each group's rates from fairlearn's ``MetricFrame``; ``None`` where the denominator is 0."""
+    by_group, _ = metric_frames(t.table, attr, t.has_outcome)
+    point: dict[str, dict[str, float | None]] = {}
+    for gi, group in enumerate(t.table.groups[attr]):
+        counts = cell_counts(t.cells[attr][gi], t.has_outcome)
+        if int(round(by_group.loc[group, "n"])) != counts["n"]:  # the two ways of counting must agree
+            raise AssertionError(f"MetricFrame count differs from the frequency table for {attr}={group}")
+        point[group] = {m: None if counts[DENOMINATORS[m][0]] == 0 else finite_or_none(by_group.loc[group, m])
+                        for m in t.metrics}
+    return point
+
+
+def _add_comparison(t: _Tables, attr: str, gi: int, entry: dict[str, Any], point: Mapping, ref_name: str,
+                    not_flagged: set[str]) -> tuple[list[dict], list[dict]]:
+    """Put the ratios and differences to the reference into ``entry``; return its flags and undefined ratios.
+
+    A ratio that meets the flag rule but rests on small counts (``not_flagged``) is ``indicative``.
+    """
+    group = entry["group"]
+    entry |= _compare(point[group], point[ref_name], t.metrics,
+                      {k: v[gi] for k, v in t.intervals.items() if k.startswith(f"{attr}|")}, attr)
+    undefined = [{"attribute": attr, "group": group, "metric": m, "kind": "ratio", "reason": reason}
+                 for m, reason in entry.pop("_reasons").items()]
+    flags = []
+    for m in t.spec.flags.metrics:
+        if m not in entry["ratio"] or not flag_raised(entry["ratio"][m], entry["ratio_ci"][m], t.spec):
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            value = fn(table.outcome[keep], table.selected[keep], sensitive_features=names[table.index[attr]][keep],
-                       sample_weight=table.weight[keep])
-        out[name] = finite_or_none(value)
-    return out
-
-
-def _score_summary(score: np.ndarray, codes: np.ndarray, g: int) -> list[dict[str, float]]:
-    frame = pd.DataFrame({"g": codes, "s": score})
-    grouped = frame.groupby("g")["s"]
-    q = grouped.quantile(list(QUANTILES.values())).unstack()
-    low, high = grouped.min(), grouped.max()
-    out = []
-    for i in range(g):
-        if i not in q.index:
-            out.append({})
+        if m in not_flagged:  # rests on small counts: named, not flagged
+            entry["indicative"].append(m)
             continue
-        row = {"min": float(low[i])} | {k: float(q.loc[i, v]) for k, v in QUANTILES.items()}
-        out.append(row | {"max": float(high[i])})
-    return out
+        entry["flags"].append(m)
+        flags.append({"attribute": attr, "group": group, "reference": ref_name, "metric": m,
+                      "ratio": entry["ratio"][m], "ci": entry["ratio_ci"][m], "small": entry["small"]})
+    return flags, undefined
 
 
-def _calibration(score: np.ndarray, outcome: np.ndarray, codes: np.ndarray, names: list[str],
-                 bands: int) -> list[dict[str, Any]]:
-    band, labels = score_bands(score, bands)
-    frame = pd.DataFrame({"g": codes, "b": band, "y": outcome, "s": score})
-    table = frame.groupby(["g", "b"]).agg(n=("y", "size"), observed=("y", "mean"), mean_score=("s", "mean"))
-    return [{"group": names[g], "band": labels[b], "band_index": int(b), "n": int(row.n),
-             "observed_rate": float(row.observed), "mean_score": float(row.mean_score)}
-            for (g, b), row in table.iterrows()]
+def _group_entry(t: _Tables, attr: str, gi: int, point: Mapping, ref_name: str,
+                 ref_small: list[str]) -> tuple[dict[str, Any], list[dict], list[dict]]:
+    """One group's row of ``groups``, with its flags and its undefined rates and ratios."""
+    group = t.table.groups[attr][gi]
+    counts = cell_counts(t.cells[attr][gi], t.has_outcome)
+    values = point[group]
+    threshold = t.spec.disclosure.small_cell
+    small_counts = [k for k, v in counts.items() if v < threshold]
+    small_metrics = _small_metrics(counts, t.metrics, threshold)
+    undefined = [m for m in t.metrics if values[m] is None]
+    entry: dict[str, Any] = {"group": group, **counts}
+    entry |= {m: values.get(m) for m in METRICS}
+    entry |= {"reference": group == ref_name, "small": bool(small_counts), "small_counts": small_counts,
+              "small_metrics": small_metrics, "undefined": undefined,
+              "ci": {m: (interval_or_none(t.intervals[f"{attr}|{m}"][gi]) if values[m] is not None else None)
+                     for m in t.metrics},
+              "ratio": {}, "ratio_ci": {}, "difference": {}, "difference_ci": {}, "flags": [],
+              "indicative": []}
+    undefined_out = [{"attribute": attr, "group": group, "metric": m, "kind": "rate", "reason": DENOMINATORS[m][1]}
+                     for m in undefined]
+    flags: list[dict] = []
+    if group != ref_name:
+        flags, ratios = _add_comparison(t, attr, gi, entry, point, ref_name, {*small_metrics, *ref_small})
+        undefined_out += ratios
+    return entry, flags, undefined_out
+
+
+def _attribute_disparities(table: FrequencyTable, attr: str, groups_out: list[dict], has_outcome: bool) -> dict:
+    """fairlearn's disparity measures over the groups with defined error rates, and again without small ones."""
+    defined = [g["group"] for g in groups_out
+               if not any(m in g["undefined"] for m in ("true_positive_rate", "false_positive_rate"))]
+    disparities = disparity_measures(table, attr, defined, has_outcome)
+    disparities["excluded_groups"] = [g for g in table.groups[attr] if g not in defined]
+    large = [g["group"] for g in groups_out if g["group"] in defined and not g["small"]]
+    disparities["excluding_small"] = disparity_measures(table, attr, large, has_outcome)
+    return disparities
+
+
+def _attribute_result(t: _Tables, attr: str, parts: tuple[str, ...], ref_name: str, source: str,
+                      ref_gi: int) -> tuple[dict[str, Any], list[dict], list[dict]]:
+    """One attribute's entry of ``attributes``, with its flags and undefined rates and ratios."""
+    table = t.table
+    point = _point_values(t, attr)
+    quantiles = score_summary(t.scores, table.index[attr][table.row_key], len(table.groups[attr])) \
+        if t.scores is not None else None
+    ref_small = _small_metrics(cell_counts(t.cells[attr][ref_gi], t.has_outcome), t.metrics,
+                               t.spec.disclosure.small_cell)
+    groups_out, flags, undefined = [], [], []
+    for gi in range(len(table.groups[attr])):
+        entry, group_flags, group_undefined = _group_entry(t, attr, gi, point, ref_name, ref_small)
+        if quantiles is not None:
+            entry["score_quantiles"] = quantiles[gi]
+        groups_out.append(entry)
+        flags += group_flags
+        undefined += group_undefined
+    attr_entry: dict[str, Any] = {"reference": ref_name, "reference_source": source, "parts": list(parts),
+                                  "groups": groups_out,
+                                  "disparities": _attribute_disparities(table, attr, groups_out, t.has_outcome)}
+    if t.scores is not None and t.has_outcome:
+        attr_entry["calibration"] = calibration_by_band(t.scores, t.outcome, table.index[attr][table.row_key],
+                                                 table.groups[attr], t.spec.calibration.bands)
+    return attr_entry, flags, undefined
+
+
+def _overall(t: _Tables, first: str) -> dict[str, Any]:
+    """Counts, rates and intervals over everyone audited (the cells of any one attribute, summed)."""
+    total = t.cells[first].sum(0)
+    counts = cell_counts(total, t.has_outcome)
+    rates = rates_from_cells(total.astype(float), None if t.scores is None else np.array(t.scores.sum()),
+                             t.has_outcome)
+    values = {m: (None if counts[DENOMINATORS[m][0]] == 0 else finite_or_none(rates[m])) for m in t.metrics}
+    return {**counts, **{m: values.get(m) for m in METRICS},
+            "ci": {m: interval_or_none(t.intervals[f"|{m}"]) if values[m] is not None else None for m in t.metrics}}
+
+
+def _provenance(spec: AuditSpec, table: FrequencyTable, n: int) -> dict[str, Any]:
+    """What the figures rest on: the spec's hash, the bootstrap settings, the table's size, fairlearn's version."""
+    b = spec.bootstrap
+    return {
+        "spec_sha256": spec.digest(), "spec_path": str(spec.path) if spec.path else None,
+        "n": n, "resamples": b.resamples, "seed": b.seed, "confidence": b.confidence,
+        "interval_method": "percentile bootstrap; rows resampled with replacement (multinomial draws of "
+                           "the distinct-row counts)",
+        "mean_score_interval": ("exact score values" if table.score_bins is None
+                                else f"scores grouped into {table.score_bins} quantile bins"),
+        "distinct_rows": int(len(table.weight)), "fairlearn": fairlearn.__version__,
+    }
 
 
 def audit_selection(frame: pd.DataFrame, *, selected: str, by: Sequence[str], score: str | None = None,
@@ -237,25 +340,11 @@ def audit_selection(frame: pd.DataFrame, *, selected: str, by: Sequence[str], sc
         top-level ``flags`` and ``undefined`` lists, ``labels`` and ``provenance``.
     """
     by = list(by)
-    if not by:
-        raise HkcError(f"{where}: give at least one attribute to audit by (--by COLUMN)")
-    for col in by:
-        require_column(frame, col, "--by column", where)
-    require_column(frame, selected, "selected column", where)
-    if score is not None:
-        require_column(frame, score, "score column", where)
-    if outcome is not None:
-        require_column(frame, outcome, "outcome column", where)
-    if len(frame) == 0:
-        raise HkcError(NO_ROWS.format(where=where))
-    sel = binary_column(frame, selected, "selected column", where, row_of)
+    sel, out, scores = _read_columns(frame, by=by, selected=selected, score=score, outcome=outcome, where=where,
+                                     row_of=row_of)
     has_outcome = outcome is not None
-    out = binary_column(frame, outcome, "outcome column", where, row_of) if has_outcome else np.zeros(len(frame), np.int8)
-    scores = numeric_column(frame, score, "score column", where, row_of) if score is not None else None
     reference = dict(reference or {})
     b = spec.bootstrap
-    threshold = spec.disclosure.small_cell
-
     attrs = _attribute_keys(by, spec, intersections)
     table = frequency_table(frame, attrs, by, sel, out, scores, b.score_bins)
     names = [a for a, _ in attrs]
@@ -270,89 +359,17 @@ def audit_selection(frame: pd.DataFrame, *, selected: str, by: Sequence[str], sc
                                     resamples=b.resamples, seed=b.seed, confidence=b.confidence)
     metrics = [m for m in METRICS if (m != "mean_score" or scores is not None)
                and (m not in OUTCOME_METRICS or has_outcome)]
+    t = _Tables(table=table, cells=cells, intervals=intervals, metrics=metrics, has_outcome=has_outcome,
+                spec=spec, scores=scores, outcome=out)
 
     result_attrs: dict[str, Any] = {}
     all_flags: list[dict] = []
     all_undefined: list[dict] = []
-    labels: dict[str, dict[str, str]] = {}
     for attr in names:
-        by_group, _ = metric_frames(table, attr, has_outcome)
-        groups_out = []
-        ref_name = refs[attr]
-        point: dict[str, dict[str, float | None]] = {}
-        for gi, group in enumerate(table.groups[attr]):
-            counts = cell_counts(cells[attr][gi], has_outcome)
-            if int(round(by_group.loc[group, "n"])) != counts["n"]:  # the two ways of counting must agree
-                raise AssertionError(f"MetricFrame count differs from the frequency table for {attr}={group}")
-            values = {}
-            for m in metrics:
-                denominator = DENOMINATORS[m][0]
-                values[m] = None if counts[denominator] == 0 else finite_or_none(by_group.loc[group, m])
-            point[group] = values
-        ref_values = point[ref_name]
-        quantiles = _score_summary(scores, table.index[attr][table.row_key], len(table.groups[attr])) \
-            if scores is not None else None
-        labels[attr] = {g: _label(spec, attr, g) for g in table.groups[attr]}
-        for gi, group in enumerate(table.groups[attr]):
-            counts = cell_counts(cells[attr][gi], has_outcome)
-            values = point[group]
-            small_counts = [k for k, v in counts.items() if v < threshold]
-            small_metrics = _small_metrics(counts, metrics, threshold)
-            ref_small = _small_metrics(cell_counts(cells[attr][ref_index[attr]], has_outcome), metrics, threshold)
-            undefined = [m for m in metrics if values[m] is None]
-            entry: dict[str, Any] = {"group": group, **counts}
-            entry |= {m: values.get(m) for m in METRICS}
-            entry |= {"reference": group == ref_name, "small": bool(small_counts), "small_counts": small_counts,
-                      "small_metrics": small_metrics, "undefined": undefined,
-                      "ci": {m: (interval_or_none(intervals[f"{attr}|{m}"][gi]) if values[m] is not None else None)
-                             for m in metrics},
-                      "ratio": {}, "ratio_ci": {}, "difference": {}, "difference_ci": {}, "flags": [],
-                      "indicative": []}
-            for m in undefined:
-                all_undefined.append({"attribute": attr, "group": group, "metric": m, "kind": "rate",
-                                      "reason": DENOMINATORS[m][1]})
-            if group != ref_name:
-                entry |= _compare(values, ref_values, metrics, {k: v[gi] for k, v in intervals.items()
-                                                               if k.startswith(f"{attr}|")}, attr)
-                for m, reason in entry.pop("_reasons").items():
-                    all_undefined.append({"attribute": attr, "group": group, "metric": m, "kind": "ratio",
-                                          "reason": reason})
-                for m in spec.flags.metrics:
-                    if m not in entry["ratio"] or not flag_raised(entry["ratio"][m], entry["ratio_ci"][m], spec):
-                        continue
-                    if m in small_metrics or m in ref_small:  # rests on small counts: named, not flagged
-                        entry["indicative"].append(m)
-                        continue
-                    entry["flags"].append(m)
-                    all_flags.append({"attribute": attr, "group": group, "reference": ref_name, "metric": m,
-                                      "ratio": entry["ratio"][m], "ci": entry["ratio_ci"][m],
-                                      "small": entry["small"]})
-            if quantiles is not None:
-                entry["score_quantiles"] = quantiles[gi]
-            groups_out.append(entry)
-
-        defined = [g["group"] for g in groups_out
-                   if not any(m in g["undefined"] for m in ("true_positive_rate", "false_positive_rate"))]
-        disparities = _disparities(table, attr, defined, has_outcome)
-        disparities["excluded_groups"] = [g for g in table.groups[attr] if g not in defined]
-        large = [g["group"] for g in groups_out if g["group"] in defined and not g["small"]]
-        disparities["excluding_small"] = _disparities(table, attr, large, has_outcome)
-        attr_entry: dict[str, Any] = {"reference": ref_name, "reference_source": sources[attr],
-                                      "parts": list(dict(attrs)[attr]), "groups": groups_out,
-                                      "disparities": disparities}
-        if scores is not None and has_outcome:
-            attr_entry["calibration"] = _calibration(scores, out, table.index[attr][table.row_key],
-                                                     table.groups[attr], spec.calibration.bands)
-        result_attrs[attr] = attr_entry
-
-    total = cells[names[0]].sum(0)
-    overall_counts = cell_counts(total, has_outcome)
-    overall_rates = rates_from_cells(total.astype(float), None if scores is None else np.array(scores.sum()),
-                                     has_outcome)
-    overall_values = {m: (None if overall_counts[DENOMINATORS[m][0]] == 0 else finite_or_none(overall_rates[m]))
-                      for m in metrics}
-    overall = {**overall_counts, **{m: overall_values.get(m) for m in METRICS},
-               "ci": {m: interval_or_none(intervals[f"|{m}"]) if overall_values[m] is not None else None for m in metrics}}
+        result_attrs[attr], flags, undefined = _attribute_result(t, attr, dict(attrs)[attr], refs[attr],
+                                                                 sources[attr], ref_index[attr])
+        all_flags += flags
+        all_undefined += undefined
     return {
         "schema": "hkc.audit/1",
         "n": int(len(frame)),
@@ -362,19 +379,11 @@ def audit_selection(frame: pd.DataFrame, *, selected: str, by: Sequence[str], sc
         "by": by,
         "thresholds": {"ratio_low": spec.flags.ratio_low, "ratio_high": spec.flags.ratio_high,
                        "require_interval": spec.flags.require_interval, "flag_metrics": list(spec.flags.metrics),
-                       "small_cell": threshold, "confidence": b.confidence},
-        "overall": overall,
+                       "small_cell": spec.disclosure.small_cell, "confidence": b.confidence},
+        "overall": _overall(t, names[0]),
         "attributes": result_attrs,
         "flags": all_flags,
         "undefined": all_undefined,
-        "labels": labels,
-        "provenance": {
-            "spec_sha256": spec.digest(), "spec_path": str(spec.path) if spec.path else None,
-            "n": int(len(frame)), "resamples": b.resamples, "seed": b.seed, "confidence": b.confidence,
-            "interval_method": "percentile bootstrap; rows resampled with replacement (multinomial draws of "
-                               "the distinct-row counts)",
-            "mean_score_interval": ("exact score values" if table.score_bins is None
-                                    else f"scores grouped into {table.score_bins} quantile bins"),
-            "distinct_rows": int(len(table.weight)), "fairlearn": fairlearn.__version__,
-        },
+        "labels": {attr: {g: _label(spec, attr, g) for g in table.groups[attr]} for attr in names},
+        "provenance": _provenance(spec, table, int(len(frame))),
     }

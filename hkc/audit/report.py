@@ -37,10 +37,11 @@ PALETTE = ("#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2
 
 
 def _cell(value: Any) -> Any:
+    """A CSV cell: a list joined with ``;``, then any text guarded against formula injection."""
+    if isinstance(value, list):
+        value = ";".join(str(v) for v in value)  # joined first: the joined text is what a spreadsheet reads
     if isinstance(value, str):
         return neutralise(value)
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
     return "" if value is None else value
 
 
@@ -51,29 +52,33 @@ def _lohi(ci: Any) -> tuple[Any, Any]:
 
 
 def _tables(result: Mapping) -> dict[str, list[dict]]:
-    metrics = METRICS
+    """The CSV tables (name → rows): groups, ratios, disparities, calibration, and baselines and drivers if any."""
+    out = _group_tables(result)
+    base = result.get("baselines")
+    if isinstance(base, Mapping):
+        out["baselines"] = _baseline_rows(base)
+    drivers = result.get("drivers")
+    if isinstance(drivers, Mapping):
+        out["drivers"] = _driver_rows(drivers)
+    return out
+
+
+def _group_tables(result: Mapping) -> dict[str, list[dict]]:
+    """Per attribute: a row per group, per ratio to the reference, per disparity measure, per calibration band."""
     groups, ratios, disparities, calibration = [], [], [], []
     for attr, a in result.get("attributes", {}).items():
         ref_row = next((g for g in a["groups"] if g["group"] == a["reference"]), {})
         for g in a["groups"]:
             row = {"attribute": attr, "group": g["group"], "reference": g.get("reference")}
             row |= {k: g.get(k) for k in GROUP_COUNTS if k in g}
-            for m in metrics:
+            for m in METRICS:
                 if m in g.get("ci", {}) or m in g:
                     lo, hi = _lohi(g.get("ci", {}).get(m) if isinstance(g.get("ci"), dict) else g.get("ci"))
                     row |= {m: g.get(m), f"{m}_ci_low": lo, f"{m}_ci_high": hi}
             row |= {"small": g.get("small"), "undefined": g.get("undefined"), "flags": g.get("flags")}
             groups.append(row)
             if isinstance(g.get("ratio"), dict):
-                for m, ratio in g["ratio"].items():
-                    lo, hi = _lohi(g["ratio_ci"].get(m) if isinstance(g.get("ratio_ci"), dict) else None)
-                    dlo, dhi = _lohi(g["difference_ci"].get(m) if isinstance(g.get("difference_ci"), dict) else None)
-                    ratios.append({"attribute": attr, "group": g["group"], "reference": a["reference"], "metric": m,
-                                   "value": g.get(m), "reference_value": ref_row.get(m), "ratio": ratio,
-                                   "ratio_ci_low": lo, "ratio_ci_high": hi,
-                                   "difference": g["difference"].get(m) if isinstance(g.get("difference"), dict)
-                                   else None, "difference_ci_low": dlo, "difference_ci_high": dhi,
-                                   "flagged": m in (g.get("flags") or [])})
+                ratios += _ratio_rows(attr, a["reference"], g, ref_row)
         for scope, block in (("all defined groups", a.get("disparities", {})),
                              ("excluding small groups", a.get("disparities", {}).get("excluding_small", {}))):
             for measure, value in block.items():
@@ -82,37 +87,55 @@ def _tables(result: Mapping) -> dict[str, list[dict]]:
                                         "groups": block.get("groups")})
         for row in a.get("calibration", []):
             calibration.append({"attribute": attr} | {k: v for k, v in row.items() if k != "band_index"})
-    out = {"groups": groups, "ratios": ratios, "disparities": disparities, "calibration": calibration}
-    base = result.get("baselines")
-    if isinstance(base, Mapping):
-        rows = []
-        for attr, a in base.get("attributes", {}).items():
-            for g in a["groups"]:
-                slo, shi = _lohi(g.get("cohort_share_ci"))
-                for name, e in g.get("baselines", {}).items():
-                    lo, hi = _lohi(e.get("ratio_ci"))
-                    rows.append({"attribute": attr, "group": g["group"], "cohort_count": g.get("cohort_count"),
-                                 "cohort_share": g.get("cohort_share"), "cohort_share_ci_low": slo,
-                                 "cohort_share_ci_high": shi, "baseline": name, "baseline_count": e.get("count"),
-                                 "baseline_share": e.get("share"), "ratio": e.get("ratio"), "ratio_ci_low": lo,
-                                 "ratio_ci_high": hi, "flagged": e.get("flag")})
-        out["baselines"] = rows
-    drivers = result.get("drivers")
-    if isinstance(drivers, Mapping):
-        rows = []
-        for d in [drivers] if "attribute" in drivers else drivers.values():
-            flags = {i["indicator"]: i for i in d.get("indicators", [])}
-            for g in d["groups"]:
-                by = g.get("by_indicator") if isinstance(g.get("by_indicator"), dict) else {}
-                gaps = g.get("gap_by_indicator") if isinstance(g.get("gap_by_indicator"), dict) else {}
-                for ind in flags:
-                    rows.append({"attribute": d["attribute"], "group": g["group"], "n": g.get("n"),
-                                 "indicator": ind, "intelligence": flags[ind]["intelligence"],
-                                 "proactive": flags[ind]["proactive"],
-                                 "mean_points": by.get(ind, g.get("by_indicator")),
-                                 "gap_to_reference": gaps.get(ind, g.get("gap_by_indicator"))})
-        out["drivers"] = rows
-    return out
+    return {"groups": groups, "ratios": ratios, "disparities": disparities, "calibration": calibration}
+
+
+def _ratio_rows(attr: str, reference: str, g: Mapping, ref_row: Mapping) -> list[dict]:
+    """One group's ratios and differences to the reference, a row per metric."""
+    rows = []
+    for m, ratio in g["ratio"].items():
+        lo, hi = _lohi(g["ratio_ci"].get(m) if isinstance(g.get("ratio_ci"), dict) else None)
+        dlo, dhi = _lohi(g["difference_ci"].get(m) if isinstance(g.get("difference_ci"), dict) else None)
+        rows.append({"attribute": attr, "group": g["group"], "reference": reference, "metric": m,
+                     "value": g.get(m), "reference_value": ref_row.get(m), "ratio": ratio,
+                     "ratio_ci_low": lo, "ratio_ci_high": hi,
+                     "difference": g["difference"].get(m) if isinstance(g.get("difference"), dict)
+                     else None, "difference_ci_low": dlo, "difference_ci_high": dhi,
+                     "flagged": m in (g.get("flags") or [])})
+    return rows
+
+
+def _baseline_rows(base: Mapping) -> list[dict]:
+    """A row per attribute, group and baseline: cohort share against the baseline's, with the ratio."""
+    rows = []
+    for attr, a in base.get("attributes", {}).items():
+        for g in a["groups"]:
+            slo, shi = _lohi(g.get("cohort_share_ci"))
+            for name, e in g.get("baselines", {}).items():
+                lo, hi = _lohi(e.get("ratio_ci"))
+                rows.append({"attribute": attr, "group": g["group"], "cohort_count": g.get("cohort_count"),
+                             "cohort_share": g.get("cohort_share"), "cohort_share_ci_low": slo,
+                             "cohort_share_ci_high": shi, "baseline": name, "baseline_count": e.get("count"),
+                             "baseline_share": e.get("share"), "ratio": e.get("ratio"), "ratio_ci_low": lo,
+                             "ratio_ci_high": hi, "flagged": e.get("flag")})
+    return rows
+
+
+def _driver_rows(drivers: Mapping) -> list[dict]:
+    """A row per attribute, group and indicator: mean risk points and the gap to the reference."""
+    rows = []
+    for d in [drivers] if "attribute" in drivers else drivers.values():
+        flags = {i["indicator"]: i for i in d.get("indicators", [])}
+        for g in d["groups"]:
+            by = g.get("by_indicator") if isinstance(g.get("by_indicator"), dict) else {}
+            gaps = g.get("gap_by_indicator") if isinstance(g.get("gap_by_indicator"), dict) else {}
+            for ind in flags:
+                rows.append({"attribute": d["attribute"], "group": g["group"], "n": g.get("n"),
+                             "indicator": ind, "intelligence": flags[ind]["intelligence"],
+                             "proactive": flags[ind]["proactive"],
+                             "mean_points": by.get(ind, g.get("by_indicator")),
+                             "gap_to_reference": gaps.get(ind, g.get("gap_by_indicator"))})
+    return rows
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
