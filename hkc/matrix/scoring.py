@@ -80,25 +80,72 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
     """
     n = len(people)
     person_idx = people["person_idx"].to_numpy()
+    points = event_points(_local_events(events, person_idx), catalogue=catalogue, as_of=as_of)
+    contrib = indicator_contributions(points)
+    risk, vuln = (_axis_total(contrib, axis, n) for axis in ("risk", "vulnerability"))
+    evidence = _weapon_evidence(points, catalogue=catalogue, eligibility=eligibility, n=n)
+    age = ages_at(people["date_of_birth"], as_of)
+    born = people["date_of_birth"].to_numpy() <= np.datetime64(as_of.isoformat(), "s")
+    checks = _Checks(born=born, age=age, risk=risk, vuln=vuln, evidence=evidence, eligibility=eligibility)
+    scores = pd.DataFrame({
+        "person_idx": person_idx,
+        "person_id": people["person_id"].array,
+        "age": age,
+        "sex": people["sex"].array,
+        "ethnicity": people["ethnicity"].array,
+        "area": people["area"].array if "area" in people else None,
+        "risk_score": risk,
+        "vulnerability_score": vuln,
+        "eligible": checks.eligible,
+        "reason": _reasons(checks),
+        "latest_weapon_date": evidence.latest_weapon,
+        "weapon_events": evidence.hard,
+        "intelligence_reports": evidence.intel_reports,
+    })
+    ids = people["person_id"].array
+    for frame in (contrib, points):  # back from positions in this frame to the extract's person_idx
+        positions = frame["person_idx"].to_numpy()
+        frame.insert(1, "person_id", ids.take(positions))
+        frame["person_idx"] = person_idx[positions]
+    return ScoreResult(as_of=as_of, scores=scores, contributions=contrib, points=points)
+
+
+def _local_events(events: pd.DataFrame, person_idx: np.ndarray) -> pd.DataFrame:
+    """``events`` of these people only, with ``person_idx`` as each one's position in ``person_idx``."""
+    n = len(person_idx)
     # position of each person_idx in this frame (-1 = not in it), so row order never matters
     position = np.full(int(max(person_idx.max(initial=-1), events["person_idx"].max() if len(events) else -1)) + 1,
                        -1, dtype=np.int64)
     position[person_idx] = np.arange(n)
-    # the whole extract in its own order (a refresh): positions are the indexes already
-    if not (len(position) == n and np.array_equal(position, np.arange(n))):
-        local = position[events["person_idx"].to_numpy()] if len(events) else np.array([], dtype=np.int64)
-        if (local < 0).any():
-            events, local = events.iloc[np.flatnonzero(local >= 0)], local[local >= 0]
-        events = events.assign(person_idx=local)
-    points = event_points(events, catalogue=catalogue, as_of=as_of)
-    contrib = indicator_contributions(points)
-    risk = np.zeros(n)
-    vuln = np.zeros(n)
-    for axis, target in (("risk", risk), ("vulnerability", vuln)):
-        part = contrib[contrib["axis"] == axis]
-        np.add.at(target, part["person_idx"].to_numpy(), part["points"].to_numpy())
-    risk, vuln = np.round(risk, 1), np.round(vuln, 1)
+    if len(position) == n and np.array_equal(position, np.arange(n)):
+        return events  # the whole extract in its own order (a refresh): positions are the indexes already
+    local = position[events["person_idx"].to_numpy()] if len(events) else np.array([], dtype=np.int64)
+    if (local < 0).any():
+        events, local = events.iloc[np.flatnonzero(local >= 0)], local[local >= 0]
+    return events.assign(person_idx=local)
 
+
+def _axis_total(contrib: pd.DataFrame, axis: str, n: int) -> np.ndarray:
+    """Each person's points on ``axis``, rounded to one decimal as shown."""
+    total = np.zeros(n)
+    part = contrib[contrib["axis"] == axis]
+    np.add.at(total, part["person_idx"].to_numpy(), part["points"].to_numpy())
+    return np.round(total, 1)
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """Per person: weapon-related evidence in the review window, as the eligibility rules count it."""
+
+    hard: np.ndarray            # weapon events that are not intelligence
+    qualifying: np.ndarray      # ... whose outcome qualifies
+    intel_reports: np.ndarray   # weapon intelligence reports (distinct dates when so configured)
+    any_risk: np.ndarray        # any event on the risk axis at all
+    latest_weapon: np.ndarray   # date of the latest weapon event (NaT: none)
+
+
+def _weapon_evidence(points: pd.DataFrame, *, catalogue: Catalogue, eligibility: EligibilitySettings,
+                     n: int) -> _Evidence:
     e = eligibility
     weapon_codes = [c for c, i in catalogue.indicators.items() if i.weapon]
     intel_codes = [c for c, i in catalogue.indicators.items() if i.intelligence]
@@ -115,22 +162,51 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
     intel_frame = points.loc[intel, ["person_idx", "date"]]
     if e.intelligence_distinct_dates:
         intel_frame = intel_frame.drop_duplicates()
-    intel_reports = np.bincount(intel_frame["person_idx"].to_numpy(), minlength=n)
-    hard_n, qualifying_n = per_person(hard), per_person(qualifying_hard)
-    any_risk = per_person(points["axis"].cat.codes.to_numpy() == AXES.index("risk")) > 0
     dates = points["date"].to_numpy()
     latest = np.full(n, np.iinfo(np.int64).min)  # NaT's integer: no weapon event
     np.maximum.at(latest, pidx[weapon], dates[weapon].view(np.int64))
-    latest_weapon = latest.view(dates.dtype)
+    return _Evidence(hard=per_person(hard), qualifying=per_person(qualifying_hard),
+                     intel_reports=np.bincount(intel_frame["person_idx"].to_numpy(), minlength=n),
+                     any_risk=per_person(points["axis"].cat.codes.to_numpy() == AXES.index("risk")) > 0,
+                     latest_weapon=latest.view(dates.dtype))
 
-    age = ages_at(people["date_of_birth"], as_of)
-    born = people["date_of_birth"].to_numpy() <= np.datetime64(as_of.isoformat(), "s")
-    ok_age = born & (age >= e.min_age) & (age <= e.max_age)
-    corroborated = intel_reports >= e.min_intelligence_reports
-    ok_weapon = (qualifying_n > 0) | corroborated
-    ok_score = risk >= e.min_risk_score
-    eligible = ok_age & ok_weapon & ok_score
 
+@dataclass(frozen=True)
+class _Checks:
+    """The eligibility rules, each as a per-person boolean array."""
+
+    born: np.ndarray
+    age: np.ndarray
+    risk: np.ndarray
+    vuln: np.ndarray
+    evidence: _Evidence
+    eligibility: EligibilitySettings
+
+    @property
+    def ok_age(self) -> np.ndarray:
+        e = self.eligibility
+        return self.born & (self.age >= e.min_age) & (self.age <= e.max_age)
+
+    @property
+    def corroborated(self) -> np.ndarray:
+        return self.evidence.intel_reports >= self.eligibility.min_intelligence_reports
+
+    @property
+    def ok_weapon(self) -> np.ndarray:
+        return (self.evidence.qualifying > 0) | self.corroborated
+
+    @property
+    def ok_score(self) -> np.ndarray:
+        return self.risk >= self.eligibility.min_risk_score
+
+    @property
+    def eligible(self) -> np.ndarray:
+        return self.ok_age & self.ok_weapon & self.ok_score
+
+
+def _reasons(c: _Checks) -> pd.api.extensions.ExtensionArray:
+    """Why each person is not eligible (the first rule they fail), as text; empty when eligible."""
+    e, ev, n = c.eligibility, c.evidence, len(c.age)
     texts: dict[str, int] = {"": 0}  # each distinct reason once; people carry its code
 
     def code_of(text: str) -> int:
@@ -140,60 +216,31 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
         uniques, inverse = np.unique(values, return_inverse=True)
         return np.array([code_of(template(v)) for v in uniques], dtype=np.int64)[inverse]
 
-    reason = np.zeros(n, dtype=np.int64)
     days = e.review_window_days
     rules = [
-        (~born, REASONS["not_born"]),
-        (~ok_age, None),  # filled below with the age
-        (~any_risk & (vuln > 0), REASONS["vulnerability_only"]),
-        (~any_risk, REASONS["no_events"]),
-        ((hard_n > 0) & (qualifying_n == 0) & ~corroborated,
+        (~c.born, REASONS["not_born"]),
+        (~c.ok_age, lambda hit: per_value(c.age[hit], lambda a: REASONS["age"].format(
+            age=a, min_age=e.min_age, max_age=e.max_age))),
+        (~ev.any_risk & (c.vuln > 0), REASONS["vulnerability_only"]),
+        (~ev.any_risk, REASONS["no_events"]),
+        ((ev.hard > 0) & (ev.qualifying == 0) & ~c.corroborated,
          REASONS["weapon_not_qualifying"].format(days=days, outcomes="/".join(e.non_qualifying_outcomes))),
-        ((intel_reports > 0) & (hard_n == 0) & ~corroborated, None),  # filled below with the count
-        (~ok_weapon, REASONS["no_weapon"].format(days=days)),
-        (~ok_score, None),
+        ((ev.intel_reports > 0) & (ev.hard == 0) & ~c.corroborated,
+         lambda hit: per_value(ev.intel_reports[hit], lambda k: REASONS["intel_uncorroborated"].format(
+             n=k, days=days, need=e.min_intelligence_reports))),
+        (~c.ok_weapon, REASONS["no_weapon"].format(days=days)),
+        (~c.ok_score, lambda hit: per_value(c.risk[hit], lambda s: REASONS["low_score"].format(
+            score=format_points(s), minimum=e.min_risk_score))),
     ]
+    reason = np.zeros(n, dtype=np.int64)
     unset = np.ones(n, dtype=bool)
-    for i, (mask, text) in enumerate(rules):
+    for mask, text in rules:
         hit = mask & unset
-        if not hit.any():
-            continue
-        if text is not None:
-            reason[hit] = code_of(text)
-        elif i == 1:
-            reason[hit] = per_value(age[hit], lambda a: REASONS["age"].format(
-                age=a, min_age=e.min_age, max_age=e.max_age))
-        elif i == 5:
-            reason[hit] = per_value(intel_reports[hit], lambda k: REASONS["intel_uncorroborated"].format(
-                n=k, days=days, need=e.min_intelligence_reports))
-        else:
-            reason[hit] = per_value(risk[hit], lambda s: REASONS["low_score"].format(
-                score=format_points(s), minimum=e.min_risk_score))
-        unset &= ~hit
-    reason[eligible] = 0
-    reason_text = pd.array(pa.array(list(texts), type=pa.string()).take(pa.array(reason)), dtype="str")
-
-    scores = pd.DataFrame({
-        "person_idx": person_idx,
-        "person_id": people["person_id"].array,
-        "age": age,
-        "sex": people["sex"].array,
-        "ethnicity": people["ethnicity"].array,
-        "area": people["area"].array if "area" in people else None,
-        "risk_score": risk,
-        "vulnerability_score": vuln,
-        "eligible": eligible,
-        "reason": reason_text,
-        "latest_weapon_date": latest_weapon,
-        "weapon_events": hard_n,
-        "intelligence_reports": intel_reports,
-    })
-    ids = people["person_id"].array
-    for frame in (contrib, points):  # back from positions in this frame to the extract's person_idx
-        positions = frame["person_idx"].to_numpy()
-        frame.insert(1, "person_id", ids.take(positions))
-        frame["person_idx"] = person_idx[positions]
-    return ScoreResult(as_of=as_of, scores=scores, contributions=contrib, points=points)
+        if hit.any():
+            reason[hit] = code_of(text) if isinstance(text, str) else text(hit)
+            unset &= ~hit
+    reason[c.eligible] = 0
+    return pd.array(pa.array(list(texts), type=pa.string()).take(pa.array(reason)), dtype="str")
 
 
 _OUTCOME_ORDER = ("convicted", "charged", "cautioned", "pending", "nfa")
