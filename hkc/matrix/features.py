@@ -78,6 +78,33 @@ def _take(series: pd.Series, idx: np.ndarray):
     return series.array.take(idx)
 
 
+def _strength_order(person: np.ndarray, tc: np.ndarray, base: np.ndarray, age: np.ndarray, event_ids, *,
+                    types: int):
+    """The order that puts each (person, type)'s events strongest first, and each event's rank in it.
+
+    Ties are broken by newer date, then event id, so the result never depends on row order; event
+    ids are compared only where everything else ties.  Returns ``(order, person, type, -points
+    before the frequency factor, age in days, rank)``, all in that order.
+    """
+    group = person.astype(np.int64) * types + tc  # (person, type) as one integer: one sort pass fewer
+    order, (g_sorted, neg_base, age_sorted) = sort_rows([group, -base, age], tiebreak=event_ids)
+    p_sorted, t_sorted = (g_sorted // types).astype(person.dtype), g_sorted % types
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = (p_sorted[1:] != p_sorted[:-1]) | (t_sorted[1:] != t_sorted[:-1])
+    starts = np.flatnonzero(new_group)
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
+    return order, p_sorted, t_sorted, neg_base, age_sorted, rank
+
+
+def _gather(gathers: dict, *, rows: int) -> dict:
+    """Run the column gathers; they release the GIL, so on two threads when there are enough rows."""
+    if THREADS > 1 and rows >= PARALLEL_ROWS:
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:
+            futures = {name: pool.submit(fn) for name, fn in gathers.items()}
+            return {name: f.result() for name, f in futures.items()}
+    return {name: fn() for name, fn in gathers.items()}
+
+
 def event_points(events: pd.DataFrame, *, catalogue: Catalogue, as_of: dt.date) -> pd.DataFrame:
     """Points earned by each counting event as of ``as_of`` (one row per counting event).
 
@@ -111,20 +138,12 @@ def event_points(events: pd.DataFrame, *, catalogue: Catalogue, as_of: dt.date) 
 
     person = events["person_idx"].to_numpy()[idx]
     event_ids = _take(events["event_id"], idx)
-    # Strongest first within (person, type); ties broken by newer date, then event id, so the
-    # result never depends on row order.  Event ids are compared only where everything else ties.
-    types = len(catalogue.codes)
-    group = person.astype(np.int64) * types + tc  # (person, type) as one integer: one sort pass fewer
-    order, (g_sorted, neg_base, age_sorted) = sort_rows([group, -base, age], tiebreak=event_ids)
-    p_sorted, t_sorted = (g_sorted // types).astype(person.dtype), g_sorted % types
-    new_group = np.ones(len(order), dtype=bool)
-    new_group[1:] = (p_sorted[1:] != p_sorted[:-1]) | (t_sorted[1:] != t_sorted[:-1])
-    starts = np.flatnonzero(new_group)
-    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
+    order, p_sorted, t_sorted, neg_base, age_sorted, rank = _strength_order(person, tc, base, age, event_ids,
+                                                                            types=len(catalogue.codes))
     t_cap, t_decay = tables["cap"][t_sorted], tables["decay"][t_sorted]
     factor = np.where(rank < t_cap, np.power(t_decay, rank), 0.0)
     rows = idx[order]
-    # The remaining columns are gathers into the sorted order; they release the GIL, so two threads.
+    # The remaining columns are gathers into the sorted order.
     gathers = {
         "event_id": lambda: event_ids.take(order),
         "date": lambda: events["date"].to_numpy()[rows],
@@ -134,12 +153,7 @@ def event_points(events: pd.DataFrame, *, catalogue: Catalogue, as_of: dt.date) 
         "evidence": lambda: evidence[order],
         "recency": lambda: recency[order],
     }
-    if THREADS > 1 and len(order) >= PARALLEL_ROWS:
-        with ThreadPoolExecutor(max_workers=THREADS) as pool:
-            futures = {name: pool.submit(fn) for name, fn in gathers.items()}
-            column = {name: f.result() for name, f in futures.items()}
-    else:
-        column = {name: fn() for name, fn in gathers.items()}
+    column = _gather(gathers, rows=len(order))
 
     return pd.DataFrame({
         "person_idx": p_sorted,
