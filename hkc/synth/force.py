@@ -74,6 +74,49 @@ def check_intel_bias(intel_bias: Mapping[str, float] | None) -> dict[str, float]
     return bias
 
 
+def _check_arguments(*, people, seed, years, dirty, until) -> None:
+    """ValueError naming the first argument out of range."""
+    def whole(x: object) -> bool:
+        return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+    if not whole(people) or people < 1:
+        raise ValueError(f"people must be a whole number of at least 1, not {people!r}")
+    if not whole(seed) or seed < 0:
+        raise ValueError(f"seed must be a whole number of at least 0, not {seed!r}")
+    if not whole(years) or not 1 <= years <= 20:
+        raise ValueError(f"years must be a whole number from 1 to 20, not {years!r}")
+    if not isinstance(dirty, numbers.Real) or isinstance(dirty, bool) or not 0 <= dirty <= 0.5:
+        raise ValueError(f"dirty must be a fraction from 0 to 0.5, not {dirty!r}")
+    if not isinstance(until, dt.date) or isinstance(until, dt.datetime):
+        raise ValueError(f"until must be a date, not {until!r}")
+
+
+def _truth_tables(person_ids, pop, groups, places, place_ids, latent_truth: dict,
+                  n_events: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The planted truth: each person's latent traits and group, the groups' members, the places."""
+    ids = person_ids.to_numpy(zero_copy_only=False)
+    group_ids = numbered("G", np.arange(1, groups.count + 1), 5).to_numpy(zero_copy_only=False)
+    peer_group = np.where(groups.of >= 0, group_ids[np.maximum(groups.of, 0)] if groups.count else "", "")
+    truth = pd.DataFrame({
+        "person_id": ids,
+        "date_of_birth": date_text(pop.dob).to_numpy(zero_copy_only=False),
+        "sex": np.array(SEX_CODES)[pop.sex],
+        "ethnicity": np.array(ETHNICITY_CODES)[pop.eth],
+        "area": np.array([a[0] for a in AREAS])[pop.area],
+        **{k: np.round(v.astype(np.float64), 6) for k, v in latent_truth.items()},
+        "peer_group": peer_group,
+        "events": n_events,
+    })
+    members = groups.members
+    group_table = pd.DataFrame({"peer_group": peer_group[members], "person_id": ids[members],
+                                "area": np.array([a[0] for a in AREAS])[pop.area[members]]})
+    locations = pd.DataFrame({"location_id": place_ids.to_numpy(zero_copy_only=False),
+                              "area": np.array([a[0] for a in AREAS])[places.area],
+                              "hotspot_rank": places.rank,
+                              "weight": np.round(places.weight / places.weight.sum(), 9)})
+    return truth, group_table, locations
+
+
 def generate_force(*, people: int = 5000, seed: int = 0, until: dt.date, dirty: float = 0.0,
                    intel_bias: Mapping[str, float] | None = None, catalogue: Catalogue,
                    years: int = 5) -> SyntheticForce:
@@ -91,19 +134,7 @@ def generate_force(*, people: int = 5000, seed: int = 0, until: dt.date, dirty: 
     catalogue : the indicator catalogue; events of every type in it are generated.
     years : years of history.
     """
-    def whole(x: object) -> bool:
-        return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-    if not whole(people) or people < 1:
-        raise ValueError(f"people must be a whole number of at least 1, not {people!r}")
-    if not whole(seed) or seed < 0:
-        raise ValueError(f"seed must be a whole number of at least 0, not {seed!r}")
-    if not whole(years) or not 1 <= years <= 20:
-        raise ValueError(f"years must be a whole number from 1 to 20, not {years!r}")
-    if not isinstance(dirty, numbers.Real) or isinstance(dirty, bool) or not 0 <= dirty <= 0.5:
-        raise ValueError(f"dirty must be a fraction from 0 to 0.5, not {dirty!r}")
-    if not isinstance(until, dt.date) or isinstance(until, dt.datetime):
-        raise ValueError(f"until must be a date, not {until!r}")
+    _check_arguments(people=people, seed=seed, years=years, dirty=dirty, until=until)
     bias = check_intel_bias(intel_bias)
     people, seed, years, dirty = int(people), int(seed), int(years), float(dirty)
     cal = make_calendar(until, years)
@@ -136,26 +167,8 @@ def generate_force(*, people: int = 5000, seed: int = 0, until: dt.date, dirty: 
     faults = (pd.concat([people_faults, event_faults], ignore_index=True)
               .sort_values(["file", "row"], kind="stable").reset_index(drop=True))
 
-    ids = person_ids.to_numpy(zero_copy_only=False)
-    group_ids = numbered("G", np.arange(1, groups.count + 1), 5).to_numpy(zero_copy_only=False)
-    peer_group = np.where(groups.of >= 0, group_ids[np.maximum(groups.of, 0)] if groups.count else "", "")
-    truth = pd.DataFrame({
-        "person_id": ids,
-        "date_of_birth": date_text(pop.dob).to_numpy(zero_copy_only=False),
-        "sex": np.array(SEX_CODES)[pop.sex],
-        "ethnicity": np.array(ETHNICITY_CODES)[pop.eth],
-        "area": np.array([a[0] for a in AREAS])[pop.area],
-        **{k: np.round(v.astype(np.float64), 6) for k, v in latent_truth.items()},
-        "peer_group": peer_group,
-        "events": n_events,
-    })
-    members = groups.members
-    group_table = pd.DataFrame({"peer_group": peer_group[members], "person_id": ids[members],
-                                "area": np.array([a[0] for a in AREAS])[pop.area[members]]})
-    locations = pd.DataFrame({"location_id": place_ids.to_numpy(zero_copy_only=False),
-                              "area": np.array([a[0] for a in AREAS])[places.area],
-                              "hotspot_rank": places.rank,
-                              "weight": np.round(places.weight / places.weight.sum(), 9)})
+    truth, group_table, locations = _truth_tables(person_ids, pop, groups, places, place_ids, latent_truth,
+                                                   n_events)
     return SyntheticForce(people=people_table.to_pandas(), events=events_table.to_pandas(),
                           population=population_table(people), faults=faults, truth_people=truth, until=until,
                           seed=seed, dirty=float(dirty), groups=group_table, locations=locations)
