@@ -16,10 +16,9 @@ from sklearn.metrics import adjusted_rand_score
 
 from hkc.extract.load import load_extract
 from hkc.matrix.cohort import select_cohort
+from hkc.matrix.network import EDGE_COLUMNS, MAX_OCCURRENCE_PEOPLE
 from hkc.matrix.peers import (
     ASSOCIATE_COLUMNS,
-    EDGE_COLUMNS,
-    MAX_OCCURRENCE_PEOPLE,
     PEER_GROUP_COLUMNS,
     PERIPHERY_COLUMNS,
     PeerMap,

@@ -23,8 +23,9 @@ from hkc.matrix.cohort import (
     vulnerability_bands,
 )
 from hkc.matrix.features import event_points, indicator_contributions
+from hkc.matrix.network import co_involvement
 from hkc.matrix.outcomes import knife_outcome
-from hkc.matrix.peers import PeerMap, co_involvement, link_reason, map_peers
+from hkc.matrix.peers import PeerMap, link_reason, map_peers
 from hkc.matrix.scoring import ScoreResult, ages_at, format_points, rationale, score_people
 
 __all__ = [

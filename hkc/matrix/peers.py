@@ -39,40 +39,47 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from hkc.definitions import Catalogue, PeerSettings, PlaceSettings
 from hkc.extract import Extract
-from hkc.matrix.places import MONTHS, PLACE_COLUMNS, rank_places
+from hkc.matrix.network import (
+    MAX_OCCURRENCE_PEOPLE,
+    CoInvolvement,
+    as_datetime,
+    co_involvement,
+    weighted_edges,
+)
+from hkc.matrix.places import MONTHS, rank_places
 from hkc.matrix.scoring import ScoreResult
 
-__all__ = ["PeerMap", "CoInvolvement", "map_peers", "co_involvement", "link_reason", "MAX_OCCURRENCE_PEOPLE",
-           "COMMUNITY_LEVELS", "COMMUNITY_HOPS", "MONTHS", "LINK_TEMPLATE", "CHILD_NOTE", "VULNERABILITY_NOTE",
-           "EDGE_COLUMNS", "ASSOCIATE_COLUMNS", "PEER_GROUP_COLUMNS", "PERIPHERY_COLUMNS", "PLACE_COLUMNS"]
+__all__ = ['PeerMap', 'map_peers', 'link_reason', 'COMMUNITY_LEVELS', 'COMMUNITY_HOPS', 'LINK_TEMPLATE', 'CHILD_NOTE', 'VULNERABILITY_NOTE', 'ASSOCIATE_COLUMNS', 'PEER_GROUP_COLUMNS', 'PERIPHERY_COLUMNS']
 
-MAX_OCCURRENCE_PEOPLE = 50
 # Louvain levels kept.  The first level (each person moved to the neighbouring community that
 # gains most modularity) gives tight groups of people linked by repeated co-involvement; later
 # levels merge them into blocks of 50-160 people that no meeting can do group work with.  On
 # synthetic forces of 20,000 people (10 seeds) the adjusted Rand index against the planted groups
 # is 0.63-1.0 at one level and 0.2-0.3 at all levels (tests/test_peers.py asserts the floor).
 COMMUNITY_LEVELS = 1
+
 # Louvain runs on the people within this many links of a cohort member (None: on the whole
 # connected components holding one).  A force-sized network has one giant component (240,000
 # people in a synthetic force of a million) whose far side changes little near the cohort (on
 # 20,000-person forces the groups agree with the whole-component ones, ARI 0.82-1.0, in 12 of 13
 # comparisons) but makes Louvain take 20 s instead of under 1 s.
 COMMUNITY_HOPS: int | None = 4
+
 LINK_TEMPLATE = "co-involved with {members} in {incidents} {when}"
+
 CHILD_NOTE = "a child (age {age})"
+
 VULNERABILITY_NOTE = "vulnerability score {score}"
 
-EDGE_COLUMNS = ["person_a", "person_b", "shared_occurrences", "weight", "first", "last"]
 ASSOCIATE_COLUMNS = ["person_id", "associate", "shared_occurrences", "weight", "last", "associate_in_cohort"]
+
 PEER_GROUP_COLUMNS = ["peer_group", "person_id", "in_cohort", "role", "size", "cohort_members", "in_periphery"]
+
 PERIPHERY_COLUMNS = ["person_id", "linked_to", "cohort_links", "shared_occurrences", "weight", "first_shared",
                      "last_shared", "age", "is_child", "vulnerability_score", "peer_group", "priority", "reason"]
 
@@ -97,123 +104,6 @@ class PeerMap:
     periphery: pd.DataFrame
     places: pd.DataFrame
     diagnostics: dict = field(default_factory=dict)
-
-
-@dataclass
-class CoInvolvement:
-    """The network in integer form: ``people`` (ids, sorted) and per pair of a shared incident
-    ``a < b`` (positions in ``people``), ``occurrence`` (a code) and ``day`` (days since 1970)."""
-
-    people: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
-    occurrence: np.ndarray
-    day: np.ndarray
-    diagnostics: dict
-
-
-def _days(dates: pd.Series | np.ndarray) -> np.ndarray:
-    return np.asarray(dates).astype("datetime64[s]").astype("datetime64[D]").astype(np.int64)
-
-
-def _day(as_of: dt.date) -> int:
-    return int(np.datetime64(as_of.isoformat(), "D").astype(np.int64))
-
-
-def _as_datetime(days: np.ndarray) -> np.ndarray:
-    return days.astype("datetime64[D]").astype("datetime64[s]")
-
-
-def co_involvement(events: pd.DataFrame, *, as_of: dt.date, lookback_days: int,
-                   max_occurrence_people: int = MAX_OCCURRENCE_PEOPLE) -> CoInvolvement:
-    """Every pair of people sharing an incident in the window, by a vectorised self-join."""
-    occ = events["occurrence_id"]
-    day = _days(events["date"])
-    age = _day(as_of) - day
-    rows = np.flatnonzero(occ.notna().to_numpy() & (age >= 0) & (age <= lookback_days))
-    rows = rows[(occ.iloc[rows].astype(str).str.strip() != "").to_numpy()]
-    occ_code, occ_names = pd.factorize(occ.iloc[rows], sort=False)
-    code, names = _person_codes(events, rows)
-    by_id = pc.sort_indices(pa.array(names, type=pa.large_string())).to_numpy()  # faster than numpy on text
-    rank = np.empty(len(names), dtype=np.int64)
-    rank[by_id] = np.arange(len(names))
-    people, person = names[by_id], rank[code]  # a person's position is the rank of their id
-    day = day[rows]
-    # One row per (incident, person), at that person's earliest date in it.
-    order = np.lexsort((day, person, occ_code))
-    occ_code, person, day = occ_code[order], person[order], day[order]
-    first = _run_starts(occ_code, person)
-    occ_code, person, day = occ_code[first], person[first], day[first]
-    # Incident sizes; the giant ones are left out.
-    starts = _run_starts(occ_code)
-    sizes = np.diff(np.r_[starts, len(occ_code)])
-    giant = sizes > max_occurrence_people
-    size_of = np.repeat(sizes, sizes)
-    ok = ~np.repeat(giant, sizes)
-    # Self-join: the row at position p of an incident of size k pairs with positions p+1 … k-1.
-    position = np.arange(len(occ_code)) - np.repeat(starts, sizes)
-    later = np.where(ok, size_of - 1 - position, 0)
-    left = np.repeat(np.arange(len(occ_code)), later)
-    offset = np.arange(len(left)) - np.repeat(np.cumsum(later) - later, later)
-    right = left + 1 + offset
-    a, b = np.minimum(person[left], person[right]), np.maximum(person[left], person[right])
-    diagnostics = {
-        "involvements": int(len(occ_code)),
-        "occurrences": int(len(sizes)),
-        "occurrences_shared": int(((sizes >= 2) & ~giant).sum()),
-        "occurrences_skipped_giant": int(giant.sum()),
-        "people_in_skipped_occurrences": int(sizes[giant].sum()),
-        "largest_occurrence": int(sizes.max(initial=0)),
-        "max_occurrence_people": int(max_occurrence_people),
-        "pairs": int(len(left)),
-    }
-    if giant.any():
-        diagnostics["skipped_occurrence_ids"] = sorted(map(str, occ_names[np.flatnonzero(giant)]))[:20]
-    return CoInvolvement(people=people, a=a, b=b, occurrence=occ_code[left],
-                         day=np.maximum(day[left], day[right]), diagnostics=diagnostics)
-
-
-def _run_starts(*keys: np.ndarray) -> np.ndarray:
-    """Positions where a run of equal (sorted) keys starts."""
-    new = np.zeros(len(keys[0]), dtype=bool)
-    new[:1] = True
-    for key in keys:
-        new[1:] |= key[1:] != key[:-1]
-    return np.flatnonzero(new)
-
-
-def _person_codes(events: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A code per row (0 … n-1) and the person id of each code, from ``person_idx`` when the
-    extract has it (no hashing of text), else from ``person_id``."""
-    if "person_idx" not in events:
-        code, names = pd.factorize(events["person_id"].iloc[rows], sort=False)
-        return code, np.asarray(names, dtype=object)
-    idx = events["person_idx"].to_numpy()[rows].astype(np.int64)
-    present = np.zeros(int(idx.max(initial=-1)) + 1, dtype=bool)
-    present[idx] = True
-    row_of = np.zeros(len(present), dtype=np.int64)
-    row_of[idx] = rows  # any one row of each person
-    names = events["person_id"].iloc[row_of[present]].to_numpy(dtype=object)
-    return (np.cumsum(present) - 1)[idx], names
-
-
-def _edges(net: CoInvolvement, *, as_of: dt.date, half_life_days: float) -> pd.DataFrame:
-    """One row per linked pair.  Pairs are sorted by (a, b, age) so the weights add up in the same
-    order whatever the input order (equal ages add equal terms)."""
-    n = max(len(net.people), 1)
-    key = net.a.astype(np.int64) * n + net.b
-    age = _day(as_of) - net.day
-    order = np.lexsort((age, key))
-    key, age = key[order], age[order]
-    starts = _run_starts(key)
-    weight = np.add.reduceat(np.power(0.5, age / half_life_days), starts) if len(key) else np.zeros(0)
-    return pd.DataFrame({
-        "a": key[starts] // n, "b": key[starts] % n,
-        "shared_occurrences": np.diff(np.r_[starts, len(key)]),
-        "weight": weight,
-        "first": _as_datetime(_day(as_of) - np.maximum.reduceat(age, starts) if len(key) else age),
-        "last": _as_datetime(_day(as_of) - np.minimum.reduceat(age, starts) if len(key) else age),
-    })
 
 
 def _communities(edges: pd.DataFrame, people: int, cohort: np.ndarray, seed: int, diagnostics: dict,
@@ -312,8 +202,8 @@ def _periphery(net: CoInvolvement, edges: pd.DataFrame, is_cohort: np.ndarray, s
                           ascending=[False, False, False, False, True], key=_positive_vulnerability,
                           kind="stable").head(settings.max_periphery).reset_index(drop=True)
     per["priority"] = np.arange(1, len(per) + 1)
-    per["first_shared"] = _as_datetime(per["first"].to_numpy())
-    per["last_shared"] = _as_datetime(per["last"].to_numpy())
+    per["first_shared"] = as_datetime(per["first"].to_numpy())
+    per["last_shared"] = as_datetime(per["last"].to_numpy())
     per["reason"] = [_periphery_reason(r) for r in per.itertuples(index=False)]
     return per[PERIPHERY_COLUMNS]
 
@@ -345,7 +235,7 @@ def map_peers(extract: Extract, scored: ScoreResult, cohort_ids: Sequence[str], 
     events = extract.events
     net = co_involvement(events, as_of=as_of, lookback_days=settings.lookback_days,
                          max_occurrence_people=max_occurrence_people)
-    edges = _edges(net, as_of=as_of, half_life_days=settings.half_life_days)
+    edges = weighted_edges(net, as_of=as_of, half_life_days=settings.half_life_days)
     light = edges["weight"] < settings.min_edge_weight
     edges = edges[~light].reset_index(drop=True)
     cohort_set = set(map(str, cohort_ids))
