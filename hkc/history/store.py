@@ -32,18 +32,17 @@ import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import islice, repeat
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from hkc.errors import HistoryError
-from hkc.history.detail import _chunks, _read_chunk, _unsorted
+from hkc.history.detail import _chunks, _read_chunk
 from hkc.history.disclosures import DisclosureLog
 from hkc.history.migrate import _add_disclosure_state, _older_layout, _upgrade
+from hkc.history.rows import insert_rows, table_columns
 from hkc.history.schema import (
     DETAIL_COLUMNS,
     DETAIL_TABLES,
@@ -61,9 +60,6 @@ from hkc.history.schema import (
 )
 
 __all__ = ['HistoryStore', 'StoredRun', 'open_store', 'database_file']
-
-
-BATCH = 200_000  # rows per executemany call
 
 
 @dataclass(frozen=True)
@@ -127,7 +123,7 @@ class HistoryStore(DisclosureLog):
                 # Parquet encoding releases the GIL: it runs while the score rows are built and written
                 detail = pool.submit(lambda: {table: _chunks(table, frame) for table, frame in
                                               ((contributions, contributions_frame), (evidence, evidence_frame))})
-                rows = {scores: _columns(scores, scores_frame), removed: _columns(removed, removed_frame)}
+                rows = {scores: table_columns(scores, scores_frame), removed: table_columns(removed, removed_frame)}
                 run_id, old = self._write_run(row, rows, detail, pending, folder)
         except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, HistoryError) as exc:
             raise HistoryError(f"history database {self.url}: could not store the run "
@@ -149,7 +145,7 @@ class HistoryStore(DisclosureLog):
                 for table in (decisions, disclosures):
                     conn.execute(table.update().where(table.c.run_id == old).values(run_id=run_id))
             for table, columns in rows.items():
-                _insert_rows(conn, table, columns, run_id)
+                insert_rows(conn, table, columns, run_id)
             for table, chunks in detail.result().items():
                 if chunks:
                     conn.execute(table.insert(), [c | {"run_id": run_id} for c in chunks])
@@ -298,52 +294,6 @@ class HistoryStore(DisclosureLog):
             return self.engine.connect()
         except SQLAlchemyError as exc:
             raise HistoryError(f"history database {self.url} cannot be opened ({str(exc).splitlines()[0]})") from None
-
-
-def _columns(table: sa.Table, frame: pd.DataFrame) -> dict[str, list]:
-    """The frame's values for ``table`` (all its columns but ``run_id``), column by column, sorted by
-    person (index pages are then appended, not split); None for missing.  Column-wise to Python
-    values is many times faster than row-wise."""
-    if frame.empty:
-        return {}
-    if _unsorted(pa.array(frame["person_id"], from_pandas=True).cast(pa.string())):
-        frame = frame.sort_values("person_id", kind="stable")
-    out = {}
-    for column in table.columns:
-        if column.name == "run_id":
-            continue
-        values = frame[column.name]
-        if values.isna().any():
-            values = values.astype(object).where(values.notna(), None)
-        out[column.name] = values.tolist()
-    return out
-
-
-def _insert_rows(conn: sa.Connection, table: sa.Table, columns: dict[str, list], run_id: int) -> None:
-    """Bulk insert in the open transaction: COPY on PostgreSQL (psycopg), positional tuples straight
-    to the driver where its paramstyle allows (SQLite, MySQL), SQLAlchemy's executemany otherwise."""
-    names = ["run_id", *columns]
-    count = len(next(iter(columns.values()), []))
-    if not count:
-        return
-    rows = zip(repeat(run_id, count), *columns.values(), strict=False)
-    quote = conn.dialect.identifier_preparer.quote
-    target = f"{conn.dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)})"
-    if conn.dialect.driver == "psycopg":
-        with conn.connection.driver_connection.cursor() as cursor, \
-                cursor.copy(f"COPY {target} FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row(r)
-    elif conn.dialect.paramstyle in ("qmark", "format"):
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        sql = f"INSERT INTO {target} VALUES ({', '.join([mark] * len(names))})"
-        cursor = conn.connection.driver_connection.cursor()
-        while batch := list(islice(rows, BATCH)):
-            cursor.executemany(sql, batch)
-        cursor.close()
-    else:
-        while batch := list(islice(rows, BATCH)):
-            conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in batch])
 
 
 def database_file(url: str) -> Path | None:
