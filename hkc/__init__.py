@@ -1,10 +1,11 @@
 """hkc: the quarterly habitual-knife-carrier matrix, done transparently.
 
-The library is organised by pipeline stage; the command line (``cli.py``) is a thin client::
+The library is organised in subpackages by pipeline stage, each behind a small face; the command
+line (``cli.py``) is a thin client::
 
     from hkc.definitions import load_definitions
     from hkc.extract import load_extract
-    from hkc.scoring import score_people
+    from hkc.matrix import score_people
     from hkc.refresh import run_refresh
 """
 
