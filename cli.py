@@ -1,42 +1,81 @@
 """The ``hkc`` command line: a thin client of the library.
 
-Each command parses its options, calls one library function and renders the result.  Errors a
-user can fix (:class:`hkc.errors.HkcError`) print one line and exit with code 2; ``--debug``
-shows the traceback instead.
+Each command parses its options, calls one library function and renders the result.  One
+vocabulary: the options every command shares (``--db``, ``--config``, ``--extract-date``, ``--out``,
+``--json``) are declared once below, and every date option takes ``YYYY-MM-DD`` or a quarter
+(``2026Q3``, its last day).  One error style: a usage error (a missing option, a bad date, an
+unknown option or command) and an error a user can fix (:class:`hkc.errors.HkcError`) both print
+one line ``error: …`` and exit with code 2 (``--debug`` shows an HkcError's traceback instead).
+
+The library is imported inside each command, so ``--help`` and usage errors answer at once
+instead of after the seconds it takes to load pandas, scikit-learn and MLflow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from hkc import __version__
 from hkc.dates import parse_day
-from hkc.errors import HkcError
+from hkc.errors import HkcError, OutputError
 
-DATE = click.DateTime(formats=["%Y-%m-%d"])
-
-
-def _day(value: dt.datetime | None) -> dt.date | None:
-    return value.date() if value is not None else None
+# A usage error, as the one line after "error: ".
+USAGE_ERROR = "{problem} (see `{command} --help`)"
+# `--out FILE` of a command that writes one file.
+FILE_EXISTS = "--out {out}: already exists; pass --force to replace it, or choose another file"
+FILE_IS_DATABASE = "--out {out}: is the history database; choose another file"
 
 
 def _progress(message: str) -> None:
     click.echo(f"  {time.strftime('%H:%M:%S')} {message}", err=True)
 
 
-class HkcGroup(click.Group):
-    """Turns HkcError into one line and exit code 2 (unless --debug)."""
+# -- one error style -------------------------------------------------------------------------------
 
-    def invoke(self, ctx: click.Context):
+class UsageLine(click.UsageError):
+    """A usage error shown the way hkc shows every error: one line ``error: …``, exit code 2."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _one_line(exc: click.UsageError, command: str) -> click.UsageError:
+    """``exc`` as a :class:`UsageLine` naming the command whose ``--help`` to read (``command``
+    when the error does not know its own: an option missing its value)."""
+    if isinstance(exc, UsageLine | click.exceptions.NoArgsIsHelpError):
+        return exc
+    problem = " ".join(exc.format_message().split()).replace(". Did you mean", "; did you mean").rstrip(".")
+    if len(problem) > 1 and problem[0].isupper() and problem[1].islower():
+        problem = problem[0].lower() + problem[1:]  # "Missing option" -> "missing option"; "P1 ..." stays
+    if exc.ctx is not None:
+        command = " ".join(["hkc", *exc.ctx.command_path.split()[1:]])
+    return UsageLine(USAGE_ERROR.format(problem=problem, command=command), ctx=exc.ctx)
+
+
+class HkcGroup(click.Group):
+    """Every error a user can fix as one line and exit code 2: HkcError (unless --debug) and usage errors."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # the group's own options
+            raise _one_line(exc, "hkc") from None
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # no such command; a subcommand's options, arguments or values
+            raise _one_line(exc, " ".join(["hkc", *filter(None, [ctx.invoked_subcommand])])) from None
         except HkcError as exc:
             if ctx.params.get("debug") or os.environ.get("HKC_DEBUG"):
                 raise
@@ -44,15 +83,88 @@ class HkcGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
-@click.group(cls=HkcGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="hkc")
-@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
-@click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
-    """hkc: the quarterly habitual-knife-carrier matrix — transparent scores, evidenced cohorts."""
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
+# -- one vocabulary --------------------------------------------------------------------------------
 
+class Day(click.ParamType):
+    """A day: ``YYYY-MM-DD``, or a quarter such as ``2026Q3`` / ``2026-Q3`` (its last day)."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return parse_day(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DAY = Day()
+DAY_HELP = "; YYYY-MM-DD or a quarter such as 2026Q3 (its last day)"
+Decorator = Callable[[Callable], Callable]
+
+
+def date_option(*names: str, help: str, required: bool = False) -> Decorator:  # noqa: A002 - click's word
+    """A date option: a day or a quarter, parsed by :func:`hkc.dates.parse_day`."""
+    return click.option(*names, type=DAY, required=required, help=help + DAY_HELP)
+
+
+def out_folder_option(*, required: bool, help: str = "Output folder (new, empty, or one hkc wrote).",  # noqa: A002
+                      default: str | None = None) -> Decorator:
+    """``--out DIR``: a folder the command checks with :func:`hkc.outputs.prepare_output_folder` before writing."""
+    return click.option("--out", required=required, default=default, show_default=default is not None,
+                        type=click.Path(path_type=Path, file_okay=False), help=help)
+
+
+def out_file_option(help: str) -> Decorator:  # noqa: A002
+    """``--out FILE`` and ``--force`` (replace an existing file)."""
+    def decorate(fn: Callable) -> Callable:
+        fn = click.option("--force", is_flag=True, help="Replace --out FILE if it exists.")(fn)
+        return click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help=help)(fn)
+    return decorate
+
+
+def db_option(fn: Callable) -> Callable:
+    return click.option("--db", metavar="URL", help="History database URL (default: [database] url in config).")(fn)
+
+
+def config_option(fn: Callable) -> Callable:
+    return click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
+                        help="Settings file (config/hkc.toml of a deployment folder).")(fn)
+
+
+def run_option(fn: Callable) -> Callable:
+    return date_option("--run", "run", help="As-of date of the stored run (default: the latest)")(fn)
+
+
+def extract_date_option(fn: Callable) -> Callable:
+    return date_option("--extract-date", help="No event may be dated after this (default: today)")(fn)
+
+
+def json_option(fn: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON document instead of text (for scripts).")(fn)
+
+
+def pairs(example: str, convert: Callable[[str], Any] = str) -> Callable:
+    """A callback reading repeated ``KEY=VALUE`` options into a dict."""
+    def callback(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+        found = {}
+        for item in values:
+            key, _sep, value = (part.strip() for part in item.partition("="))
+            try:
+                if not key or not value:
+                    raise ValueError(item)
+                found[key] = convert(value)
+            except ValueError:
+                raise click.BadParameter(f"{item!r}: expected {param.metavar}, e.g. {example}") from None
+        return found
+    return callback
+
+
+# -- helpers shared by the commands ----------------------------------------------------------------
 
 def _definitions(config: Path | None):
     from hkc.definitions import load_definitions
@@ -62,9 +174,24 @@ def _definitions(config: Path | None):
     return defs
 
 
-config_option = click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
-                             help="Settings file (config/hkc.toml of a deployment folder).")
+def _db_url(db: str | None, defs) -> str:
+    return db or defs.database_url()
 
+
+def _store(db: str | None, config: Path | None):
+    from hkc.history import open_store
+
+    return open_store(_db_url(db, _definitions(config)), create=False)
+
+
+def _check_out_file(out: Path | None, *, force: bool, database: Path | None) -> None:
+    """Refuse to write ``--out FILE`` over the history database, or over any existing file without --force."""
+    if out is None:
+        return
+    if database is not None and out.resolve() == database.resolve():
+        raise OutputError(FILE_IS_DATABASE.format(out=out))
+    if out.exists() and not force:
+        raise OutputError(FILE_EXISTS.format(out=out))
 
 
 def _emit(text: str, out: Path | None, what: str) -> None:
@@ -72,10 +199,29 @@ def _emit(text: str, out: Path | None, what: str) -> None:
     from hkc.outputs import write_text_atomic
 
     if out is None:
-        click.echo(text)
+        click.echo(text, nl=not text.endswith("\n"))
     else:
         write_text_atomic(text, out)
         click.echo(f"{what} written to {out}")
+
+
+def _json(data: Any) -> None:
+    from hkc.outputs import json_text
+
+    click.echo(json_text(data), nl=False)
+
+
+# -- the commands ----------------------------------------------------------------------------------
+
+@click.group(name="hkc", cls=HkcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hkc")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """hkc: the quarterly habitual-knife-carrier matrix — transparent scores, evidenced cohorts."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
 
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
@@ -90,57 +236,49 @@ def init(directory: Path) -> None:
 
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Write OUT/rejects.csv here.")
-@click.option("--extract-date", type=DATE, help="No date may be after this (default: today).")
+@out_folder_option(required=False, help="Write OUT/rejects.csv here (new, empty, or one hkc wrote).")
+@extract_date_option
 @config_option
-def validate(data_dir: Path, out: Path | None, extract_date, config: Path | None) -> None:
+def validate(data_dir: Path, out: Path | None, extract_date: dt.date | None, config: Path | None) -> None:
     """Check an extract against the input contract and quarantine bad rows."""
     from hkc.extract import check_capacity, load_extract, probe_extract
-    from hkc.outputs import write_csv
+    from hkc.outputs import prepare_output_folder, replace_atomically, write_csv
     from hkc.report_text import validation_summary
 
     defs = _definitions(config)
-    probe_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date))  # garbage first
+    folder = prepare_output_folder(out, inputs=[data_dir]) if out is not None else None
+    probe_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date)  # garbage first
     _progress(check_capacity(data_dir).describe())  # loading is most of a refresh's memory: same check
-    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date), progress=_progress)
+    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date, progress=_progress)
     click.echo(validation_summary(extract))
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=".rejects-", suffix=".csv")
-        os.close(fd)
-        write_csv(extract.rejects, Path(tmp))
-        os.replace(tmp, out / "rejects.csv")
+    if folder is not None:
+        replace_atomically(folder / "rejects.csv", lambda tmp: write_csv(extract.rejects, tmp))
         click.echo(f"rejects written to {out / 'rejects.csv'}")
 
 
 @main.command()
-@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Folder to write.")
+@out_folder_option(required=True, help="Folder to write the extract into (new, empty, or one hkc wrote).")
 @click.option("--people", default=5000, show_default=True, type=click.IntRange(min=10), help="People to generate.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed, same files).")
-@click.option("--until", type=DATE, help="Last event date (default: end of the last complete quarter).")
+@date_option("--until", help="Last event date (default: end of the last complete quarter)")
 @click.option("--dirty", default=0.0, show_default=True, type=click.FloatRange(0, 0.5),
               help="Fraction of rows given a realistic fault to quarantine.")
-@click.option("--intel-bias", multiple=True, metavar="GROUP=FACTOR",
+@click.option("--intel-bias", multiple=True, metavar="GROUP=FACTOR", callback=pairs("Black=2", float),
               help="Multiply the recording of intelligence on an ethnic group, e.g. Black=2.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-def synth(out: Path, people: int, seed: int, until, dirty: float, intel_bias: tuple[str, ...], fmt: str) -> None:
+def synth(out: Path, people: int, seed: int, until: dt.date | None, dirty: float, intel_bias: dict[str, float],
+          fmt: str) -> None:
     """Write a synthetic force's extract (for demos, tests and benchmarks)."""
     from hkc.definitions import load_definitions
+    from hkc.outputs import prepare_output_folder
     from hkc.synth import generate_force, last_quarter_end, write_force
 
-    bias = {}
-    for item in intel_bias:
-        group, sep, factor = item.partition("=")
-        try:
-            bias[group.strip()] = float(factor)
-        except ValueError:
-            sep = ""
-        if not sep:
-            raise click.BadParameter(f"{item!r}: expected GROUP=FACTOR, e.g. Black=2", param_hint="--intel-bias")
-    end = _day(until) or last_quarter_end(dt.date.today())
+    end = until or last_quarter_end(dt.date.today())
+    catalogue = load_definitions().catalogue
+    prepare_output_folder(out)
     try:
-        force = generate_force(people=people, seed=seed, until=end, dirty=dirty, intel_bias=bias,
-                               catalogue=load_definitions().catalogue)
+        force = generate_force(people=people, seed=seed, until=end, dirty=dirty, intel_bias=intel_bias,
+                               catalogue=catalogue)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--intel-bias") from None
     files = write_force(force, out, fmt=fmt)
@@ -152,81 +290,78 @@ def synth(out: Path, people: int, seed: int, until, dirty: float, intel_bias: tu
 
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path))
-@click.option("--as-of", required=True, type=DATE, help="Score with events on or before this date.")
-@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
-@click.option("--db", help="History database URL (default from config).")
-@click.option("--extract-date", type=DATE, help="No date may be after this (default: today).")
+@date_option("--as-of", required=True, help="Score with events on or before this date")
+@out_folder_option(required=True)
+@db_option
+@extract_date_option
 @click.option("--partner-pack/--no-partner-pack", default=None,
               help="Require (or skip) the pseudonymised partner pack; by default it is written when "
                    "HKC_PSEUDONYM_KEY is set.")
 @click.option("--by", "by", help="Who runs this refresh, for the disclosure log (default: your login name).")
 @config_option
-def refresh(data_dir: Path, as_of, out: Path, db: str | None, extract_date, partner_pack: bool | None,
-            by: str | None, config: Path | None) -> None:
+def refresh(data_dir: Path, as_of: dt.date, out: Path, db: str | None, extract_date: dt.date | None,
+            partner_pack: bool | None, by: str | None, config: Path | None) -> None:
     """Run the quarterly refresh: validate, score, rank, write the packs, store history."""
     from hkc.refresh import run_refresh
     from hkc.report_text import refresh_summary
 
     defs = _definitions(config)
     mode = "auto" if partner_pack is None else "yes" if partner_pack else "no"
-    result = run_refresh(data_dir, as_of=_day(as_of), out=out, definitions=defs, db_url=db,
-                         extract_date=_day(extract_date), progress=_progress, partner_pack=mode, by=by)
+    result = run_refresh(data_dir, as_of=as_of, out=out, definitions=defs, db_url=db, extract_date=extract_date,
+                         progress=_progress, partner_pack=mode, by=by)
     click.echo(refresh_summary(result, preview=defs.settings.outputs.preview_rows))
 
 
-def _store(db: str | None, config: Path | None):
-    from hkc.history import open_store
-
-    defs = _definitions(config)
-    return open_store(db or defs.database_url(), create=False)
-
-
-def _as_of(value: str | None, option: str) -> dt.date | None:
-    """YYYY-MM-DD or a quarter such as 2026Q3 (its last day)."""
-    if value is None:
-        return None
-    try:
-        return parse_day(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
-
-
 @main.command()
-@click.option("--db", help="History database URL (default from config).")
+@db_option
 @config_option
-def history(db: str | None, config: Path | None) -> None:
+@json_option
+def history(db: str | None, config: Path | None, as_json: bool) -> None:
     """List the refreshes stored in the history database."""
     from hkc.report_text import history_table
 
-    click.echo(history_table(_store(db, config).list_runs()))
+    store = _store(db, config)
+    stored = store.list_runs()
+    if as_json:
+        _json({"database": store.url, "runs": [dataclasses.asdict(r) for r in stored]})
+    else:
+        click.echo(history_table(stored))
 
 
 @main.command(name="movement")
-@click.option("--from", "from_", required=True, help="Earlier run: as-of date or quarter (2026Q2).")
-@click.option("--to", "to", required=True, help="Later run: as-of date or quarter (2026Q3).")
-@click.option("--db", help="History database URL (default from config).")
+@date_option("--from", "from_", required=True, help="The earlier run's as-of date")
+@date_option("--to", "to", required=True, help="The later run's as-of date")
+@db_option
 @config_option
-def movement_cmd(from_: str, to: str, db: str | None, config: Path | None) -> None:
+@json_option
+def movement_cmd(from_: dt.date, to: dt.date, db: str | None, config: Path | None, as_json: bool) -> None:
     """Entries, exits and RAG changes between two stored refreshes."""
     from hkc.history import compare_runs
     from hkc.report_text import movement_report
 
-    store = _store(db, config)
-    click.echo(movement_report(compare_runs(store, _as_of(from_, "--from"), _as_of(to, "--to"))))
+    change = compare_runs(_store(db, config), from_, to)
+    if as_json:
+        _json(change)
+    else:
+        click.echo(movement_report(change))
 
 
 @main.command()
 @click.argument("person_id")
-@click.option("--run", "run", help="As-of date or quarter of the run (default: the latest).")
-@click.option("--db", help="History database URL (default from config).")
+@run_option
+@db_option
 @config_option
-def explain(person_id: str, run: str | None, db: str | None, config: Path | None) -> None:
+@json_option
+def explain(person_id: str, run: dt.date | None, db: str | None, config: Path | None, as_json: bool) -> None:
     """Print every event behind one person's scores in a stored run."""
     from hkc.history import explain_person
     from hkc.report_text import explanation
 
-    store = _store(db, config)
-    click.echo(explanation(explain_person(store, person_id, as_of=_as_of(run, "--run"))))
+    info = explain_person(_store(db, config), person_id, as_of=run)
+    if as_json:
+        _json(info)
+    else:
+        click.echo(explanation(info))
 
 
 @main.command()
@@ -237,48 +372,46 @@ def explain(person_id: str, run: str | None, db: str | None, config: Path | None
 @click.option("--selected", help="0/1 column saying who was selected (instead of --threshold).")
 @click.option("--outcome", help="0/1 outcome column: adds error rates and calibration by group.")
 @click.option("--by", "by", required=True, multiple=True, help="Sensitive attribute column (repeatable).")
-@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
-@click.option("--reference", multiple=True, metavar="COL=GROUP",
+@out_folder_option(required=True)
+@click.option("--reference", multiple=True, metavar="COL=GROUP", callback=pairs("race=Caucasian"),
               help="Reference group of an attribute, e.g. race=Caucasian (default: from the spec, else the largest).")
 @click.option("--spec", type=click.Path(path_type=Path, dir_okay=False),
               help="Audit specification (default: audits/fairness.toml of the definitions in use).")
 @config_option
 def audit(input_: Path, score: str, threshold: float | None, selected: str | None, outcome: str | None,
-          by: tuple[str, ...], out: Path, reference: tuple[str, ...], spec: Path | None, config: Path | None) -> None:
+          by: tuple[str, ...], out: Path, reference: dict[str, str], spec: Path | None, config: Path | None) -> None:
     """Audit any scored file for disparities by group, with intervals."""
     from hkc.audit import findings, run_file_audit
     from hkc.definitions import load_audit_spec, refresh_audit_spec
+    from hkc.outputs import prepare_output_folder
 
     if (threshold is None) == (selected is None):
         raise click.UsageError("give exactly one of --threshold T or --selected COL")
-    refs = {}
-    for item in reference:
-        column, sep, group = item.partition("=")
-        if not sep or not column.strip() or not group.strip():
-            raise click.BadParameter(f"{item!r}: expected COL=GROUP, e.g. race=Caucasian", param_hint="--reference")
-        refs[column.strip()] = group.strip()
     audit_spec = load_audit_spec(spec) if spec else refresh_audit_spec(_definitions(config))
+    prepare_output_folder(out, inputs=[input_.parent])
     result = run_file_audit(input_, score=score, threshold=threshold, selected=selected, outcome=outcome,
-                            by=list(by), out=out, spec=audit_spec, reference=refs or None)
+                            by=list(by), out=out, spec=audit_spec, reference=reference or None)
     for sentence in findings(result):
         click.echo(f"- {sentence}")
     click.echo(f"audit written to {out}: open audit.html first; audit.json holds every figure")
 
 
 @main.command()
-@click.option("--run", "run", help="As-of date or quarter of the run (default: the latest).")
-@click.option("--db", help="History database URL (default from config).")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the record here.")
+@run_option
+@db_option
+@out_file_option("Write the record here (Markdown) instead of to standard output.")
 @config_option
-def transparency(run: str | None, db: str | None, out: Path | None, config: Path | None) -> None:
+def transparency(run: dt.date | None, db: str | None, out: Path | None, force: bool, config: Path | None) -> None:
     """Write an algorithmic transparency record from the definitions and a stored run."""
     from hkc.definitions import refresh_audit_spec
-    from hkc.history import open_store
+    from hkc.history import database_file, open_store
     from hkc.transparency import transparency_record
 
     defs = _definitions(config)
-    store = open_store(db or defs.database_url(), create=False)
-    stored = store.find_run(_as_of(run, "--run"))
+    url = _db_url(db, defs)
+    _check_out_file(out, force=force, database=database_file(url))
+    store = open_store(url, create=False)
+    stored = store.find_run(run)
     text = transparency_record(definitions=defs, manifest=store.manifest(stored.run_id),
                                audit=store.audit(stored.run_id), audit_spec=refresh_audit_spec(defs))
     _emit(text, out, "transparency record")
@@ -286,42 +419,46 @@ def transparency(run: str | None, db: str | None, out: Path | None, config: Path
 
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path))
-@click.option("--as-of", required=True, type=DATE, help="The extract's history ends here (the latest outcome date).")
-@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+@date_option("--as-of", required=True, help="The extract's history ends here (the latest outcome date)")
+@out_folder_option(required=True)
 @click.option("--spec", help="Model specification: a name in models/ or a file (default: [model] spec).")
-@click.option("--extract-date", type=DATE, help="No date may be after this (default: today).")
+@extract_date_option
 @config_option
-def backtest(data_dir: Path, as_of, out: Path, spec: str | None, extract_date, config: Path | None) -> None:
+def backtest(data_dir: Path, as_of: dt.date, out: Path, spec: str | None, extract_date: dt.date | None,
+             config: Path | None) -> None:
     """Backtest the matrix, the models and simple baselines on the extract's own history."""
     from hkc.extract import load_extract
     from hkc.model import run_backtest
+    from hkc.outputs import prepare_output_folder
     from hkc.report_text import backtest_summary
 
     defs = _definitions(config)
-    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date), progress=_progress)
-    out.mkdir(parents=True, exist_ok=True)
-    result = run_backtest(extract, definitions=defs, as_of=_day(as_of), out=out, spec=spec, progress=_progress)
+    prepare_output_folder(out, inputs=[data_dir])
+    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date, progress=_progress)
+    result = run_backtest(extract, definitions=defs, as_of=as_of, out=out, spec=spec, progress=_progress)
     click.echo(backtest_summary(result))
     click.echo(f"backtest written to {out}: open backtest.html first; backtest.json holds every figure")
 
 
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path))
-@click.option("--as-of", required=True, type=DATE, help="The extract's history ends here.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Write the model card here.")
+@date_option("--as-of", required=True, help="The extract's history ends here")
+@out_folder_option(required=False, help="Write the model card here (new, empty, or one hkc wrote).")
 @click.option("--spec", help="Model specification: a name in models/ or a file (default: [model] spec).")
-@click.option("--extract-date", type=DATE, help="No date may be after this (default: today).")
+@extract_date_option
 @config_option
-def train(data_dir: Path, as_of, out: Path | None, spec: str | None, extract_date, config: Path | None) -> None:
+def train(data_dir: Path, as_of: dt.date, out: Path | None, spec: str | None, extract_date: dt.date | None,
+          config: Path | None) -> None:
     """Fit, calibrate and evaluate the model; register it, as champion only if it beats the matrix."""
     from hkc.extract import load_extract
     from hkc.model import train_model
+    from hkc.outputs import prepare_output_folder
 
     defs = _definitions(config)
-    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=_day(extract_date), progress=_progress)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    result = train_model(extract, definitions=defs, as_of=_day(as_of), out=out, spec=spec, progress=_progress)
+        prepare_output_folder(out, inputs=[data_dir])
+    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date, progress=_progress)
+    result = train_model(extract, definitions=defs, as_of=as_of, out=out, spec=spec, progress=_progress)
     verdict = "champion" if result["champion"] else "registered without the champion alias"
     version = result.get("registered_version")
     click.echo(f"model {result.get('registered_name')} version {version}: {verdict}" if version
@@ -338,18 +475,20 @@ def decisions() -> None:
 
 @decisions.command(name="import")
 @click.argument("pack", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--meeting-date", required=True, type=DATE, help="Date of the meeting that made the decisions.")
+@date_option("--meeting-date", required=True, help="Date of the meeting that made the decisions")
 @click.option("--by", "by", required=True, help="Who records the decisions (e.g. the meeting's chair).")
-@click.option("--db", help="History database URL (default from config).")
+@db_option
 @config_option
-def decisions_import(pack: Path, meeting_date, by: str, db: str | None, config: Path | None) -> None:
+def decisions_import(pack: Path, meeting_date: dt.date, by: str, db: str | None, config: Path | None) -> None:
     """Read decisions back from a partner pack's cohort.xlsx (all rows or none)."""
+    from hkc.history import open_store
     from hkc.partnership import DecisionImportError, import_decisions, partner_key
 
     defs = _definitions(config)
     key = partner_key(defs.settings.partner)
     try:
-        report = import_decisions(_store(db, config), pack, key=key, meeting_date=_day(meeting_date), by=by)
+        report = import_decisions(open_store(_db_url(db, defs), create=False), pack, key=key,
+                                  meeting_date=meeting_date, by=by)
     except DecisionImportError as exc:
         for problem in getattr(exc, "problems", [])[:50]:
             click.echo(f"  {problem}", err=True)
@@ -360,45 +499,57 @@ def decisions_import(pack: Path, meeting_date, by: str, db: str | None, config: 
 
 @main.command()
 @click.argument("person_id")
-@click.option("--db", help="History database URL (default from config).")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the answer here (Markdown).")
+@db_option
+@out_file_option("Write the answer here (Markdown, or JSON with --json) instead of to standard output.")
 @config_option
-def sar(person_id: str, db: str | None, out: Path | None, config: Path | None) -> None:
+@json_option
+def sar(person_id: str, db: str | None, out: Path | None, force: bool, config: Path | None, as_json: bool) -> None:
     """Answer a subject-access request: lists, scores, evidence and every disclosure for one person."""
-    from hkc.history import render_subject_access, subject_access
+    from hkc.history import database_file, open_store, render_subject_access, subject_access
+    from hkc.outputs import json_text
 
-    text = render_subject_access(subject_access(_store(db, config), person_id))
-    _emit(text, out, "subject-access answer")
+    url = _db_url(db, _definitions(config))
+    _check_out_file(out, force=force, database=database_file(url))
+    answer = subject_access(open_store(url, create=False), person_id)
+    _emit(json_text(answer) if as_json else render_subject_access(answer), out, "subject-access answer")
 
 
 @main.command()
 @click.option("--older-than-days", type=click.IntRange(min=1), help="Default: [retention] days in config.")
 @click.option("--by", "by", required=True, help="Who runs the purge, for its log.")
 @click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
-@click.option("--db", help="History database URL (default from config).")
+@db_option
 @config_option
-def purge(older_than_days: int | None, by: str, dry_run: bool, db: str | None, config: Path | None) -> None:
+@json_option
+def purge(older_than_days: int | None, by: str, dry_run: bool, db: str | None, config: Path | None,
+          as_json: bool) -> None:
     """Delete runs and person-level history older than the retention period (logged, content not kept)."""
+    from hkc.history import open_store
     from hkc.history import purge as purge_history
+    from hkc.report_text import purge_summary
 
     defs = _definitions(config)
     days = older_than_days or defs.settings.retention.days
-    result = purge_history(_store(db, config), older_than_days=days, today=dt.date.today(), by=by, dry_run=dry_run)
-    verb = "would purge" if dry_run else "purged"
-    click.echo(f"{verb} {result['runs']} run(s) older than {result['cutoff']}; rows: "
-               + ", ".join(f"{k} {v:,}" for k, v in result["rows"].items()))
+    result = purge_history(open_store(_db_url(db, defs), create=False), older_than_days=days,
+                           today=dt.date.today(), by=by, dry_run=dry_run)
+    if as_json:
+        _json(result)
+    else:
+        click.echo(purge_summary(result))
 
 
 @main.command()
-@click.option("--out", default="hkc-demo", show_default=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Folder for the synthetic extract, outputs and history.")
+@out_folder_option(required=False, default="hkc-demo",
+                   help="Folder for the synthetic extract, outputs and history (new, empty, or an earlier demo's).")
 @click.option("--people", default=20000, show_default=True, type=click.IntRange(min=500))
 @click.option("--seed", default=7, show_default=True, type=int)
 def demo(out: Path, people: int, seed: int) -> None:
     """Generate a synthetic force and run two consecutive quarterly refreshes on it."""
     from hkc.demo import run_demo
+    from hkc.outputs import prepare_output_folder
 
-    for line in run_demo(out, people=people, seed=seed, progress=_progress):
+    folder = prepare_output_folder(out)
+    for line in run_demo(folder, people=people, seed=seed, progress=_progress):
         click.echo(line)
 
 

@@ -8,7 +8,7 @@ from hkc.extract import Extract
 from hkc.history import StoredRun
 
 __all__ = ["validation_summary", "refresh_summary", "history_table", "movement_report", "explanation",
-           "backtest_summary"]
+           "backtest_summary", "purge_summary"]
 
 FIRST_PROBLEMS = 10
 
@@ -68,6 +68,13 @@ def history_table(runs: Sequence[StoredRun]) -> str:
     return _table(["run", "as_of", "stored at", "scored", "eligible", "listed", "config", "inputs"],
                   [(r.run_id, r.as_of, r.started_at[:19], f"{r.scored:,}", f"{r.eligible:,}", r.cohort_size,
                     r.config_sha256[:12], r.inputs_sha256[:12]) for r in runs])
+
+
+def purge_summary(result: dict) -> str:
+    """What a purge erased (or, dry run, would erase): runs and rows by table; never an id."""
+    verb = "would purge" if result["dry_run"] else "purged"
+    return (f"{verb} {result['runs']} run(s) older than {result['cutoff']}; rows: "
+            + ", ".join(f"{k} {v:,}" for k, v in result["rows"].items()))
 
 
 def movement_report(change: dict) -> str:

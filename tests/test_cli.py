@@ -91,6 +91,8 @@ def test_validate_prints_reconciled_counts_and_writes_rejects(runner, tiny, tmp_
 
 
 def test_refresh_history_explain_and_movement(runner, tiny, tmp_path, offline_config):
+    with (tiny / "events.csv").open("a") as fh:  # evidence before the first quarter, so both can be scored
+        fh.write("E90,P1,2026-06-02,knife_possession,offender,police,convicted,,,\n")
     db = f"sqlite:///{tmp_path / 'h.db'}"
     first = invoke(runner, "refresh", tiny, "--as-of", "2026-06-30", "--out", tmp_path / "q2", "--db", db,
                    "--extract-date", "2026-09-30", "--config", offline_config)

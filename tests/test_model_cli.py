@@ -33,10 +33,16 @@ def cli(tmp: Path, *args):
     return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
 
 
-def test_backtest_reports_the_matrix_against_baselines_with_intervals(setup):
+@pytest.fixture(scope="module")
+def backtested(setup):
     tmp, settings = setup
-    result = cli(tmp, "backtest", tmp / "extract", "--as-of", UNTIL, "--out", tmp / "bt", "--config", settings,
-                 "--extract-date", UNTIL)
+    return cli(tmp, "backtest", tmp / "extract", "--as-of", UNTIL, "--out", tmp / "bt", "--config", settings,
+               "--extract-date", UNTIL)
+
+
+def test_backtest_reports_the_matrix_against_baselines_with_intervals(setup, backtested):
+    tmp, _settings = setup
+    result = backtested
     assert result.exit_code == 0, result.output
     data = json.loads((tmp / "bt" / "backtest.json").read_text())
     assert {"matrix", "model_logistic", "prior_knife_count", "random"} <= set(data["rankers"])
@@ -68,3 +74,14 @@ def test_train_then_refresh_shows_the_model_only_if_it_earned_champion(setup):
     else:
         assert "holds the alias champion: run `hkc train`; the list is the matrix's alone" in refreshed.stderr
         assert "model_probability" not in cohort.columns
+
+
+def test_a_second_backtest_into_the_first_ones_folder_gets_past_the_folder_check(setup, backtested):
+    tmp, settings = setup
+    assert backtested.exit_code == 0, backtested.output
+    earlier = (tmp / "bt" / "backtest.json").read_bytes()
+    again = cli(tmp, "backtest", tmp / "extract", "--as-of", "2026Q3", "--out", tmp / "bt", "--config", settings,
+                "--extract-date", "2026Q3", "--spec", "no-such-spec")  # fails on the spec, after the check
+    assert again.exit_code == 2
+    assert again.stderr.splitlines()[-1].startswith("error: model specification 'no-such-spec' not found")
+    assert (tmp / "bt" / "backtest.json").read_bytes() == earlier

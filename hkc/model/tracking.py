@@ -1,12 +1,13 @@
 """MLflow plumbing for the model: the client, flattened metrics and the backtest's run.
 
-Only aggregate figures reach MLflow, never a person-level row.
+Only aggregate figures reach MLflow, never a person-level row.  Every use of MLflow goes through
+:func:`_mlflow`, which holds :func:`hkc.tracking.quiet_mlflow` for the block: MLflow's own log
+lines and messages never interleave with hkc's progress.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from hkc.definitions import Definitions
 from hkc.model.report import calibration_svg
-from hkc.tracking import tracking_uri
+from hkc.tracking import quiet_mlflow, tracking_uri
 
 __all__ = ['log_backtest', 'MLFLOW_FAILED']
 
@@ -32,23 +33,20 @@ def _sqlite_path(uri: str) -> Path | None:
 
 @contextlib.contextmanager
 def _mlflow(definitions: Definitions) -> Iterator[tuple[Any, Any, str]]:
-    """``(mlflow, client, uri)`` for the configured store, with the experiment set."""
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    import mlflow  # optional heavy dependency: MLflow loads for a second; only tracked runs pay for it
-    from mlflow import MlflowClient  # optional heavy dependency (as above)
-
-    uri = tracking_uri(definitions.settings.tracking, definitions.base)
-    db = _sqlite_path(uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    name = definitions.settings.tracking.experiment
-    if mlflow.get_experiment_by_name(name) is None:
-        location = (db.parent / "mlartifacts").resolve().as_uri() if db is not None else None
-        mlflow.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
-    yield mlflow, MlflowClient(uri), uri
+    """``(mlflow, client, uri)`` for the configured store, with the experiment set; MLflow is quiet
+    (:func:`hkc.tracking.quiet_mlflow`) for the whole block."""
+    with quiet_mlflow() as mlflow:
+        uri = tracking_uri(definitions.settings.tracking, definitions.base)
+        db = _sqlite_path(uri)
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        name = definitions.settings.tracking.experiment
+        if mlflow.get_experiment_by_name(name) is None:
+            location = (db.parent / "mlartifacts").resolve().as_uri() if db is not None else None
+            mlflow.create_experiment(name, artifact_location=location)
+        mlflow.set_experiment(name)
+        yield mlflow, mlflow.MlflowClient(uri), uri
 
 
 def _flat_metrics(evaluation: Mapping, prefix: str = "test") -> dict[str, float]:
