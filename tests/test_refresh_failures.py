@@ -16,7 +16,7 @@ from hkc.errors import HistoryError, HkcError, OutputError
 from hkc.history import open_store
 from hkc.history.retention import purge
 from hkc.refresh import run_refresh
-from hkc.refresh.run import AS_OF_AFTER_EXTRACT, AS_OF_BEFORE_EVENTS
+from hkc.refresh.run import AS_OF_AFTER_EXTRACT, AS_OF_BEFORE_EVENTS, AS_OF_IN_FUTURE
 from tests.builders import ExtractBuilder, offline_definitions
 
 AS_OF = dt.date(2026, 9, 30)
@@ -54,6 +54,14 @@ def test_as_of_after_the_extract_date_is_refused_before_any_work(tmp_path, extra
     with pytest.raises(HkcError) as err:
         refresh(extract, tmp_path, as_of=dt.date(2026, 12, 31), extract_date=dt.date(2026, 10, 1))
     assert err.value.message == AS_OF_AFTER_EXTRACT.format(as_of="2026-12-31", extract_date="2026-10-01")
+    assert counts(tmp_path) == (0, 0) and not (tmp_path / "out").exists()
+
+
+def test_an_as_of_after_today_without_an_extract_date_is_refused(tmp_path, extract):
+    far = dt.date(9999, 12, 31)
+    with pytest.raises(HkcError) as err:
+        refresh(extract, tmp_path, as_of=far, extract_date=None)
+    assert err.value.message == AS_OF_IN_FUTURE.format(as_of=far, today=dt.date.today())
     assert counts(tmp_path) == (0, 0) and not (tmp_path / "out").exists()
 
 

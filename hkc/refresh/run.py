@@ -45,6 +45,8 @@ __all__ = ["RefreshResult", "run_refresh", "config_fingerprint", "PartnerPack"]
 PartnerPack = Literal["auto", "yes", "no"]
 AS_OF_AFTER_EXTRACT = ("--as-of {as_of} is after --extract-date {extract_date}: an extract cannot show what happened "
                        "after it was taken; score as of {extract_date} or earlier")
+AS_OF_IN_FUTURE = ("--as-of {as_of} is after today ({today}): an extract cannot hold what has not happened yet; "
+                   "choose a date up to today, or give --extract-date if the extract was taken later")
 AS_OF_BEFORE_EVENTS = ("--as-of {as_of} is before every event in the extract (the first is on {first}): nothing "
                        "could be scored; choose a date from {first} on")
 NOT_PUBLISHED = ("{problem}; the run was stored in the history as run {run_id} (as of {as_of}) but its outputs were "
@@ -117,6 +119,8 @@ def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions:
     """
     if extract_date is not None and as_of > extract_date:
         raise HkcError(AS_OF_AFTER_EXTRACT.format(as_of=as_of, extract_date=extract_date))
+    if extract_date is None and as_of > dt.date.today():
+        raise HkcError(AS_OF_IN_FUTURE.format(as_of=as_of, today=dt.date.today()))
     url = db_url or definitions.database_url()
     check_output_folder(out, inputs=[Path(data_dir)], database=database_file(url))
     # Children's data: everything the run creates is private to this account unless the settings say otherwise.
