@@ -15,154 +15,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from hkc import __version__
-from hkc.dates import parse_day
-from hkc.errors import HkcError, OutputError
-
-# A usage error, as the one line after "error: ".
-USAGE_ERROR = "{problem} (see `{command} --help`)"
-# `--out FILE` of a command that writes one file.
-FILE_EXISTS = "--out {out}: already exists; pass --force to replace it, or choose another file"
-FILE_IS_DATABASE = "--out {out}: is the history database; choose another file"
-
-
-def _progress(message: str) -> None:
-    click.echo(f"  {time.strftime('%H:%M:%S')} {message}", err=True)
-
-
-# -- one error style -------------------------------------------------------------------------------
-
-class UsageLine(click.UsageError):
-    """A usage error shown the way hkc shows every error: one line ``error: …``, exit code 2."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-def _one_line(exc: click.UsageError, command: str) -> click.UsageError:
-    """``exc`` as a :class:`UsageLine` naming the command whose ``--help`` to read (``command``
-    when the error does not know its own: an option missing its value)."""
-    if isinstance(exc, UsageLine | click.exceptions.NoArgsIsHelpError):
-        return exc
-    problem = " ".join(exc.format_message().split()).replace(". Did you mean", "; did you mean").rstrip(".")
-    if len(problem) > 1 and problem[0].isupper() and problem[1].islower():
-        problem = problem[0].lower() + problem[1:]  # "Missing option" -> "missing option"; "P1 ..." stays
-    if exc.ctx is not None:
-        command = " ".join(["hkc", *exc.ctx.command_path.split()[1:]])
-    return UsageLine(USAGE_ERROR.format(problem=problem, command=command), ctx=exc.ctx)
-
-
-class HkcGroup(click.Group):
-    """Every error a user can fix as one line and exit code 2: HkcError (unless --debug) and usage errors."""
-
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:  # the group's own options
-            raise _one_line(exc, "hkc") from None
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:  # no such command; a subcommand's options, arguments or values
-            raise _one_line(exc, " ".join(["hkc", *filter(None, [ctx.invoked_subcommand])])) from None
-        except HkcError as exc:
-            if ctx.params.get("debug") or os.environ.get("HKC_DEBUG"):
-                raise
-            click.echo(f"error: {exc.message}", err=True)
-            ctx.exit(exc.exit_code)
-
-
-# -- one vocabulary --------------------------------------------------------------------------------
-
-class Day(click.ParamType):
-    """A day: ``YYYY-MM-DD``, or a quarter such as ``2026Q3`` / ``2026-Q3`` (its last day)."""
-
-    name = "date"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return parse_day(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-DAY = Day()
-DAY_HELP = "; YYYY-MM-DD or a quarter such as 2026Q3 (its last day)"
-Decorator = Callable[[Callable], Callable]
-
-
-def date_option(*names: str, help: str, required: bool = False) -> Decorator:  # noqa: A002 - click's word
-    """A date option: a day or a quarter, parsed by :func:`hkc.dates.parse_day`."""
-    return click.option(*names, type=DAY, required=required, help=help + DAY_HELP)
-
-
-def out_folder_option(*, required: bool, help: str = "Output folder (new, empty, or one hkc wrote).",  # noqa: A002
-                      default: str | None = None) -> Decorator:
-    """``--out DIR``: a folder the command checks with :func:`hkc.outputs.prepare_output_folder` before writing."""
-    return click.option("--out", required=required, default=default, show_default=default is not None,
-                        type=click.Path(path_type=Path, file_okay=False), help=help)
-
-
-def out_file_option(help: str) -> Decorator:  # noqa: A002
-    """``--out FILE`` and ``--force`` (replace an existing file)."""
-    def decorate(fn: Callable) -> Callable:
-        fn = click.option("--force", is_flag=True, help="Replace --out FILE if it exists.")(fn)
-        return click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help=help)(fn)
-    return decorate
-
-
-def db_option(fn: Callable) -> Callable:
-    return click.option("--db", metavar="URL", help="History database URL (default: [database] url in config).")(fn)
-
-
-def config_option(fn: Callable) -> Callable:
-    return click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
-                        help="Settings file (config/hkc.toml of a deployment folder).")(fn)
-
-
-def run_option(fn: Callable) -> Callable:
-    return date_option("--run", "run", help="As-of date of the stored run (default: the latest)")(fn)
-
-
-def extract_date_option(fn: Callable) -> Callable:
-    return date_option("--extract-date", help="No event may be dated after this (default: today)")(fn)
-
-
-def json_option(fn: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print one JSON document instead of text (for scripts).")(fn)
-
-
-def pairs(example: str, convert: Callable[[str], Any] = str) -> Callable:
-    """A callback reading repeated ``KEY=VALUE`` options into a dict."""
-    def callback(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
-        found = {}
-        for item in values:
-            key, _sep, value = (part.strip() for part in item.partition("="))
-            try:
-                if not key or not value:
-                    raise ValueError(item)
-                found[key] = convert(value)
-            except ValueError:
-                raise click.BadParameter(f"{item!r}: expected {param.metavar}, e.g. {example}") from None
-        return found
-    return callback
-
+from hkc.commandline import (
+    HkcGroup,
+    config_option,
+    date_option,
+    db_option,
+    extract_date_option,
+    json_option,
+    out_file_option,
+    out_folder_option,
+    pairs,
+    progress,
+    run_option,
+)
 
 # -- helpers shared by the commands ----------------------------------------------------------------
 
@@ -182,16 +54,6 @@ def _store(db: str | None, config: Path | None):
     from hkc.history import open_store
 
     return open_store(_db_url(db, _definitions(config)), create=False)
-
-
-def _check_out_file(out: Path | None, *, force: bool, database: Path | None) -> None:
-    """Refuse to write ``--out FILE`` over the history database, or over any existing file without --force."""
-    if out is None:
-        return
-    if database is not None and out.resolve() == database.resolve():
-        raise OutputError(FILE_IS_DATABASE.format(out=out))
-    if out.exists() and not force:
-        raise OutputError(FILE_EXISTS.format(out=out))
 
 
 def _emit(text: str, out: Path | None, what: str) -> None:
@@ -248,8 +110,8 @@ def validate(data_dir: Path, out: Path | None, extract_date: dt.date | None, con
     defs = _definitions(config)
     folder = prepare_output_folder(out, inputs=[data_dir]) if out is not None else None
     probe_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date)  # garbage first
-    _progress(check_capacity(data_dir).describe())  # loading is most of a refresh's memory: same check
-    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date, progress=_progress)
+    progress(check_capacity(data_dir).describe())  # loading is most of a refresh's memory: same check
+    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date, progress=progress)
     click.echo(validation_summary(extract))
     if folder is not None:
         replace_atomically(folder / "rejects.csv", lambda tmp: write_csv(extract.rejects, tmp))
@@ -308,7 +170,7 @@ def refresh(data_dir: Path, as_of: dt.date, out: Path, db: str | None, extract_d
     defs = _definitions(config)
     mode = "auto" if partner_pack is None else "yes" if partner_pack else "no"
     result = run_refresh(data_dir, as_of=as_of, out=out, definitions=defs, db_url=db, extract_date=extract_date,
-                         progress=_progress, partner_pack=mode, by=by)
+                         progress=progress, partner_pack=mode, by=by)
     click.echo(refresh_summary(result, preview=defs.settings.outputs.preview_rows))
 
 
@@ -388,7 +250,7 @@ def audit(input_: Path, score: str, threshold: float | None, selected: str | Non
     if (threshold is None) == (selected is None):
         raise click.UsageError("give exactly one of --threshold T or --selected COL")
     audit_spec = load_audit_spec(spec) if spec else refresh_audit_spec(_definitions(config))
-    prepare_output_folder(out, inputs=[input_.parent])
+    prepare_output_folder(out, inputs=[input_])
     result = run_file_audit(input_, score=score, threshold=threshold, selected=selected, outcome=outcome,
                             by=list(by), out=out, spec=audit_spec, reference=reference or None)
     for sentence in findings(result):
@@ -405,11 +267,12 @@ def transparency(run: dt.date | None, db: str | None, out: Path | None, force: b
     """Write an algorithmic transparency record from the definitions and a stored run."""
     from hkc.definitions import refresh_audit_spec
     from hkc.history import database_file, open_store
+    from hkc.outputs import check_output_file
     from hkc.transparency import transparency_record
 
     defs = _definitions(config)
     url = _db_url(db, defs)
-    _check_out_file(out, force=force, database=database_file(url))
+    check_output_file(out, force=force, database=database_file(url))
     store = open_store(url, create=False)
     stored = store.find_run(run)
     text = transparency_record(definitions=defs, manifest=store.manifest(stored.run_id),
@@ -434,8 +297,8 @@ def backtest(data_dir: Path, as_of: dt.date, out: Path, spec: str | None, extrac
 
     defs = _definitions(config)
     prepare_output_folder(out, inputs=[data_dir])
-    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date, progress=_progress)
-    result = run_backtest(extract, definitions=defs, as_of=as_of, out=out, spec=spec, progress=_progress)
+    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date, progress=progress)
+    result = run_backtest(extract, definitions=defs, as_of=as_of, out=out, spec=spec, progress=progress)
     click.echo(backtest_summary(result))
     click.echo(f"backtest written to {out}: open backtest.html first; backtest.json holds every figure")
 
@@ -457,8 +320,8 @@ def train(data_dir: Path, as_of: dt.date, out: Path | None, spec: str | None, ex
     defs = _definitions(config)
     if out is not None:
         prepare_output_folder(out, inputs=[data_dir])
-    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date, progress=_progress)
-    result = train_model(extract, definitions=defs, as_of=as_of, out=out, spec=spec, progress=_progress)
+    extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date, progress=progress)
+    result = train_model(extract, definitions=defs, as_of=as_of, out=out, spec=spec, progress=progress)
     verdict = "champion" if result["champion"] else "registered without the champion alias"
     version = result.get("registered_version")
     click.echo(f"model {result.get('registered_name')} version {version}: {verdict}" if version
@@ -506,10 +369,10 @@ def decisions_import(pack: Path, meeting_date: dt.date, by: str, db: str | None,
 def sar(person_id: str, db: str | None, out: Path | None, force: bool, config: Path | None, as_json: bool) -> None:
     """Answer a subject-access request: lists, scores, evidence and every disclosure for one person."""
     from hkc.history import database_file, open_store, render_subject_access, subject_access
-    from hkc.outputs import json_text
+    from hkc.outputs import check_output_file, json_text
 
     url = _db_url(db, _definitions(config))
-    _check_out_file(out, force=force, database=database_file(url))
+    check_output_file(out, force=force, database=database_file(url))
     answer = subject_access(open_store(url, create=False), person_id)
     _emit(json_text(answer) if as_json else render_subject_access(answer), out, "subject-access answer")
 
@@ -549,7 +412,7 @@ def demo(out: Path, people: int, seed: int) -> None:
     from hkc.outputs import prepare_output_folder
 
     folder = prepare_output_folder(out)
-    for line in run_demo(folder, people=people, seed=seed, progress=_progress):
+    for line in run_demo(folder, people=people, seed=seed, progress=progress):
         click.echo(line)
 
 

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli import DAY, USAGE_ERROR, Day, main
+from cli import main
+from hkc.commandline import DAY, USAGE_ERROR, Day
 from hkc.dates import NOT_A_DAY
 from tests.builders import quick_deployment
 

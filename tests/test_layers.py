@@ -11,7 +11,8 @@ other directly; between packages, only through the package's ``__init__``):
    and ``extract`` (the engine audits any scored file)
 6. ``model``, ``partnership`` — the model never imports history or partnership; partnership never
    imports the model, the audit or the matrix
-7. ``refresh``, ``transparency``, ``report_text``, ``demo`` (``demo`` runs ``refresh``)
+7. ``refresh``, ``transparency``, ``report_text``, ``demo`` (``demo`` runs ``refresh``), and
+   ``commandline`` (the CLI's options and error style, used only by ``cli.py``)
 
 No circles, and no imports inside functions except an optional heavy dependency, whose line says
 ``# optional`` and why.
@@ -33,7 +34,7 @@ LAYERS: dict[str, float] = {
     "hkc.matrix": 4, "hkc.synth": 4,
     "hkc.audit": 5, "hkc.history": 5,
     "hkc.model": 6, "hkc.partnership": 6,
-    "hkc.refresh": 7, "hkc.transparency": 7, "hkc.report_text": 7, "hkc.demo": 7,
+    "hkc.refresh": 7, "hkc.transparency": 7, "hkc.report_text": 7, "hkc.demo": 7, "hkc.commandline": 7,
 }
 # (importer's unit, imported unit) pairs that the table would allow but the house forbids.
 FORBIDDEN = {

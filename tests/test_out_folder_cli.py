@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import FILE_EXISTS, FILE_IS_DATABASE, main
+from cli import main
+from hkc.outputs import FILE_EXISTS, FILE_IS_DATABASE
 from hkc.outputs.folder import MARKER, OUT_REFUSED
 from tests.builders import ExtractBuilder, quick_deployment
 
@@ -67,7 +68,7 @@ FOLDER_COMMANDS: dict[str, Callable[[Site, object], list]] = {
     "synth": lambda s, out: ["synth", "--out", out, "--people", 10],
     "demo": lambda s, out: ["demo", "--out", out, "--people", 500],
 }
-READS_THE_EXTRACT = ["validate", "audit", "backtest", "train", "refresh"]
+READS_THE_EXTRACT = ["validate", "backtest", "train", "refresh"]  # audit reads one file: see its own test
 
 
 def run(*args, cwd: Path | None = None, monkeypatch=None):
@@ -121,6 +122,15 @@ def test_the_extract_is_never_an_output_folder(command, where, site, monkeypatch
     out, why = where(site)
     refused(run(*FOLDER_COMMANDS[command](site, out)), out, why)
     assert tree(site.extract) == before  # no marker, no subfolder, nothing replaced
+
+
+def test_audit_protects_the_audited_file_not_the_folder_around_it(site):
+    """`hkc audit` reads one file: its output may sit beside it, never on it or around it."""
+    scored = next(p for p in site.extract.iterdir() if p.name == "scored.csv")
+    beside = site.extract / "audit-out"
+    assert run(*FOLDER_COMMANDS["audit"](site, beside)).exit_code == 0 and (beside / "audit.json").is_file()
+    for out in (site.extract, site.extract.parent):
+        refused(run(*FOLDER_COMMANDS["audit"](site, out)), out, f"contains the input {scored}")
 
 
 def test_refresh_refuses_the_history_databases_folder(site):

@@ -81,3 +81,23 @@ def test_a_lock_file_planted_as_a_symlink_is_refused_and_its_target_untouched(tm
         with output_lock(tmp_path / "out"):
             pass
     assert victim.read_text() == "do not truncate"
+
+
+def test_every_command_writes_privately_a_subject_access_answer_and_an_audit(tmp_path, loose_umask):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    refresh(tmp_path)
+    runner = CliRunner()
+    answer = tmp_path / "answers" / "P1.txt"
+    sar = runner.invoke(main, ["sar", "P1", "--db", f"sqlite:///{tmp_path / 'db' / 'h.db'}", "--out", str(answer)])
+    assert sar.exit_code == 0, sar.output
+    assert stat.S_IMODE(answer.stat().st_mode) == 0o600
+    scored = tmp_path / "scored.csv"
+    scored.write_text("score,group\n1,a\n0,b\n1,b\n0,a\n")
+    audit = runner.invoke(main, ["audit", "--input", str(scored), "--score", "score", "--threshold", "1",
+                                 "--by", "group", "--out", str(tmp_path / "audit")])
+    assert audit.exit_code == 0, audit.output
+    assert modes(tmp_path / "audit") == {"folders": {0o700}, "files": {0o600}}
+    assert os.umask(0o022) == 0o022  # the command gave the umask back

@@ -24,10 +24,14 @@ from hkc.outputs.files import (
     write_text_atomic,
 )
 from hkc.outputs.folder import (
+    FILE_EXISTS,
+    FILE_IS_DATABASE,
     MARKER,
+    OUT_REFUSED,
     RefreshLocked,
     SwapError,
     atomic_folder,
+    check_output_file,
     check_output_folder,
     mark_output_folder,
     output_lock,
@@ -36,6 +40,10 @@ from hkc.outputs.folder import (
 from hkc.outputs.html import environment, render
 
 __all__ = [
+    "FILE_EXISTS",
+    "FILE_IS_DATABASE",
+    "OUT_REFUSED",
+    "check_output_file",
     "SwapError",
     "permissions",
     "private_files",

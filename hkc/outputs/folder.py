@@ -30,12 +30,16 @@ except ImportError:  # pragma: no cover - not on Linux
     fcntl = None
 
 __all__ = ["RefreshLocked", "output_lock", "LOCKED", "atomic_folder", "clear_interrupted", "check_output_folder",
-           "mark_output_folder", "prepare_output_folder", "MARKER", "OUT_REFUSED", "SwapError"]
+           "mark_output_folder", "prepare_output_folder", "check_output_file", "MARKER", "OUT_REFUSED",
+           "FILE_EXISTS", "FILE_IS_DATABASE", "SwapError"]
 
 # The file that says "hkc made this folder": hkc replaces or writes into only folders that hold it
 # (or an older hkc refresh's run.json), so it never destroys what it did not write.
 MARKER = ".hkc-output"
 OUT_REFUSED = "--out {out}: {why}; choose an empty or new folder (hkc never replaces a folder it did not make)"
+# `--out FILE` of a command that writes one file (a subject-access answer, a transparency record).
+FILE_EXISTS = "--out {out}: already exists; pass --force to replace it, or choose another file"
+FILE_IS_DATABASE = "--out {out}: is the history database; choose another file"
 
 LOCKED = ("another refresh is writing {target} ({holder}); wait for it to finish, or choose another --out")
 
@@ -256,10 +260,11 @@ def check_output_folder(out: Path, *, inputs: tuple[Path, ...] | list[Path] = ()
         raise refuse("is the current folder")
     for given in inputs:
         source = Path(given).expanduser().resolve()
+        kind = "input folder" if source.is_dir() else "input"
         if _within(target, source):
-            raise refuse(f"is inside the input folder {given}" if target != source else "is the input folder")
+            raise refuse(f"is inside the {kind} {given}" if target != source else f"is the {kind}")
         if _within(source, target):
-            raise refuse(f"contains the input folder {given}")
+            raise refuse(f"contains the {kind} {given}")
     if database is not None:
         db = Path(database).expanduser().resolve()
         if _within(db, target) or target == db.parent:
@@ -276,6 +281,16 @@ def check_output_folder(out: Path, *, inputs: tuple[Path, ...] | list[Path] = ()
         if not empty:
             raise refuse("already holds files hkc did not write")
     return target
+
+
+def check_output_file(out: Path | None, *, force: bool, database: Path | None = None) -> None:
+    """Refuse to write ``--out FILE`` over the history database, or over any existing file without ``force``."""
+    if out is None:
+        return
+    if database is not None and Path(out).resolve() == Path(database).resolve():
+        raise OutputError(FILE_IS_DATABASE.format(out=out))
+    if Path(out).exists() and not force:
+        raise OutputError(FILE_EXISTS.format(out=out))
 
 
 def mark_output_folder(folder: Path) -> None:
