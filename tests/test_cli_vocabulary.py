@@ -138,7 +138,7 @@ def test_help_still_works_for_every_command(path):
 
 # -- --json --------------------------------------------------------------------------------------
 
-KEY = "k" * 48
+KEY = "cli-vocabulary-test-key-0123456789-abcdefghijklmnop"
 
 
 @pytest.fixture(scope="module")

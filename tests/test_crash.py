@@ -204,13 +204,15 @@ def _workbook(path: Path) -> str:
     """A workbook's cell values with times of day masked, and so the partner pack's seal of a cell
     holding one (a zip stamps its parts with the time, so its bytes always differ)."""
     book = openpyxl.load_workbook(path)
-    clocked = {(sheet.title, cell.coordinate) for sheet in book for row in sheet.iter_rows() for cell in row
+    clocked = {(sheet.title, cell.row) for sheet in book for row in sheet.iter_rows() for cell in row
                if isinstance(cell.value, str) and CLOCK.search(cell.value)}
     values = {}
     for sheet in book:
         rows = [[CLOCK.sub("<clock>", v) if isinstance(v, str) else v for v in row]
                 for row in sheet.iter_rows(values_only=True)]
-        values[sheet.title] = [row[:3] + ["<seal of a clock>"] if row[0] == "seal" and tuple(row[1:3]) in clocked
+        # The one MAC covers every locked cell, a clock among them; each row's digests name its cells.
+        values[sheet.title] = [row[:1] + ["<seal over a clock>"] if row[0] == "seal" and clocked
+                               else row[:3] + ["<seals of a clock>"] if row[0] == "row" and (row[1], row[2]) in clocked
                                else row for row in rows]
     return _digest(repr(values).encode())
 

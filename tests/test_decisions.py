@@ -121,41 +121,59 @@ def test_a_later_meeting_adds_to_the_history(tmp_path, q2):
 
 
 def _malformed(xlsx: Path, tmp_path: Path, case: str) -> tuple[Path, list[tuple]]:
-    """A filled workbook with one kind of fault, and the (sheet, row, column, problem) expected."""
+    """A filled workbook with one kind of fault, and the (sheet, row, column, value, problem, cell) expected."""
     ok = {"NOMINAL-10001": ("adopt", "fine")}  # a valid row that must not be imported either
     p1, p3 = pseudonym("NOMINAL-10002", KEY), pseudonym("NOMINAL-10003", KEY)
     cases = {
         "bad decision": ({"NOMINAL-10002": ("maybe", "")}, {},
-                         [("Cohort", 3, "Decision", "maybe", PROBLEMS["invalid"])]),
-        "edited locked cell": ({}, {("Cohort", "E2"): "Somewhere else"},
-                               [("Cohort", 2, "Area", "Somewhere else", PROBLEMS["edited"])]),
-        "edited pseudonym": ({}, {("Cohort", "A4"): "HKC-0000000000000000", ("Cohort", "K4"): "adopt"},
-                             [("Cohort", 4, "Pseudonym", "HKC-0000000000000000", PROBLEMS["edited"]),
-                              ("Cohort", 4, "Pseudonym", "HKC-0000000000000000",
-                               PROBLEMS["unknown"].format(as_of=Q2))]),
+                         [("Cohort", 3, "Decision", "maybe", PROBLEMS["invalid"], None)]),
         "decline without reason": ({"NOMINAL-10003": ("decline", None)}, {},
-                                   [("Cohort", 4, "Reason", "", PROBLEMS["decline_reason"])]),
+                                   [("Cohort", 4, "Reason", "", PROBLEMS["decline_reason"], None)]),
         "reason without decision": ({"NOMINAL-10002": (None, "why not")}, {},
-                                    [("Cohort", 3, "Reason", "why not", PROBLEMS["reason_only"])]),
+                                    [("Cohort", 3, "Reason", "why not", PROBLEMS["reason_only"], None)]),
+        "edited locked cell": ({}, {("Cohort", "E2"): "Somewhere else"},
+                               [("Cohort", 2, "Area", "Somewhere else", PROBLEMS["edited"], "E2")]),
+        # the seal is checked before any row is read: the unknown pseudonym is never looked up
+        "edited pseudonym": ({}, {("Cohort", "A4"): "HKC-0000000000000000", ("Cohort", "K4"): "adopt"},
+                             [("Cohort", 4, "Pseudonym", "HKC-0000000000000000", PROBLEMS["edited"], "A4")]),
         "row added": ({}, {("Cohort", "A9"): p1, ("Cohort", "K9"): "adopt"},
-                      [("Cohort", 9, "A", p1, PROBLEMS["added"]), ("Cohort", 9, "K", "adopt", PROBLEMS["added"])]),
+                      [("Cohort", 9, None, p1, PROBLEMS["added"], "A9"),
+                       ("Cohort", 9, None, "adopt", PROBLEMS["added"], "K9")]),
         "column added": ({}, {("Removed", "Z1"): "note " + p3},
-                         [("Removed", 1, "Z", "note " + p3, PROBLEMS["added"])]),
+                         [("Removed", 1, None, "note " + p3, PROBLEMS["added"], "Z1")]),
     }
     choices, edits, expected = cases[case]
     return decide(xlsx, tmp_path / "bad.xlsx", ok | choices, edits=edits), expected
 
 
-@pytest.mark.parametrize("case", ["bad decision", "edited locked cell", "edited pseudonym", "decline without reason",
-                                  "reason without decision", "row added", "column added"])
+def _problems(err) -> list[tuple]:
+    return [(p.sheet, p.row, p.column, p.value, p.problem, p.cell) for p in err.value.problems]
+
+
+@pytest.mark.parametrize("case", ["bad decision", "decline without reason", "reason without decision"])
 def test_a_malformed_sheet_is_reported_row_by_row_and_changes_nothing(tmp_path, q2, case):
     _result, xlsx, store = q2
     bad, expected = _malformed(xlsx, tmp_path, case)
     before = dump(tmp_path)
     with pytest.raises(DecisionImportError) as err:
         run_import(store, bad)
-    assert [(p.sheet, p.row, p.column, p.value, p.problem) for p in err.value.problems] == expected
-    assert "nothing was imported" in str(err.value) and str(err.value).startswith("bad.xlsx: ")
+    assert _problems(err) == expected
+    assert "nothing was imported" in str(err.value) and str(err.value).startswith("bad.xlsx: 1 problem(s)")
+    assert dump(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", ["edited locked cell", "edited pseudonym", "row added", "column added"])
+def test_a_broken_seal_is_refused_in_one_line_naming_sheet_and_cell_before_any_row_is_read(tmp_path, q2, case):
+    _result, xlsx, store = q2
+    bad, expected = _malformed(xlsx, tmp_path, case)
+    before = dump(tmp_path)
+    with pytest.raises(DecisionImportError) as err:
+        run_import(store, bad)
+    assert _problems(err) == expected
+    sheet, _row, column, _value, problem, cell = expected[0]
+    more = f" (and {len(expected) - 1} more)" if len(expected) > 1 else ""
+    label = f" ({column})" if column else ""
+    assert str(err.value) == f"bad.xlsx sheet '{sheet}' cell {cell}{label}: {problem}{more}; nothing was imported"
     assert dump(tmp_path) == before
 
 
@@ -183,7 +201,7 @@ def test_whole_file_problems_are_one_clear_line(tmp_path, q2):
     result, xlsx, store = q2
     filled = decide(xlsx, tmp_path / "filled.xlsx", {"NOMINAL-10001": ("adopt", "")})
     with pytest.raises(DecisionImportError, match="written with a different pseudonym key; set HKC_PSEUDONYM_KEY"):
-        run_import(store, filled, key=b"another-key-" + b"z" * 40)
+        run_import(store, filled, key=b"another key entirely: 9876543210 ZYXWVUTSRQ")
     with pytest.raises(PseudonymKeyError, match="set HKC_PSEUDONYM_KEY"):
         run_import(store, filled, key=None)
     with pytest.raises(DecisionImportError, match="not an hkc partner pack .* not the police view"):

@@ -9,9 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from hkc.history.store import open_store
+from hkc.partnership.sealing import NOT_READABLE, SEAL_PROBLEMS
 from tests.test_decisions import decide
 from tests.test_partner import KEY as PACK_KEY
 from tests.test_partner import Q2, Q3, force
+from tests.test_sealing import damaged
 
 KEY = PACK_KEY.decode()  # the key tests.test_decisions.decide finds pseudonyms with
 
@@ -90,6 +93,35 @@ def test_a_malformed_decision_sheet_changes_nothing(tmp_path, offline_config):
                  "--config", offline_config, env=env)
     assert result.exit_code == 2
     assert "banish" in result.stderr
-    from hkc.history.store import open_store
-
     assert open_store(db).decisions().empty
+
+
+def _import(pack: Path, tmp_path: Path, config: Path):
+    return cli("decisions", "import", pack, "--meeting-date", "2026-07-14", "--by", "Chair", "--db",
+               f"sqlite:///{tmp_path / 'h.db'}", "--config", config, env={"HKC_PSEUDONYM_KEY": KEY})
+
+
+def _errors(result) -> list[str]:
+    """Standard error without the definitions line every command prints first."""
+    return [line for line in result.stderr.splitlines() if not line.startswith("definitions:")]
+
+
+def test_a_damaged_or_edited_workbook_is_refused_by_the_cli_in_one_line_and_nothing_is_stored(tmp_path, offline_config):
+    assert refresh(tmp_path, Q2, offline_config, env={"HKC_PSEUDONYM_KEY": KEY}).exit_code == 0
+    good = tmp_path / str(Q2) / "partner" / "cohort.xlsx"
+    for name, data in damaged(good.read_bytes()).items():
+        bad = tmp_path / f"{name.replace(' ', '-')}.xlsx"
+        bad.write_bytes(data)
+        result = _import(bad, tmp_path, offline_config)  # catch_exceptions=False: a traceback fails the test
+        assert result.exit_code == 2, (name, result.output)
+        (line,) = _errors(result)
+        head, tail = NOT_READABLE.format(path=bad, reason="\0").split("\0")
+        assert line.startswith("error: " + head) and line.endswith(tail), (name, line)
+        assert "Traceback" not in result.output
+    edited = decide(good, tmp_path / "edited.xlsx", {"NOMINAL-10001": ("decline", "already supported")},
+                    edits={("Cohort", "B2"): "green"})
+    result = _import(edited, tmp_path, offline_config)
+    assert result.exit_code == 2
+    assert _errors(result)[-1] == (f"error: edited.xlsx sheet 'Cohort' cell B2 (RAG): {SEAL_PROBLEMS['changed']}; "
+                                   "nothing was imported")
+    assert open_store(f"sqlite:///{tmp_path / 'h.db'}").decisions().empty

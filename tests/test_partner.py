@@ -21,14 +21,15 @@ import pytest
 from hkc.definitions.settings import PartnerSettings
 from hkc.errors import ConfigError
 from hkc.partnership.partner_facts import COLUMNS, NOT_AVAILABLE
-from hkc.partnership.partner_pack import DECISIONS, META_SHEET, allowed_columns, write_partner_pack
+from hkc.partnership.partner_pack import DECISIONS, allowed_columns, write_partner_pack
 from hkc.partnership.pseudonyms import DEMO_LABEL, KEY_MISSING, PseudonymKeyError, pseudonym
+from hkc.partnership.sealing import META_SHEET
 from hkc.refresh import run_refresh
 from tests.builders import ExtractBuilder, offline_definitions
 
 Q2 = dt.date(2026, 6, 30)
 Q3 = dt.date(2026, 9, 30)
-KEY = b"partner-test-key-" + b"s" * 32
+KEY = b"partner-test-key: 0123456789 abcdefghij KLMNOPQRST"  # 32+ characters, 16+ different ones
 ID_PREFIX = b"NOMINAL-"
 HOSTILE_AREAS = {"NOMINAL-10001": '=HYPERLINK("http://evil.example")', "NOMINAL-10002": "<script>alert('x')</script>",
                  "NOMINAL-10003": "+44 1234", "NOMINAL-10004": "@SUM(A1)", "NOMINAL-10005": "-2+3"}

@@ -9,7 +9,8 @@ directly.  What each module does:
 :mod:`hkc.partnership.partner_facts`  What the partner pack shows, as plain data: pseudonymised rows of allow-listed columns only.
 :mod:`hkc.partnership.partner_pack`   The partner pack: ``partner/cohort.html``, ``cohort.xlsx`` and ``cohort.csv``, pseudonymised throughout.
 :mod:`hkc.partnership.police_pack`    The readable pack for the partnership meeting: ``cohort.html`` and ``cohort.xlsx``.
-:mod:`hkc.partnership.pseudonyms`     Keyed pseudonyms for partner outputs: the person id never leaves the police view.
+:mod:`hkc.partnership.pseudonyms`     Keyed pseudonyms for partner outputs, and the scrubber of person ids in free text.
+:mod:`hkc.partnership.sealing`        The sealed partner workbook: one format, for the pack and the import.
 ====================================  ============================================================
 """
 

@@ -4,37 +4,42 @@
 ...                           meeting_date=date(2026, 10, 14), by="J. Analyst")
 >>> decision_history(store, ["P000123"])                                              # doctest: +SKIP
 
-The pack (:func:`hkc.partnership.partner_pack.write_partner_pack`) records its run, the key's fingerprint and a keyed
-seal of every locked cell in a very hidden sheet.  On import every row is checked — unknown
-pseudonym, a decision outside adopt / monitor / decline / refer, a decline without a reason, an
-edited locked cell, content added outside the table — and every problem is reported with sheet,
-row, column and value.  Only a pack without problems is stored, in one transaction.
+The pack (:func:`hkc.partnership.partner_pack.write_partner_pack`) is sealed by
+:mod:`hkc.partnership.sealing`: one keyed MAC over its run record, its layout and every locked
+cell.  The whole seal is checked first, before anything is read: an unreadable file, another key,
+an edited locked cell, a removed seal, an edited layout or content added outside the table is
+refused in one line naming the sheet and cell.  Then every row is checked — unknown pseudonym, a
+decision outside adopt / monitor / decline / refer, a decline without a reason — and every problem
+is reported with sheet, row, column and value.  Only a pack without problems is stored, in one
+transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
-from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
-from openpyxl.utils.exceptions import InvalidFileException
 
 from hkc.errors import HkcError
 from hkc.history import HistoryStore
 from hkc.outputs import sha256_file
 from hkc.partnership.partner_facts import COLUMNS
-from hkc.partnership.partner_pack import DECISIONS, META_SHEET, PACK_FORMAT, cell_text
-from hkc.partnership.pseudonyms import check_key, key_fingerprint, keyed_digest, pseudonymise
+from hkc.partnership.partner_pack import DECISIONS
+from hkc.partnership.pseudonyms import check_key, pseudonymise
+from hkc.partnership.sealing import (
+    SEAL_PROBLEMS,
+    RowProblem,
+    SealedWorkbook,
+    SealError,
+    cell_text,
+    open_sealed,
+)
 
 __all__ = ["import_decisions", "decision_history", "ImportReport", "RowProblem", "DecisionImportError",
-           "HISTORY_COLUMNS", "PROBLEMS", "MAX_REASON"]
+           "HISTORY_COLUMNS", "PROBLEMS", "MAX_REASON"]  # RowProblem lives in sealing; imported from here too
 
 MAX_REASON = 2000
 HISTORY_COLUMNS = ["person_id", "decisions", "latest_decision", "latest_meeting_date", "latest_reason", "latest_by",
@@ -46,31 +51,15 @@ PROBLEMS = {
     "long_reason": f"reason longer than {MAX_REASON} characters; shorten it",
     "unknown": "unknown pseudonym: nobody in the run of {as_of} has it under this key",
     "duplicate": "a second decision about the same person in this pack (first on {first})",
-    "edited": "locked cell was edited (hkc sealed it when writing the pack); undo the edit or use a fresh pack",
-    "added": "content added outside the pack's table; remove it (only Decision and Reason may be filled in)",
-    "missing_sheet": "sheet is missing; import the workbook as hkc wrote it",
+    "edited": SEAL_PROBLEMS["changed"],
+    "added": SEAL_PROBLEMS["added"],
+    "missing_sheet": SEAL_PROBLEMS["missing_sheet"],
 }
 
 
-@dataclass(frozen=True)
-class RowProblem:
-    """One problem found in the workbook; ``row`` is the spreadsheet row number."""
-
-    sheet: str
-    row: int | None
-    column: str | None
-    value: str
-    problem: str
-
-    def __str__(self) -> str:
-        where = f"sheet '{self.sheet}'" + (f" row {self.row}" if self.row else "") + \
-            (f", column '{self.column}'" if self.column else "")
-        value = self.value if len(self.value) <= 60 else self.value[:57] + "..."
-        return f"{where}: {value!r}: {self.problem}" if self.value else f"{where}: {self.problem}"
-
-
 class DecisionImportError(HkcError):
-    """The workbook cannot be imported; ``problems`` lists every row-level problem found."""
+    """The workbook cannot be imported; ``problems`` lists every problem found (every failing sealed cell,
+    or every row-level problem once the seal held)."""
 
     def __init__(self, message: str, problems: list[RowProblem] | tuple = ()):
         super().__init__(message)
@@ -109,69 +98,21 @@ def _date(value: dt.date | str, what: str) -> dt.date:
         raise DecisionImportError(f"{what} '{value}' is not a date (expected YYYY-MM-DD)") from None
 
 
-
-def _open(path: Path, key: bytes):
+def _open(path: Path, key: bytes) -> SealedWorkbook:
+    """The workbook, once its whole seal held (:func:`~hkc.partnership.sealing.open_sealed`)."""
     try:
-        wb = load_workbook(path)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise DecisionImportError(f"{path}: not a readable XLSX workbook ({exc}); import the cohort.xlsx "
-                                  f"from a partner/ folder") from None
-    if META_SHEET not in wb.sheetnames:
-        raise DecisionImportError(f"{path}: not an hkc partner pack (no '{META_SHEET}' sheet); import the "
-                                  f"cohort.xlsx from a partner/ folder, not the police view")
-    meta, seals = {}, {}
-    for row in wb[META_SHEET].iter_rows(values_only=True):
-        if row[0] == "seal":
-            seals[(row[1], row[2])] = row[3]
-        elif row[0]:
-            meta[row[0]] = row[1]
-    if meta.get("format") != PACK_FORMAT:
-        raise DecisionImportError(f"{path}: pack format {meta.get('format')!r} is not {PACK_FORMAT!r}; "
-                                  f"write a fresh pack with this version of hkc")
-    if meta.get("key_fingerprint") != key_fingerprint(key):
-        raise DecisionImportError(f"{path}: written with a different pseudonym key; set HKC_PSEUDONYM_KEY to "
-                                  f"the key used when the pack of {meta.get('as_of')} was written")
-    names = ("format", "as_of", "inputs_sha256", "config_sha256", "key_fingerprint", "demo", "layout")
-    if meta.get("meta_seal") != keyed_digest(key, *(f"{k}={meta.get(k)}" for k in names)):
-        raise DecisionImportError(f"{path}: the pack's hidden run record was edited; use the workbook as hkc "
-                                  f"wrote it")
-    return wb, meta, seals
+        return open_sealed(path, key=key, label=lambda c: COLUMNS.get(c, (None, c))[1])
+    except SealError as exc:
+        raise DecisionImportError(exc.message, exc.problems) from None
 
 
-def _check_seals(wb, meta: dict, seals: dict, key: bytes) -> list[RowProblem]:
-    problems = []
-    layout = json.loads(meta["layout"])
-    for sheet, spec in layout.items():
-        if sheet not in wb.sheetnames:
-            problems.append(RowProblem(sheet, None, None, "", PROBLEMS["missing_sheet"]))
-            continue
-        ws = wb[sheet]
-        labels = [COLUMNS.get(c, (None, c))[1] for c in spec["columns"]]
-        for (name, coordinate), digest in seals.items():
-            if name != sheet:
-                continue
-            value = ws[coordinate].value
-            if keyed_digest(key, meta["as_of"], meta["inputs_sha256"], sheet, coordinate, cell_text(value)) != digest:
-                letter, row = coordinate_from_string(coordinate)
-                col = column_index_from_string(letter)
-                label = labels[col - 1] if col <= len(labels) else letter
-                problems.append(RowProblem(sheet, row, label, cell_text(value), PROBLEMS["edited"]))
-        last_row, last_col = spec["rows"] + 1, len(spec["columns"])
-        for row in ws.iter_rows(min_row=1, max_row=max(ws.max_row, last_row)):
-            for cell in row:
-                if (cell.row > last_row or cell.column > last_col) and cell_text(cell.value).strip():
-                    problems.append(RowProblem(sheet, cell.row, get_column_letter(cell.column),
-                                               cell_text(cell.value), PROBLEMS["added"]))
-    return problems
-
-
-def _read_decisions(wb, meta: dict, people: dict[str, str], as_of: dt.date):
+def _read_decisions(sealed: SealedWorkbook, people: dict[str, str], as_of: dt.date):
     """(records, blank rows, problems) from the Decision and Reason columns of every decision sheet."""
     records, problems, blank, seen = [], [], 0, {}
-    for sheet, spec in json.loads(meta["layout"]).items():
-        if "decision" not in spec["editable"] or sheet not in wb.sheetnames:
+    for sheet, spec in sealed.layout.items():
+        if "decision" not in spec["editable"]:
             continue
-        ws, cols = wb[sheet], spec["columns"]
+        ws, cols = sealed.workbook[sheet], spec["columns"]
         at = {c: cols.index(c) + 1 for c in ("pseudonym", "decision", "decision_reason") if c in cols}
         for r in range(2, spec["rows"] + 2):
             pseudo = cell_text(ws.cell(row=r, column=at["pseudonym"]).value).strip()
@@ -220,11 +161,13 @@ def import_decisions(store: HistoryStore, xlsx_path: str | Path, *, key: bytes, 
         raise DecisionImportError("--by: say who is recording the decisions (a name or role)")
     meeting = _date(meeting_date, "--meeting-date")
     today = today or dt.date.today()
-    wb, meta, seals = _open(path, key)
-    as_of = dt.date.fromisoformat(meta["as_of"])
+    sealed = _open(path, key)  # the whole seal is checked before anything in the workbook is read
+    record = sealed.record
+    as_of = dt.date.fromisoformat(record["as_of"])
     run = store.find_run(as_of)
     manifest = store.manifest(run.run_id)
-    if (manifest.get("inputs_sha256"), manifest.get("config_sha256")) != (meta["inputs_sha256"], meta["config_sha256"]):
+    if (manifest.get("inputs_sha256"), manifest.get("config_sha256")) != (record["inputs_sha256"],
+                                                                         record["config_sha256"]):
         raise DecisionImportError(f"{path}: the run of {as_of} was re-run with different data or settings after "
                                   f"this pack was written; write a fresh pack and record the decisions on it")
     if meeting < as_of:
@@ -234,9 +177,7 @@ def import_decisions(store: HistoryStore, xlsx_path: str | Path, *, key: bytes, 
     candidates = set(store.person_scores(run.run_id)["person_id"]) | set(store.removed(run.run_id)["person_id"]) \
         | store.disclosed_people(run_id=run.run_id)
     people = {p: pid for pid, p in pseudonymise(candidates, key).items()}
-    problems = _check_seals(wb, meta, seals, key)
-    records, blank, row_problems = _read_decisions(wb, meta, people, as_of)
-    problems += row_problems
+    records, blank, problems = _read_decisions(sealed, people, as_of)
     if problems:
         shown = "; ".join(str(p) for p in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""

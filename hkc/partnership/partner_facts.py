@@ -1,9 +1,12 @@
 """What the partner pack shows, as plain data: pseudonymised rows of allow-listed columns only.
 
 :func:`partner_facts` turns the police-view frames into sections (cohort, periphery, peer groups,
-places, removed) whose rows hold only the columns governed by ``[partner] fields``.  Source ids are
-replaced by pseudonyms, in id columns and in free text; the points in a rationale (which add up to
-the score) are dropped, since partners see bands, not scores.  :mod:`hkc.partnership.partner_pack` renders the result.
+places, removed) whose rows hold only the columns governed by ``[partner] fields``.  Id columns
+hold pseudonyms; every text shown (area, place, rationale, link, reason, decision history, group
+label) is scrubbed last, against every person id in the extract: a shown person's id becomes the
+pseudonym, anyone else's ``[id withheld]``, and the pack counts what was scrubbed.  The points in a
+rationale (which add up to the score) are dropped, since partners see bands, not scores.
+:mod:`hkc.partnership.partner_pack` renders the result.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +24,7 @@ import pandas as pd
 from hkc.definitions import PartnerSettings
 from hkc.messages import movement_words
 from hkc.partnership.drawing import network_drawing
-from hkc.partnership.pseudonyms import DEMO_LABEL, is_demo_key, pseudonymise
+from hkc.partnership.pseudonyms import DEMO_LABEL, IdScrubber, is_demo_key, pseudonymise
 
 __all__ = ['partner_facts', 'PARTNER_FIELDS', 'COLUMNS', 'SECTION_COLUMNS', 'DECISION_COLUMNS', 'NOT_AVAILABLE']
 
@@ -79,6 +83,7 @@ SECTIONS = (("cohort", "Cohort", "Cohort"), ("periphery", "Periphery", "Peripher
 NOT_AVAILABLE = "{what} not available in this run (peer mapping did not run)."
 
 _POINTS = re.compile(r",\s*-?\d+(?:\.\d+)?\s*pts\b")  # points add up to the score; partners get bands
+_NOT_FREE_TEXT = {"pseudonym", "members", "latest_weapon_date"}  # made by hkc: pseudonyms, an ISO date
 
 
 
@@ -101,20 +106,13 @@ def _ids(value: Any) -> list[str]:
 
 
 class _Pseudonyms:
-    """Pseudonyms for the pack's people, and a scrubber that swaps any of their ids in free text."""
+    """Pseudonyms for the pack's people (``ps(person_id)``)."""
 
     def __init__(self, ids: Iterable[str], key: bytes):
         self.map = pseudonymise(ids, key)
-        long_ids = sorted((i for i in self.map if len(i) >= 3), key=len, reverse=True)
-        self._pattern = (re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, long_ids)) + r")(?![\w-])")
-                         if long_ids else None)
 
     def __call__(self, person_id: Any) -> str:
         return self.map[str(person_id)]
-
-    def scrub(self, value: Any) -> str:
-        text = _text(value)
-        return self._pattern.sub(lambda m: self.map[m.group(1)], text) if self._pattern and text else text
 
 
 def _groups(peer_groups: pd.DataFrame | None) -> dict[str, list[str]] | None:
@@ -147,96 +145,124 @@ def _history_text(row: dict | None) -> tuple[str, bool]:
     return ("DECLINED \u2014 still listed; " + text if declined else text), declined
 
 
-def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, settings: PartnerSettings,
-                  key: bytes, peer_groups: pd.DataFrame | None = None, periphery: pd.DataFrame | None = None,
-                  places: pd.DataFrame | None = None, decisions_history: pd.DataFrame | None = None,
-                  peer_edges: pd.DataFrame | None = None, demo: bool = False) -> tuple[dict, set[str]]:
-    """The partner pack as plain data, and the source ids of everyone it shows (for the disclosure log)."""
-    fields = set(settings.fields)
-    allowed = {c for c, (f, _l) in COLUMNS.items() if f is None or f in fields}
-    groups = _groups(peer_groups)
-    cohort_ids = [str(p) for p in members["person_id"]]
-    periphery_ids = [] if periphery is None else [str(p) for p in periphery["person_id"]]
-    linked = [] if periphery is None or "linked_to" not in periphery.columns else \
-        [i for v in periphery["linked_to"] for i in _ids(v)]
-    grouped = [p for ms in (groups or {}).values() for p in ms] if "peer_group" in fields else []
-    shown = set(cohort_ids) | {str(p) for p in removed["person_id"]} | set(periphery_ids) | set(linked) | set(grouped)
-    ps = _Pseudonyms(sorted(shown | {p for ms in (groups or {}).values() for p in ms}), key)
-    membership = {p: g for g, ms in (groups or {}).items() for p in ms}
-    history = {} if decisions_history is None else \
-        {str(r["person_id"]): r for r in decisions_history.to_dict("records")}
-    declined = 0
+@dataclass
+class _Pack:
+    """What every section's rows are built from: the allowed columns, pseudonyms, groups, decisions."""
 
-    def row(values: dict, section: str) -> dict:
-        out = {c: values.get(c, "") for c in SECTION_COLUMNS[section] if c in allowed}
-        hist, is_declined = _history_text(history.get(values["_id"])) if "_id" in values else ("", False)
+    fields: set[str]
+    allowed: set[str]
+    ps: _Pseudonyms
+    groups: dict[str, list[str]] | None
+    membership: dict[str, str]
+    history: dict[str, dict]
+
+    def row(self, values: dict, section: str) -> dict:
+        """A section's row: its allowed columns only (text raw: :func:`_scrub` runs over every row last)."""
+        out = {c: values.get(c, "") for c in SECTION_COLUMNS[section] if c in self.allowed}
+        hist, is_declined = _history_text(self.history.get(values["_id"])) if "_id" in values else ("", False)
         if "decision_history" in out:
-            out["decision_history"] = ps.scrub(hist)
+            out["decision_history"] = hist
         out["_declined"], out["_rag"] = is_declined, values.get("rag", values.get("previous_rag", ""))
         return out
 
-    cohort_rows = []
-    for r in members.sort_values("rank", kind="stable").to_dict("records"):
-        pid = str(r["person_id"])
-        built = row({"_id": pid, "pseudonym": ps(pid), "rank": _int(r["rank"]), "rag": _text(r["rag"]),
-                     "age": _int(r.get("age")), "sex": _text(r.get("sex")), "ethnicity": _text(r.get("ethnicity")),
-                     "area": _text(r.get("area")), "vulnerability_band": _text(r.get("vulnerability_band")),
-                     "movement": movement_words(_text(r.get("movement"))),
-                     "peer_group": ps.scrub(membership.get(pid, "")),
-                     "latest_weapon_date": _text(r.get("latest_weapon_date"))[:10],
-                     "rationale": _POINTS.sub("", ps.scrub(r.get("rationale"))),
-                     "vulnerability_rationale": _POINTS.sub("", ps.scrub(r.get("vulnerability_rationale")))},
-                    "cohort")
-        declined += built["_declined"]
-        cohort_rows.append(built)
 
-    periphery_rows = []
+def _people(members: pd.DataFrame, removed: pd.DataFrame, periphery: pd.DataFrame | None,
+            groups: dict[str, list[str]] | None, fields: set[str]) -> tuple[set[str], set[str]]:
+    """The ids the pack shows (for the disclosure log), and every id it pseudonymises (all group members)."""
+    periphery_ids = [] if periphery is None else [str(p) for p in periphery["person_id"]]
+    linked = [] if periphery is None or "linked_to" not in periphery.columns else \
+        [i for v in periphery["linked_to"] for i in _ids(v)]
+    grouped = [p for ms in (groups or {}).values() for p in ms]
+    shown = {str(p) for p in members["person_id"]} | {str(p) for p in removed["person_id"]} | set(periphery_ids) \
+        | set(linked) | (set(grouped) if "peer_group" in fields else set())
+    return shown, shown | set(grouped)
+
+
+def _cohort_rows(pack: _Pack, members: pd.DataFrame) -> list[dict]:
+    ps = pack.ps
+    return [pack.row({"_id": str(r["person_id"]), "pseudonym": ps(r["person_id"]), "rank": _int(r["rank"]),
+                      "rag": _text(r["rag"]), "age": _int(r.get("age")), "sex": _text(r.get("sex")),
+                      "ethnicity": _text(r.get("ethnicity")), "area": _text(r.get("area")),
+                      "vulnerability_band": _text(r.get("vulnerability_band")),
+                      "movement": movement_words(_text(r.get("movement"))),
+                      "peer_group": pack.membership.get(str(r["person_id"]), ""),
+                      "latest_weapon_date": _text(r.get("latest_weapon_date"))[:10],
+                      "rationale": _POINTS.sub("", _text(r.get("rationale"))),
+                      "vulnerability_rationale": _POINTS.sub("", _text(r.get("vulnerability_rationale")))},
+                     "cohort")
+            for r in members.sort_values("rank", kind="stable").to_dict("records")]
+
+
+def _periphery_rows(pack: _Pack, periphery: pd.DataFrame | None) -> list[dict]:
+    rows = []
     for r in ([] if periphery is None else periphery.to_dict("records")):
         pid = str(r["person_id"])
         links = _ids(r.get("linked_to"))
-        text = f"linked to {', '.join(ps(i) for i in links)}" if links else ""
+        text = f"linked to {', '.join(pack.ps(i) for i in links)}" if links else ""
         if not _blank(r.get("shared_occurrences")) and r.get("shared_occurrences") != "":
             text += f" ({int(r['shared_occurrences'])} shared incidents)"
         if _text(r.get("reason")):
-            text = (text + "; " if text else "") + ps.scrub(r["reason"])
-        periphery_rows.append(row({"_id": pid, "pseudonym": ps(pid), "age": _int(r.get("age")),
-                                   "sex": _text(r.get("sex")), "area": _text(r.get("area")),
-                                   "vulnerability_band": _text(r.get("vulnerability_band")),
-                                   "peer_group": ps.scrub(_text(r.get("peer_group")) or membership.get(pid, "")),
-                                   "link": text}, "periphery"))
+            text = (text + "; " if text else "") + _text(r["reason"])
+        rows.append(pack.row({"_id": pid, "pseudonym": pack.ps(pid), "age": _int(r.get("age")),
+                              "sex": _text(r.get("sex")), "area": _text(r.get("area")),
+                              "vulnerability_band": _text(r.get("vulnerability_band")),
+                              "peer_group": _text(r.get("peer_group")) or pack.membership.get(pid, ""),
+                              "link": text}, "periphery"))
+    return rows
 
-    cohort_set = set(cohort_ids)
-    group_rows, drawings = [], []
-    for label, ms in (groups or {}).items():
-        ordered = sorted(ms, key=lambda p: (p not in cohort_set, ps(p)))
-        group_rows.append(row({"peer_group": ps.scrub(label), "size": len(ms),
-                               "cohort_members": sum(p in cohort_set for p in ms),
-                               "members": ", ".join(ps(p) for p in ordered)}, "peer_groups"))
+
+def _group_rows(pack: _Pack, cohort: set[str], peer_edges: pd.DataFrame | None) -> tuple[list[dict], list[dict]]:
+    """The peer-group rows, and a drawing of each of the first twelve groups."""
+    rows, drawings = [], []
+    for label, ms in (pack.groups or {}).items():
+        ordered = sorted(ms, key=lambda p: (p not in cohort, pack.ps(p)))
+        rows.append(pack.row({"peer_group": label, "size": len(ms), "cohort_members": sum(p in cohort for p in ms),
+                              "members": ", ".join(pack.ps(p) for p in ordered)}, "peer_groups"))
         if len(drawings) < 12:
-            drawings.append({"label": ps.scrub(label), **network_drawing(ordered, cohort_set, ps, peer_edges)})
+            drawings.append({"label": label, **network_drawing(ordered, cohort, pack.ps, peer_edges)})
+    return rows, drawings
 
-    place_rows = []
-    if places is not None:
-        loc = _first(places, ("location_id", "location", "place"))
-        act = _first(places, ("score", "activity", "weight", "knife_activity"))
-        ev = _first(places, ("events", "incidents", "event_count"))
-        ppl = _first(places, ("people", "people_count", "persons"))
-        grp = _first(places, ("peer_groups", "groups", "active_groups"))
-        for r in places.to_dict("records"):
-            count = r.get(ppl) if ppl else None
-            place_rows.append(row({
-                "location": ps.scrub(r.get(loc)) if loc else "",
-                "activity": "" if not act or _blank(r.get(act)) else round(float(r[act]), 1),
-                "events": _int(r.get(ev)) if ev else "",
-                "people": int(count) if isinstance(count, (int, float, np.integer, np.floating)) and
-                not _blank(count) else "",
-                "active_groups": ps.scrub(", ".join(_ids(r.get(grp)))) if grp else ""}, "places"))
 
-    removed_rows = [row({"pseudonym": ps(r["person_id"]), "previous_rag": _text(r.get("previous_rag")),
-                         "removed_reason": ps.scrub(r.get("reason"))}, "removed")
-                    for r in removed.sort_values("previous_rank", kind="stable").to_dict("records")]
+def _place_rows(pack: _Pack, places: pd.DataFrame | None) -> list[dict]:
+    if places is None:
+        return []
+    loc = _first(places, ("location_id", "location", "place"))
+    act = _first(places, ("score", "activity", "weight", "knife_activity"))
+    ev = _first(places, ("events", "incidents", "event_count"))
+    ppl = _first(places, ("people", "people_count", "persons"))
+    grp = _first(places, ("peer_groups", "groups", "active_groups"))
+    rows = []
+    for r in places.to_dict("records"):
+        count = r.get(ppl) if ppl else None
+        rows.append(pack.row({
+            "location": _text(r.get(loc)) if loc else "",
+            "activity": "" if not act or _blank(r.get(act)) else round(float(r[act]), 1),
+            "events": _int(r.get(ev)) if ev else "",
+            "people": int(count) if isinstance(count, (int, float, np.integer, np.floating)) and
+            not _blank(count) else "",
+            "active_groups": ", ".join(_ids(r.get(grp))) if grp else ""}, "places"))
+    return rows
 
-    previous = manifest.get("previous_as_of")
+
+def _removed_rows(pack: _Pack, removed: pd.DataFrame) -> list[dict]:
+    return [pack.row({"pseudonym": pack.ps(r["person_id"]), "previous_rag": _text(r.get("previous_rag")),
+                      "removed_reason": _text(r.get("reason"))}, "removed")
+            for r in removed.sort_values("previous_rank", kind="stable").to_dict("records")]
+
+
+def _scrub(all_rows: dict[str, list[dict]], drawings: list[dict], scrubber: IdScrubber) -> None:
+    """Every text a partner file shows, with every person id in it replaced (in place, counted once)."""
+    cells = [(row, col) for rows in all_rows.values() for row in rows for col, value in row.items()
+             if isinstance(value, str) and value and col not in _NOT_FREE_TEXT and not col.startswith("_")]
+    for (row, col), text in zip(cells, scrubber.scrub([row[col] for row, col in cells]), strict=True):
+        row[col] = text
+    for drawing, label in zip(drawings, scrubber.scrub([d["label"] for d in drawings], count=False), strict=True):
+        drawing["label"] = label  # the group's label, already counted in its row
+
+
+def _sections(all_rows: dict[str, list[dict]], drawings: list[dict], *, allowed: set[str], fields: set[str],
+              periphery: pd.DataFrame | None, groups: dict | None, places: pd.DataFrame | None,
+              previous: str | None) -> list[dict]:
     notes = {
         "cohort": "Nobody met the eligibility rules at this date.",
         "periphery": NOT_AVAILABLE.format(what="The periphery is") if periphery is None
@@ -251,8 +277,6 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dic
     available = {"cohort": True, "periphery": periphery is not None,
                  "peer_groups": groups is not None and "peer_group" in fields, "places": places is not None,
                  "removed": True}
-    all_rows = {"cohort": cohort_rows, "periphery": periphery_rows, "peer_groups": group_rows,
-                "places": place_rows, "removed": removed_rows}
     sections = []
     for name, sheet, title in SECTIONS:
         columns = [c for c in SECTION_COLUMNS[name] if c in allowed]
@@ -261,11 +285,25 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dic
                          "available": available[name], "note": notes[name],
                          "decisions": "decision" in columns,
                          "drawings": drawings if name == "peer_groups" else []})
-    demo = demo or is_demo_key(key)
-    as_of = dt.date.fromisoformat(str(manifest["as_of"])[:10])
+    return sections
+
+
+def _summary(members: pd.DataFrame, all_rows: dict[str, list[dict]], scrubber: IdScrubber) -> dict[str, int]:
     rag = members["rag"].value_counts() if len(members) else pd.Series(dtype=int)
+    return {"cohort": len(all_rows["cohort"]), "red": int(rag.get("red", 0)), "amber": int(rag.get("amber", 0)),
+            "green": int(rag.get("green", 0)),
+            "new": int((members["movement"] == "new").sum()) if "movement" in members else 0,
+            "removed": len(all_rows["removed"]), "periphery": len(all_rows["periphery"]),
+            "peer_groups": len(all_rows["peer_groups"]), "places": len(all_rows["places"]),
+            "declined": sum(r["_declined"] for r in all_rows["cohort"]),
+            "scrubbed": scrubber.values, "withheld": scrubber.withheld}
+
+
+def _page(manifest: Mapping[str, Any], settings: PartnerSettings, demo: bool) -> dict:
+    """The pack's title, notes and provenance."""
+    as_of = dt.date.fromisoformat(str(manifest["as_of"])[:10])
     title = f"Knife-crime partnership cohort \u2014 partner view \u2014 {as_of.strftime('%-d %B %Y')}"
-    facts = {
+    return {
         "title": (f"[{DEMO_LABEL}] " if demo else "") + title, "demo": demo, "demo_label": DEMO_LABEL,
         "as_of": as_of.isoformat(), "as_of_long": as_of.strftime("%-d %B %Y"),
         "produced": str(manifest.get("finished_at") or dt.datetime.now(dt.UTC).isoformat())[:16].replace("T", " "),
@@ -277,14 +315,57 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dic
                           "and give a Reason (required for decline). Every other cell is locked and sealed: a pack "
                           "with an edited locked cell is refused on import."),
         "fields": [f for f in settings.fields],
-        "sections": sections,
-        "counts": {"cohort": len(cohort_rows), "red": int(rag.get("red", 0)), "amber": int(rag.get("amber", 0)),
-                   "green": int(rag.get("green", 0)),
-                   "new": int((members["movement"] == "new").sum()) if "movement" in members else 0,
-                   "removed": len(removed_rows), "periphery": len(periphery_rows), "peer_groups": len(group_rows),
-                   "places": len(place_rows), "declined": declined},
         "provenance": {"config_sha256": manifest.get("config_sha256", ""),
                        "inputs_sha256": manifest.get("inputs_sha256", ""),
                        "hkc_version": manifest.get("hkc_version", "")},
     }
+
+
+def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Mapping[str, Any],
+                  settings: PartnerSettings, key: bytes, peer_groups: pd.DataFrame | None = None,
+                  periphery: pd.DataFrame | None = None, places: pd.DataFrame | None = None,
+                  decisions_history: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None,
+                  demo: bool = False, all_person_ids: Iterable[object] | None = None) -> tuple[dict, set[str]]:
+    """The partner pack as plain data, and the source ids of everyone it shows (for the disclosure log).
+
+    Every text it shows is scrubbed of person ids (:class:`~hkc.partnership.pseudonyms.IdScrubber`):
+    the id of someone shown becomes their pseudonym, anyone else's is withheld.  ``all_person_ids``
+    is everyone the text could name — pass every person id in the extract.  Without it (the safe
+    fallback) the ids the frames given here hold are looked for, and any token shaped like one of
+    them (the same text with other digits) is withheld.  ``counts["scrubbed"]`` is how many values
+    held an id, ``counts["withheld"]`` how many of those named someone the pack does not show.
+    """
+    manifest = dict(manifest)  # a plain dict or the refresh's RunManifest (keys() and [] are enough)
+    fields = set(settings.fields)
+    groups = _groups(peer_groups)
+    shown, named = _people(members, removed, periphery, groups, fields)
+    history = {} if decisions_history is None else \
+        {str(r["person_id"]): r for r in decisions_history.to_dict("records")}
+    pack = _Pack(fields=fields, allowed={c for c, (f, _l) in COLUMNS.items() if f is None or f in fields},
+                 ps=_Pseudonyms(sorted(named), key), groups=groups,
+                 membership={p: g for g, ms in (groups or {}).items() for p in ms}, history=history)
+    group_rows, drawings = _group_rows(pack, {str(p) for p in members["person_id"]}, peer_edges)
+    all_rows = {"cohort": _cohort_rows(pack, members), "periphery": _periphery_rows(pack, periphery),
+                "peer_groups": group_rows, "places": _place_rows(pack, places),
+                "removed": _removed_rows(pack, removed)}
+    known = named | set(history) | _edge_ids(peer_edges)
+    scrubber = IdScrubber(known if all_person_ids is None else _every_id(all_person_ids, known),
+                          {p: pack.ps(p) for p in shown}, like=known if all_person_ids is None else ())
+    _scrub(all_rows, drawings, scrubber)
+    sections = _sections(all_rows, drawings, allowed=pack.allowed, fields=fields, periphery=periphery,
+                         groups=groups, places=places, previous=manifest.get("previous_as_of"))
+    facts = _page(manifest, settings, demo or is_demo_key(key))
+    facts |= {"sections": sections, "counts": _summary(members, all_rows, scrubber)}
     return facts, shown
+
+
+def _edge_ids(peer_edges: pd.DataFrame | None) -> set[str]:
+    if peer_edges is None or not len(peer_edges):
+        return set()
+    return {str(p) for c in ("source", "target") if c in peer_edges.columns for p in peer_edges[c]}
+
+
+def _every_id(all_person_ids: Iterable[object], known: set[str]) -> pd.Series:
+    """Every person id in the extract and every id the pack knows, as one column of text."""
+    given = all_person_ids if isinstance(all_person_ids, pd.Series) else pd.Series(list(all_person_ids), dtype=object)
+    return pd.concat([given.dropna().astype(str), pd.Series(sorted(known), dtype=object)], ignore_index=True)

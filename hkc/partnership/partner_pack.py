@@ -4,13 +4,14 @@ The Information Commissioner found the Gangs Matrix shared in full and unredacte
 Here partners get a keyed pseudonym instead of the person id (:mod:`hkc.partnership.pseudonyms`) and only the
 columns governed by ``[partner] fields`` (:data:`PARTNER_FIELDS`); every output column is declared in
 :data:`COLUMNS` with the field that governs it, so a column is shown only when its field is allowed.
-Scores are never shown, only bands.  Any source id found in free text is replaced by its pseudonym.
+Scores are never shown, only bands.  Every text shown is scrubbed of person ids — checked against
+every person in the extract: a shown person's id becomes the pseudonym, anyone else's is withheld.
 
 The workbook is the meeting's instrument: one sheet per section, frozen headers and filters, a
 **Decision** drop-down (adopt / monitor / decline / refer) and a **Reason** column on the cohort and
-periphery sheets.  Everything else is locked (sheet protection) and sealed: a very hidden sheet
-``_hkc`` records the run, the key's fingerprint and a keyed digest of every locked cell, so
-:func:`hkc.partnership.decisions.import_decisions` can tell which cell was edited.
+periphery sheets.  Everything else is locked and sealed by :mod:`hkc.partnership.sealing` (the one
+home of the sealed format): one keyed MAC covers the run, the layout and every locked cell, so
+:func:`hkc.partnership.decisions.import_decisions` refuses any edit and names the cell.
 
 Peer groups, periphery and places come from peer mapping, which may be absent: each accepts None
 and then says "not available in this run".  Accepted shapes (extra columns are ignored, never shown):
@@ -25,15 +26,14 @@ and then says "not available in this run".  Accepted shapes (extra columns are i
 
 from __future__ import annotations
 
-import datetime as dt
-import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font, PatternFill, Protection
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
@@ -42,15 +42,14 @@ from hkc.errors import ConfigError
 from hkc.messages import closest
 from hkc.outputs import environment, file_hashes, neutralise, replace_atomically, write_csv
 from hkc.partnership.partner_facts import COLUMNS, PARTNER_FIELDS, partner_facts
-from hkc.partnership.pseudonyms import check_key, key_fingerprint, keyed_digest
+from hkc.partnership.pseudonyms import check_key
+from hkc.partnership.sealing import seal_workbook
 
-__all__ = ["write_partner_pack", "validate_fields", "allowed_columns", "partner_facts", "cell_text", "PARTNER_FIELDS",
-           "COLUMNS", "DECISIONS", "META_SHEET", "PACK_FORMAT"]
+__all__ = ["write_partner_pack", "write_partner_xlsx", "validate_fields", "allowed_columns", "partner_facts",
+           "PARTNER_FIELDS", "COLUMNS", "DECISIONS"]
 
 DECISIONS = ("adopt", "monitor", "decline", "refer")
 EDITABLE = ("decision", "decision_reason")  # the only unlocked cells
-META_SHEET = "_hkc"
-PACK_FORMAT = "hkc-partner-pack/1"
 NEVER_PARTNER = {
     "person_id": "the source id stays in the police view; partners get the pseudonym",
     "risk_score": "partners see the RAG band, not the score",
@@ -86,35 +85,28 @@ def allowed_columns(settings: PartnerSettings) -> set[str]:
     return {name for name, (field, _label) in COLUMNS.items() if field is None or field in fields}
 
 
-def cell_text(value: Any) -> str:
-    """The canonical text of a cell value, as sealed on writing and checked on import."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, (int, float)):
-        return format(float(value), ".10g")
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    return str(value).replace("\r\n", "\n").replace("\r", "\n")  # XML reads a lone CR back as LF
-
-
 def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict,
                        settings: PartnerSettings, key: bytes | None, peer_groups: pd.DataFrame | None = None,
                        periphery: pd.DataFrame | None = None, places: pd.DataFrame | None = None,
                        decisions_history: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None,
-                       demo: bool = False) -> dict:
+                       demo: bool = False, all_person_ids: Iterable[object] | None = None) -> dict:
     """Write ``folder/partner/cohort.{html,xlsx,csv}``; return the files, their SHA-256 and who is in them.
 
+    ``all_person_ids``: every person id in the extract, so that free text naming anyone — in the
+    pack or not — is scrubbed (see :func:`~hkc.partnership.partner_facts.partner_facts`).
+
     Returns ``{"folder": Path, "files": {"partner/cohort.html": sha256, ...}, "person_ids": [...],
-    "people": n, "demo": bool, "columns": {section: [column, ...]}}`` — ``files`` and ``person_ids``
-    are what :meth:`hkc.history.store.HistoryStore.log_disclosure` records.
+    "people": n, "demo": bool, "columns": {section: [column, ...]}, "scrubbed": n, "withheld": n}``
+    — ``files`` and ``person_ids`` are what :meth:`hkc.history.store.HistoryStore.log_disclosure`
+    records; ``scrubbed`` counts the values that held a person id, ``withheld`` those naming
+    someone the pack does not show.
     """
     key = check_key(key, variable=settings.key_variable)
     validate_fields(settings)
     facts, person_ids = partner_facts(members=members, removed=removed, manifest=manifest, settings=settings, key=key,
                                       peer_groups=peer_groups, periphery=periphery, places=places,
-                                      decisions_history=decisions_history, peer_edges=peer_edges, demo=demo)
+                                      decisions_history=decisions_history, peer_edges=peer_edges, demo=demo,
+                                      all_person_ids=all_person_ids)
     out = Path(folder) / "partner"
     out.mkdir(parents=True, exist_ok=True)
     cohort = facts["sections"][0]
@@ -126,12 +118,12 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
     replace_atomically(out / "cohort.xlsx", lambda p: write_partner_xlsx(facts, p, key=key))
     files = file_hashes(Path(folder), ["partner/cohort.csv", "partner/cohort.html", "partner/cohort.xlsx"])
     return {"folder": out, "files": files, "person_ids": sorted(person_ids), "people": len(person_ids),
-            "demo": facts["demo"], "columns": {s["name"]: list(s["columns"]) for s in facts["sections"]}}
+            "demo": facts["demo"], "columns": {s["name"]: list(s["columns"]) for s in facts["sections"]},
+            "scrubbed": facts["counts"]["scrubbed"], "withheld": facts["counts"]["withheld"]}
 
 
 # -- the workbook -------------------------------------------------------------------------------
-def _seal(key: bytes, facts: dict, sheet: str, coordinate: str, value: Any) -> str:
-    return keyed_digest(key, facts["as_of"], facts["provenance"]["inputs_sha256"], sheet, coordinate, cell_text(value))
+_WIDE = ("rationale", "vulnerability_rationale", "link", "removed_reason", "members", "decision_history")
 
 
 def _cell(value: Any) -> Any:
@@ -141,58 +133,44 @@ def _cell(value: Any) -> Any:
     return neutralise(value)
 
 
-def _protect(ws) -> None:
-    ws.protection.sheet = True
-    ws.protection.autoFilter = False  # filtering stays possible on the locked sheet
-    ws.protection.sort = False
-    ws.protection.formatColumns = False
-    ws.protection.formatRows = False
+def _note_sheet(ws, section: dict) -> dict:
+    """A section with nothing to show: one note, sealed like any table."""
+    ws.append(["Note"])
+    ws.append([_cell(section["note"])])
+    ws.column_dimensions["A"].width = 100
+    return {"columns": ["note"], "rows": 1, "editable": []}
 
 
-def _section_sheet(wb: Workbook, section: dict, seals: list, key: bytes, facts: dict) -> dict:
-    ws = wb.create_sheet(section["sheet"])
-    if not section["available"] or not section["columns"]:
-        ws.append(["Note"])
-        ws.append([_cell(section["note"])])
-        ws.column_dimensions["A"].width = 100
-        _protect(ws)
-        for cell in (ws["A1"], ws["A2"]):
-            seals.append((section["sheet"], cell.coordinate, _seal(key, facts, section["sheet"], cell.coordinate,
-                                                                   cell.value)))
-        return {"columns": ["note"], "rows": 1, "editable": []}
-    columns, labels = section["columns"], section["labels"]
-    ws.append(labels)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="EEF0F3")
-    for row in section["rows"]:
-        ws.append([_cell(row[c]) for c in columns])
-    n = len(section["rows"])
-    editable = [c for c in columns if c in EDITABLE]
+def _style_columns(ws, section: dict, editable: list[str]) -> None:
+    """Widths, wrapping, the editable cells' fill, RAG colours and the grey of declined rows."""
+    columns, rows = section["columns"], section["rows"]
     for idx, col in enumerate(columns, start=1):
-        letter = get_column_letter(idx)
-        wide = col in ("rationale", "vulnerability_rationale", "link", "removed_reason", "members", "decision_history")
-        ws.column_dimensions[letter].width = 60 if wide else 30 if col == "decision_reason" else 16
-        for r in range(2, n + 2):
+        wide = col in _WIDE
+        ws.column_dimensions[get_column_letter(idx)].width = 60 if wide else 30 if col == "decision_reason" else 16
+        for r in range(2, len(rows) + 2):
             cell = ws.cell(row=r, column=idx)
             if wide or col == "decision_reason":
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
             if col in editable:
-                cell.protection = Protection(locked=False)
                 cell.fill = PatternFill("solid", fgColor="FFFDE7")
             elif col in ("rag", "previous_rag") and cell.value in _RAG_FILL:
                 cell.fill = PatternFill("solid", fgColor=_RAG_FILL[cell.value])
-            elif section["rows"][r - 2].get("_declined"):
+            elif rows[r - 2].get("_declined"):
                 cell.fill = PatternFill("solid", fgColor=_DECLINED_FILL)
-    if "decision" in editable and n:
-        letter = get_column_letter(columns.index("decision") + 1)
-        dv = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"', allow_blank=True,
-                            showErrorMessage=True, errorTitle="Decision",
-                            error="Choose adopt, monitor, decline or refer (decline needs a reason).",
-                            promptTitle="Decision", prompt="adopt / monitor / decline / refer",
-                            showInputMessage=True)
-        dv.add(f"{letter}2:{letter}{n + 1}")
-        ws.add_data_validation(dv)
+
+
+def _decision_drop_down(ws, columns: list[str], n: int) -> None:
+    letter = get_column_letter(columns.index("decision") + 1)
+    dv = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"', allow_blank=True,
+                        showErrorMessage=True, errorTitle="Decision",
+                        error="Choose adopt, monitor, decline or refer (decline needs a reason).",
+                        promptTitle="Decision", prompt="adopt / monitor / decline / refer", showInputMessage=True)
+    dv.add(f"{letter}2:{letter}{n + 1}")
+    ws.add_data_validation(dv)
+
+
+def _print_setup(ws, columns: list[str], n: int) -> None:
+    """Frozen header, filters, landscape fit-to-width printing with the header on every page."""
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{n + 1}"
     ws.page_setup.orientation = "landscape"
@@ -200,13 +178,25 @@ def _section_sheet(wb: Workbook, section: dict, seals: list, key: bytes, facts: 
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_title_rows = "1:1"
-    _protect(ws)
-    for row in ws.iter_rows(min_row=1, max_row=n + 1, max_col=len(columns)):
-        for cell in row:
-            if cell.row > 1 and columns[cell.column - 1] in editable:
-                continue
-            seals.append((section["sheet"], cell.coordinate, _seal(key, facts, section["sheet"], cell.coordinate,
-                                                                   cell.value)))
+
+
+def _section_sheet(wb: Workbook, section: dict) -> dict:
+    """One section as a sheet; returns its layout (what :func:`~hkc.partnership.sealing.seal_workbook` seals)."""
+    ws = wb.create_sheet(section["sheet"])
+    if not section["available"] or not section["columns"]:
+        return _note_sheet(ws, section)
+    columns, n = section["columns"], len(section["rows"])
+    ws.append(section["labels"])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="EEF0F3")
+    for row in section["rows"]:
+        ws.append([_cell(row[c]) for c in columns])
+    editable = [c for c in columns if c in EDITABLE]
+    _style_columns(ws, section, editable)
+    if "decision" in editable and n:
+        _decision_drop_down(ws, columns, n)
+    _print_setup(ws, columns, n)
     return {"columns": columns, "rows": n, "editable": editable}
 
 
@@ -226,12 +216,11 @@ def _about_rows(facts: dict) -> list[list[Any]]:
 
 
 def write_partner_xlsx(facts: dict, path: Path, *, key: bytes) -> Path:
-    """The sealed workbook (see the module docstring)."""
+    """The sealed workbook: one sheet per section, an About sheet, sealed by :mod:`hkc.partnership.sealing`."""
     wb = Workbook()
     wb.remove(wb.active)
     wb.properties.title = facts["title"]
-    seals: list[tuple[str, str, str]] = []
-    layout = {s["sheet"]: _section_sheet(wb, s, seals, key, facts) for s in facts["sections"]}
+    layout = {s["sheet"]: _section_sheet(wb, s) for s in facts["sections"]}
     about = wb.create_sheet("About")
     about.append(["Item", "Value"])
     for row in _about_rows(facts):
@@ -242,23 +231,10 @@ def write_partner_xlsx(facts: dict, path: Path, *, key: bytes) -> Path:
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     if facts["demo"]:
         about["B2"].font = Font(bold=True, color="B3261E")
-    _protect(about)
-    for row in about.iter_rows():
-        for cell in row:
-            seals.append(("About", cell.coordinate, _seal(key, facts, "About", cell.coordinate, cell.value)))
     layout["About"] = {"columns": ["item", "value"], "rows": about.max_row - 1, "editable": []}
-    meta = wb.create_sheet(META_SHEET)
-    entries = [["format", PACK_FORMAT], ["as_of", facts["as_of"]],
-               ["inputs_sha256", facts["provenance"]["inputs_sha256"]],
-               ["config_sha256", facts["provenance"]["config_sha256"]],
-               ["key_fingerprint", key_fingerprint(key)], ["demo", "yes" if facts["demo"] else "no"],
-               ["layout", json.dumps(layout, sort_keys=True)]]
-    entries.append(["meta_seal", keyed_digest(key, *(f"{k}={v}" for k, v in entries))])
-    for k, v in entries:
-        meta.append([k, v])
-    for sheet, coordinate, digest in seals:
-        meta.append(["seal", sheet, coordinate, digest])
-    meta.sheet_state = "veryHidden"
-    _protect(meta)
+    provenance = facts["provenance"]
+    seal_workbook(wb, key=key, layout=layout,
+                  record={"as_of": facts["as_of"], "inputs_sha256": provenance["inputs_sha256"],
+                          "config_sha256": provenance["config_sha256"], "demo": "yes" if facts["demo"] else "no"})
     wb.save(path)
     return path

@@ -100,6 +100,7 @@ def write_outputs(folder: Path, run: Listing, *, manifest: RunManifest, scores: 
         write_audit(partner_audit, folder / "partner" / "audit", title=title + " (partner copy, small cells suppressed)")
         p = run.peer_map
         partner = write_partner_pack(folder, members=run.members, removed=run.gone, manifest=manifest.as_dict(),
+                                     all_person_ids=run.extract.people["person_id"],
                                      settings=definitions.settings.partner, key=key, peer_groups=p.peer_groups,
                                      periphery=p.periphery, places=p.places, decisions_history=run.decisions,
                                      peer_edges=p.edges.rename(columns={"person_a": "source", "person_b": "target"}),

@@ -49,6 +49,8 @@ AS_OF_IN_FUTURE = ("--as-of {as_of} is after today ({today}): an extract cannot 
                    "choose a date up to today, or give --extract-date if the extract was taken later")
 AS_OF_BEFORE_EVENTS = ("--as-of {as_of} is before every event in the extract (the first is on {first}): nothing "
                        "could be scored; choose a date from {first} on")
+SCRUBBED = ("partner pack: {scrubbed} person id(s) found in free text (areas, places, reasons) were replaced by "
+            "pseudonyms and {withheld} withheld as people outside the pack")
 NOT_PUBLISHED = ("{problem}; the run was stored in the history as run {run_id} (as of {as_of}) but its outputs were "
                  "not published, so none of its packs is logged as disclosed")
 Say = Callable[[str], None]
@@ -253,6 +255,8 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         store.settle_disclosures(out)
         raise OutputError(NOT_PUBLISHED.format(problem=exc.message, run_id=exc.run_id, as_of=as_of)) from None
     store.confirm_disclosures(run_id, out)
+    if written.partner is not None:
+        say(SCRUBBED.format(scrubbed=written.partner.get("scrubbed", 0), withheld=written.partner.get("withheld", 0)))
     tracked = _track(manifest, partner_audit, definitions, stages, say)
     return RefreshResult(as_of=as_of, out=Path(out), manifest=manifest, members=run.members, removed=run.gone,
                          extract=extract, scored=run.scored, run_id=run_id, replaced=replaced, audit=audit,
