@@ -50,7 +50,8 @@ class AuditSummary:
 
 @dataclass
 class RunManifest:
-    """One refresh's manifest.  :meth:`as_dict` is ``run.json``; ``manifest["key"]`` reads it too."""
+    """One refresh's manifest.  :meth:`as_dict` is ``run.json``; ``manifest["key"]`` and ``.get`` read it too
+    (for code written against the stored JSON)."""
 
     as_of: str
     extract_date: str | None
@@ -95,6 +96,9 @@ class RunManifest:
 
     def keys(self) -> Iterator[str]:
         return iter(self.as_dict())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.as_dict().get(key, default)
 
     def finished(self, stages: Mapping[str, float]) -> RunManifest:
         """This manifest with the finishing time and the seconds each stage took."""
