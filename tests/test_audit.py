@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, true_positive_rate
+from scipy.stats import beta
 from sklearn.metrics import confusion_matrix
 
 from hkc.audit.baselines import age_matched_population, composition_baselines
@@ -29,6 +30,7 @@ from hkc.definitions.audit_spec import (
     CalibrationSettings,
     DisclosureSettings,
     FlagSettings,
+    PooledSettings,
     load_audit_spec,
 )
 from hkc.errors import ConfigError, ExtractError, HkcError
@@ -103,7 +105,7 @@ def tiny_scored() -> pd.DataFrame:
 
 def test_every_audit_spec_key_is_documented():
     for cls in (AttributeSettings, BootstrapSettings, DisclosureSettings, FlagSettings, CalibrationSettings,
-                AuditSpec):
+                PooledSettings, AuditSpec):
         for f in dataclasses.fields(cls):
             assert f.metadata.get("doc"), f"{cls.__name__}.{f.name} has no description"
 
@@ -117,6 +119,9 @@ def test_shipped_audit_spec_loads_with_the_documented_defaults():
     assert spec.attributes.intersections == ("ethnicity*sex",)
     assert dict(spec.reference) == dict(default.reference) == {"ethnicity": "White", "sex": "M"}
     assert {k: dict(v) for k, v in spec.labels.items()} == {k: dict(v) for k, v in default.labels.items()}
+    assert dict(spec.pooled) == dict(default.pooled) == {"ethnicity": PooledSettings(
+        groups=("Asian", "Black", "Mixed", "Other"), name="Minority ethnic (pooled)",
+        label="people of all minority ethnic groups together")}
     assert len(spec.sha256) == 64 and spec.digest() == spec.sha256
 
 
@@ -133,6 +138,10 @@ def test_audit_spec_unknown_key_names_the_closest(tmp_path):
     ('[flags]\nmetrics = ["selection_rte"]\n', "unknown metric 'selection_rte'"),
     ('[bootstrap]\nconfidence = 1.5\n', "must be at most 0.999"),
     ('[reference]\nethnicty = "White"\n', "did you mean 'ethnicity'?"),
+    ('[pooled.ethnicity]\ngroups = ["Black", "White"]\n', "groups may not include the reference group 'White'"),
+    ('[pooled.ethnicity]\ngroups = ["Black"]\n', "groups must list two or more different groups"),
+    ('[pooled.ethnicty]\ngroups = ["Asian", "Black"]\n', "did you mean 'ethnicity'?"),
+    ('[pooled.ethnicity]\ngroups = ["Asian", "Black"]\nlable = "x"\n', "did you mean 'label'?"),
 ])
 def test_audit_spec_bad_values_are_one_line_errors(tmp_path, text, words):
     path = tmp_path / "fairness.toml"
@@ -211,9 +220,19 @@ def test_compas_flags_propublicas_disparity_and_says_so_with_interval_and_baseli
     assert re.search(r"false positive rate for African-American people was 44\.85% \(95% CI [\d.]+%–[\d.]+%\) "
                      r"against 23\.45%", text)
     assert "who did not have the outcome (two_year_recid)" in text
-    # small groups never raise a flag: their ratios are "indicative" only
-    assert group(result, "race", "Native American")["flags"] == []
-    assert "selection_rate" in group(result, "race", "Native American")["indicative"]
+    # Native American people: 12 of 18 rated high against 854 of 2,454 Caucasian people.  Six were not
+    # rated high (under the small-cell threshold of 10), so the ratio's interval is Katz's exact-count
+    # interval, computed here by hand; it excludes 1, and 18 people are enough to flag it.
+    native = group(result, "race", "Native American")
+    assert native["exact"]["ratio"][:1] == ["selection_rate"] and "selection_rate" in native["flags"]
+    se = np.sqrt(1 / 12 - 1 / 18 + 1 / 854 - 1 / 2454)
+    ratio = (12 / 18) / (854 / 2454)
+    assert native["ratio_ci"]["selection_rate"] == pytest.approx([ratio * np.exp(-1.959964 * se),
+                                                                  ratio * np.exp(1.959964 * se)], rel=1e-6)
+    assert "(12 of 18 against 854 of 2,454: a count is under 10, so the interval is exact)" in text
+    # ... but its false positive rate rests on fewer than 10 people without the outcome: never flagged
+    assert native["negatives"] < 10 and native["small"] is True
+    assert "false_positive_rate" not in native["flags"]
 
 
 def test_compas_group_rates_agree_with_sklearn_confusion_matrix(compas_frame, compas_audit):
@@ -282,9 +301,12 @@ def test_bootstrap_is_reproducible_for_a_seed_and_moves_with_another_seed(tiny_s
     a = audit_selection(tiny_scored, selected="in_cohort", by=["ethnicity"], score="risk_score", spec=fast_spec(seed=1))
     b = audit_selection(tiny_scored, selected="in_cohort", by=["ethnicity"], score="risk_score", spec=fast_spec(seed=1))
     c = audit_selection(tiny_scored, selected="in_cohort", by=["ethnicity"], score="risk_score", spec=fast_spec(seed=2))
-    ci = [group(r, "ethnicity", "Black")["ci"]["selection_rate"] for r in (a, b, c)]
+    ci = [group(r, "ethnicity", "White")["ci"]["selection_rate"] for r in (a, b, c)]  # 10 of 20: bootstrap
     assert ci[0] == ci[1]
     assert ci[0] != ci[2] and ci[0] == pytest.approx(ci[2], abs=0.15)
+    # 6 of 12 Black people: counts under 10, so an exact interval, the same for every seed
+    exact = [group(r, "ethnicity", "Black")["ci"]["selection_rate"] for r in (a, c)]
+    assert exact[0] == exact[1] == pytest.approx(list(beta.ppf([0.025, 0.975], [6, 7], [7, 6])))
 
 
 def test_bootstrap_intervals_match_resampling_rows_and_narrow_with_size():
@@ -410,8 +432,12 @@ def test_composition_against_several_baselines(tiny_scored):
     assert black["baselines"]["population"]["flag"] is True
     lo, hi = black["baselines"]["population"]["ratio_ci"]
     assert lo <= black["baselines"]["population"]["ratio"] <= hi
+    # nobody Mixed in the cohort: a ratio of 0, whose exact interval (Clopper-Pearson's 0 of 100, over the
+    # population's 2%) is not of zero width and reaches past 1, so it cannot be assessed at this size
     mixed = eth["Mixed"]["baselines"]["population"]
-    assert mixed["ratio"] == 0.0 and mixed["flag"] is False and mixed["indicative"] is True  # nobody: small count
+    assert mixed["ratio"] == 0.0 and mixed["flag"] is False and mixed["indicative"] is False
+    assert mixed["unassessed"] is True and mixed["exact"] is True
+    assert mixed["ratio_ci"] == pytest.approx([0.0, (1 - 0.025 ** (1 / 100)) / 0.02])
     assert "sex" in base["attributes"] and "ethnicity*sex" in base["attributes"]
     assert base["attributes"]["sex"]["groups"][0]["baselines"]["population"]["share"] is not None
     sentences = findings({"attributes": {}, "thresholds": {"confidence": 0.95}, "baselines": base,

@@ -4,11 +4,14 @@ The face of the package: other packages import from here; modules inside it impo
 directly.  What each module does:
 
 ===========================  ============================================================
-:mod:`hkc.audit.baselines`   Cohort composition against several baselines, none privileged.
+:mod:`hkc.audit.attributes`  Which attributes a selection audit covers (pooled comparisons too), their references and labels.
+:mod:`hkc.audit.baselines`   Cohort composition against several baselines, none privileged; the MOPAC test's figures.
 :mod:`hkc.audit.bootstrap`   Bootstrap percentile intervals, vectorised over resamples.
+:mod:`hkc.audit.charts`      Chart geometry for ``audit.html``: rates and error rates with intervals, legends' colours.
 :mod:`hkc.audit.columns`     Reading the audited columns: presence, numbers, 0/1 flags and group names, with row-level errors.
 :mod:`hkc.audit.disclosure`  The partner-facing copy of an audit result: statistical disclosure control.
 :mod:`hkc.audit.drivers`     Driver decomposition: which indicators a group's risk points come from, and its gap to the reference.
+:mod:`hkc.audit.exact`       Exact intervals for small counts (Clopper–Pearson, Katz log, Newcombe); never of zero width.
 :mod:`hkc.audit.file`        The fairness audit: who a list falls on, how sure we are, against which baseline, and why.
 :mod:`hkc.audit.findings`    Findings: plain-English sentences generated from an audit result and its flag rule.
 :mod:`hkc.audit.groups`      Group metrics: who is selected, by group, with intervals — :func:`audit_selection`.
@@ -16,6 +19,7 @@ directly.  What each module does:
 :mod:`hkc.audit.report`      Writing an audit result out: ``audit.json``, a self-contained ``audit.html``, CSV tables, and flat metrics.
 :mod:`hkc.audit.summaries`   Per-group summaries beside the rates: fairlearn's disparity measures, score quantiles, calibration.
 :mod:`hkc.audit.table`       The frequency table the group metrics run on, and the bootstrap statistic over it.
+:mod:`hkc.audit.wording`     The words of the audit: metric names, percentages and intervals as the findings write them.
 ===========================  ============================================================
 """
 

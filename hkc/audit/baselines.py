@@ -3,7 +3,12 @@
 Each group's share of the cohort is compared with its share of everyone scored, and of any other
 baseline given: a subset of the scored people (e.g. those convicted of a weapon offence in the
 window) or a table of counts (e.g. the resident population, age-matched with
-:func:`age_matched_population`).  Every ratio carries a bootstrap interval.
+:func:`age_matched_population`).  The spec's pooled comparisons (``ethnicity (pooled)``) are
+compared too.  Every share and ratio carries a bootstrap interval, or an exact one where a count
+behind it is under the small-cell threshold (Clopper–Pearson for the cohort share, divided by a
+table's fixed share; Katz's log interval against a sample, which treats the cohort and the sample as
+independent and so errs wide when the cohort is drawn from the sample, as it is from everyone
+scored).  A ratio is flagged unless the cohort or the sample has fewer than ``small_cell`` people.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from hkc.audit.bootstrap import bootstrap_intervals, finite_or_none, interval_or_none
-from hkc.audit.columns import NO_COLUMN, group_labels
+from hkc.audit.columns import NO_COLUMN, group_labels, poolings
+from hkc.audit.exact import rate_interval, ratio_interval
 from hkc.definitions import AGE_BAND, AuditSpec, flag_raised
 from hkc.errors import ConfigError, ExtractError, HkcError
 
@@ -108,6 +114,7 @@ class _Layout:
     """
 
     attrs: list[tuple[str, tuple[str, ...]]]
+    relabel: dict[str, Any] = field(default_factory=dict)  # pooled attribute -> Pooling.relabel
     group_names: dict[str, list[str]] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     fixed_counts: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
@@ -130,6 +137,8 @@ class _Layout:
                     self.unavailable[attr][name] = f"the {name} table has no column '{missing[0]}'"
                     continue
                 key = _join([group_labels(tab[p]) for p in parts])
+                if attr in self.relabel:
+                    key = self.relabel[attr](key)
                 counted[name] = pd.Series(tab["count"].to_numpy(dtype=float)).groupby(key).sum()
                 present |= set(counted[name].index)
             self.group_names[attr] = sorted(present)
@@ -181,27 +190,48 @@ class _Layout:
         return out
 
 
+def _exact_ratio(lay: _Layout, name: str, x: int, cohort_n: int, count: float, total: float,
+                 base_share: float, confidence: float) -> list[float] | None:
+    """The exact interval of a ratio on small counts: Katz against a sample, Clopper–Pearson over a table's share."""
+    if name in lay.samples:
+        return ratio_interval(x, cohort_n, int(count), int(total), confidence)
+    share_ci = rate_interval(x, cohort_n, confidence)
+    return None if share_ci is None else [share_ci[0] / base_share, share_ci[1] / base_share]
+
+
 def _baseline_entry(lay: _Layout, attr: str, gi: int, name: str, entry: Mapping[str, Any], *,
                     point: Mapping[str, np.ndarray], intervals: Mapping[str, np.ndarray],
-                    point_counts: np.ndarray, spec: AuditSpec) -> dict[str, Any]:
+                    point_counts: np.ndarray, cohort_n: int, spec: AuditSpec) -> dict[str, Any]:
     """One group against one baseline: its count and share there, the ratio with its interval, the flag."""
     count: float
+    total: float = 0.0
     if name in lay.samples:
         at_b, _g = lay.columns[(attr, name)]
         count = int(point_counts[at_b + gi])
-        total = point_counts[at_b:at_b + _g].sum()
+        total = float(point_counts[at_b:at_b + _g].sum())
         base_share = count / total if total > 0 else None
     else:
         count = float(lay.fixed_counts[(attr, name)][gi])
         base_share = finite_or_none(lay.fixed_shares[(attr, name)][gi])
     share = entry["cohort_share"]
     ratio = finite_or_none(point[f"{attr}|{name}"][0, gi]) if share is not None and base_share else None
-    ci = interval_or_none(intervals[f"{attr}|{name}"][gi]) if ratio is not None else None
+    threshold = spec.disclosure.small_cell
+    x = entry["cohort_count"]
+    sample = name in lay.samples
+    small_counts = min(x, cohort_n - x) < threshold or (sample and min(count, total - count) < threshold)
+    too_few = cohort_n < threshold or (sample and total < threshold)
+    if ratio is None:
+        ci = None
+    elif small_counts:
+        ci = _exact_ratio(lay, name, x, cohort_n, count, total, base_share, spec.bootstrap.confidence)
+    else:
+        ci = interval_or_none(intervals[f"{attr}|{name}"][gi])
     meets = flag_raised(ratio, ci, spec)
-    small = entry["cohort_count"] < spec.disclosure.small_cell or (
-        name in lay.samples and count < spec.disclosure.small_cell)
+    inside = ci is not None and spec.flags.ratio_low <= ci[0] and ci[1] <= spec.flags.ratio_high
     return {"count": count, "share": base_share, "ratio": ratio, "ratio_ci": ci,
-            "flag": meets and not small, "indicative": meets and small,
+            "flag": meets and not too_few, "indicative": meets and too_few,
+            "unassessed": ratio is not None and not meets and (small_counts or too_few) and not inside,
+            "exact": ratio is not None and small_counts,
             "undefined": None if ratio is not None or share is None else
             f"{entry['group']} is not in the {name} baseline"}
 
@@ -211,18 +241,24 @@ def _attribute_rows(lay: _Layout, attr: str, *, point: Mapping[str, np.ndarray],
                     spec: AuditSpec) -> list[dict[str, Any]]:
     """One attribute's groups: cohort count and share with its interval, and each available baseline."""
     rows = []
+    at, g = lay.columns[(attr, "cohort")]
+    cohort_n = int(point_counts[at:at + g].sum())
     for gi, group in enumerate(lay.group_names[attr]):
-        at, _g = lay.columns[(attr, "cohort")]
         share = finite_or_none(point[f"{attr}|cohort"][0, gi])
-        entry: dict[str, Any] = {"group": group, "cohort_count": int(point_counts[at + gi]),
-                                 "cohort_share": share,
-                                 "cohort_share_ci": interval_or_none(intervals[f"{attr}|cohort"][gi]) if share is not None
-                                 else None, "baselines": {}}
+        x = int(point_counts[at + gi])
+        if share is None:
+            share_ci = None
+        elif min(x, cohort_n - x) < spec.disclosure.small_cell:
+            share_ci = rate_interval(x, cohort_n, spec.bootstrap.confidence)
+        else:
+            share_ci = interval_or_none(intervals[f"{attr}|cohort"][gi])
+        entry: dict[str, Any] = {"group": group, "cohort_count": x, "cohort_share": share,
+                                 "cohort_share_ci": share_ci, "baselines": {}}
         for name in [*lay.samples, *lay.tables]:
             if name in lay.tables and (attr, name) not in lay.fixed_shares:
                 continue
             entry["baselines"][name] = _baseline_entry(lay, attr, gi, name, entry, point=point, intervals=intervals,
-                                                       point_counts=point_counts, spec=spec)
+                                                       point_counts=point_counts, cohort_n=cohort_n, spec=spec)
         rows.append(entry)
     return rows
 
@@ -253,7 +289,9 @@ def composition_baselines(cohort_mask, groups: pd.DataFrame, *, baselines: Mappi
         ``cohort_n``, ``scored_n``, ``baselines`` (name → label, kind, size) and ``attributes``
         (attribute → groups, each with ``cohort_count``, ``cohort_share`` and its interval, and per
         baseline ``count``, ``share``, ``ratio`` (cohort share / baseline share), ``ratio_ci``,
-        ``flag``), plus ``unavailable`` reasons.
+        ``flag``, ``indicative``, ``unassessed`` (small counts, and an interval too wide to tell) and
+        ``exact`` (the interval is exact)), plus ``unavailable`` reasons; a pooled attribute also
+        has ``pooled`` (the attribute, the pooled group and the groups in it).
     """
     spec = spec or AuditSpec()
     cohort = np.asarray(cohort_mask, dtype=bool)
@@ -262,11 +300,15 @@ def composition_baselines(cohort_mask, groups: pd.DataFrame, *, baselines: Mappi
     columns = [c for c in groups.columns if c != "person_id"]
     if intersections is None:
         intersections = [i for i in spec.attributes.intersections if all(p in columns for p in i.split("*"))]
-    attrs = [(c, (c,)) for c in columns] + [(i, tuple(i.split("*"))) for i in intersections]
-    masks, tables = _split_baselines(baselines, len(groups))
     labels = {c: group_labels(groups[c]) for c in columns}
+    pools = poolings({c: pd.unique(labels[c]) for c in columns}, spec)
+    attrs = ([(c, (c,)) for c in columns] + [(i, tuple(i.split("*"))) for i in intersections]
+             + [(p.key, (p.attribute,)) for p in pools])
+    masks, tables = _split_baselines(baselines, len(groups))
     row_labels = {a: _join([labels[p] for p in parts]) for a, parts in attrs}
-    lay = _Layout(attrs)
+    for p in pools:
+        row_labels[p.key] = p.relabel(row_labels[p.key])
+    lay = _Layout(attrs, relabel={p.key: p.relabel for p in pools})
     lay.count_tables(row_labels, tables)
     lay.build_design(labels, row_labels, cohort, masks)
 
@@ -278,6 +320,8 @@ def composition_baselines(cohort_mask, groups: pd.DataFrame, *, baselines: Mappi
     result_attrs = {attr: {"groups": _attribute_rows(lay, attr, point=point, intervals=intervals,
                                                      point_counts=point_counts, spec=spec),
                            "unavailable": dict(lay.unavailable.get(attr, {}))} for attr, _ in attrs}
+    for p in pools:
+        result_attrs[p.key]["pooled"] = p.describe()
     return {
         "cohort_n": int(cohort.sum()),
         "scored_n": int(len(cohort)),

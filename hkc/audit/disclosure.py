@@ -67,6 +67,29 @@ def _relations(groups: Mapping[str, Iterable[str]], prefix: tuple = ()) -> list[
     return out
 
 
+def _pooled_relations(pooled: Mapping[str, Mapping], groups: Mapping[str, Iterable[str]],
+                      prefix: tuple = ()) -> list[list[tuple]]:
+    """Relations a pooled comparison adds: the pooled group is the sum of its members
+    (``Minority ethnic (pooled)`` = ``Asian`` + ``Black`` + …), and every group it leaves as it was
+    equals the same group of the attribute pooled (``White`` is ``White`` in both)."""
+    out = []
+    for key, info in pooled.items():
+        base = info.get("attribute")
+        if key not in groups or base not in groups:
+            continue
+        for g in groups[key]:
+            if g == info.get("group"):
+                out.append([(*prefix, key, g)] + [(*prefix, base, m) for m in info.get("members", [])])
+            else:
+                out.append([(*prefix, key, g), (*prefix, base, g)])
+    return out
+
+
+def _pooled(attributes: Mapping[str, Mapping]) -> dict[str, Mapping]:
+    """The pooled attributes of a table of attributes, with what each pools."""
+    return {k: a["pooled"] for k, a in attributes.items() if isinstance(a.get("pooled"), Mapping)}
+
+
 def _hide_counts(row: dict, keys: Iterable[str], threshold: int, small_label: str) -> None:
     for key in keys:
         if key in row:
@@ -114,12 +137,19 @@ def _group_hidden(out: dict, threshold: int) -> tuple[set[tuple], set[tuple]]:
         for g in d["groups"]:
             add(d["attribute"], g["group"], g.get("n"), _small(g.get("n"), threshold))
     size = {(attr, g): v for attr, names in groups.items() for g, v in names.items()}
-    return _close(primary, _relations(groups), size), primary
+    pooled = _pooled(out.get("attributes", {}))
+    if isinstance(base, dict):
+        pooled |= _pooled(base.get("attributes", {}))
+    return _close(primary, _relations(groups) + _pooled_relations(pooled, groups), size), primary
 
 
 def _suppress_attributes(out: dict, hidden: set[tuple], primary: set[tuple], threshold: int,
                          small_label: str) -> dict[str, list[str]]:
     withheld: dict[str, list[str]] = {}
+
+    def withheld_of(attr: Any) -> set[str]:
+        return {g for a, g in hidden if a == attr}
+
     for attr, a in out.get("attributes", {}).items():
         names = {g["group"] for g in a["groups"] if (attr, g["group"]) in hidden}
         withheld[attr] = sorted(names)
@@ -134,17 +164,20 @@ def _suppress_attributes(out: dict, hidden: set[tuple], primary: set[tuple], thr
             keep_n = (attr, g["group"]) in primary and own_small and not _small(g.get("n"), threshold)
             _hide_counts(g, [k for k in GROUP_COUNTS if k != "n" or not keep_n], threshold, small_label)
             _withhold(g, [*METRICS, "ci", "ratio", "ratio_ci", "difference", "difference_ci", "score_quantiles",
-                          "undefined", "small_counts", "small_metrics"])
-            g["flags"], g["indicative"], g["withheld"] = [], [], True
+                          "undefined", "small_counts", "small_metrics", "exact"])
+            g["flags"], g["indicative"], g["unassessed"], g["withheld"] = [], [], [], True
         if a["reference"] in names:  # every ratio would give the reference's rate away
             for g in a["groups"]:
                 _withhold(g, ["ratio", "ratio_ci", "difference", "difference_ci"])
-                g["flags"], g["indicative"] = [], []
+                g["flags"], g["indicative"], g["unassessed"] = [], [], []
             withheld[attr].append(f"(ratios to {a['reference']})")
         disparities = a.get("disparities", {})
         for block in (disparities, disparities.get("excluding_small", {})):
             if names & set(block.get("groups", [])):
                 _withhold(block, [k for k in block if k not in ("groups", "excluded_groups", "excluding_small")])
+        pooled = a.get("pooled")
+        if isinstance(pooled, Mapping) and set(pooled.get("members", [])) & withheld_of(pooled.get("attribute")):
+            names = names | {pooled.get("group")}  # its bands would give a hidden member's bands away
         _suppress_calibration(attr, a, names, threshold, small_label)
     return withheld
 
@@ -180,12 +213,13 @@ def _suppress_baselines(base: dict, hidden: set[tuple], threshold: int, small_la
                    for g in a["groups"] if name in g.get("baselines", {})}
         size = {k: e["count"] for k, e in entries.items() if is_number(e.get("count"))}
         seed = {k for k, e in entries.items() if _small(e.get("count"), threshold)}
-        closed = _close(seed, _relations(groups, (name,)), size)
+        closed = _close(seed, _relations(groups, (name,)) + _pooled_relations(_pooled(attributes), groups, (name,)),
+                        size)
         for k, e in entries.items():
             if k in closed:
                 _hide_counts(e, ["count"], threshold, small_label)
                 _withhold(e, ["share", "ratio", "ratio_ci"])
-                e["flag"] = e["indicative"] = False
+                e["flag"] = e["indicative"] = e["unassessed"] = False
     for attr, a in attributes.items():
         for g in a["groups"]:
             if (attr, g["group"]) not in hidden:
@@ -197,7 +231,7 @@ def _suppress_baselines(base: dict, hidden: set[tuple], threshold: int, small_la
                     _hide_counts(e, ["count"], threshold, small_label)
                     _withhold(e, ["share"])
                 _withhold(e, ["ratio", "ratio_ci"])
-                e["flag"] = e["indicative"] = False
+                e["flag"] = e["indicative"] = e["unassessed"] = False
             g["withheld"] = True
 
 
@@ -231,7 +265,8 @@ def suppress_small_cells(result: dict, *, threshold: int) -> dict:
     Every count under ``threshold`` is shown as ``"<threshold>"`` and a group with such a count
     has its rates, intervals, ratios and score quantiles withheld (``"withheld"``).  Where one
     hidden count could be worked out from a total — an attribute's total, the margins linking an
-    intersection to its parts (``Black`` = ``Black*F`` + ``Black*M`` + …), the group sizes behind
+    intersection to its parts (``Black`` = ``Black*F`` + ``Black*M`` + …), a pooled group to its
+    members (``Minority ethnic (pooled)`` = ``Asian`` + ``Black`` + …), the group sizes behind
     calibration bands, or the same group in another table (cohort composition, drivers) — more
     groups are withheld until none can (secondary suppression, applied consistently across all
     tables).  Ratios to a withheld reference group, disparity measures over withheld groups, flags

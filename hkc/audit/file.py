@@ -10,15 +10,20 @@ concern, each module readable in one sitting:
 :mod:`hkc.audit.table`      the frequency table fairlearn's ``MetricFrame`` runs on; the
                             bootstrap statistic over it
 :mod:`hkc.audit.bootstrap`  :func:`bootstrap_intervals`, vectorised over resamples
+:mod:`hkc.audit.exact`      exact intervals where a count is small (Clopper–Pearson, Katz, Newcombe)
+:mod:`hkc.audit.attributes` the attributes audited, pooled comparisons, references, labels
 :mod:`hkc.audit.groups`     :func:`audit_selection`: group metrics, ratios to a reference group,
-                            intervals, undefined rates, small cells, flags, calibration
+                            intervals, undefined rates, small groups, what cannot be assessed at
+                            this size, flags, calibration
 :mod:`hkc.audit.summaries`  fairlearn's disparity measures, score quantiles and calibration by
                             band, per group
 :mod:`hkc.audit.baselines`  :func:`composition_baselines`, :func:`age_matched_population`
 :mod:`hkc.audit.drivers`    :func:`driver_decomposition`: which indicators drive a gap
 :mod:`hkc.audit.findings`   :func:`findings`: sentences, each with its interval and baseline
+:mod:`hkc.audit.wording`    the words the sentences use: metrics, percentages, intervals
 :mod:`hkc.audit.disclosure` :func:`suppress_small_cells`: the partner-facing copy
 :mod:`hkc.audit.report`     :func:`write_audit` (JSON, HTML, CSV) and :func:`audit_metrics` (MLflow)
+:mod:`hkc.audit.charts`     the page's chart geometry
 ==========================  ===================================================================
 
 A refresh assembles one result dictionary::

@@ -1,16 +1,17 @@
 """Group metrics: who is selected, by group, with intervals — :func:`audit_selection`.
 
-Per sensitive attribute and per intersection (``ethnicity*sex``, groups ``Black*M``): counts,
+Per sensitive attribute, per intersection (``ethnicity*sex``, groups ``Black*M``) and per pooled
+comparison (``ethnicity (pooled)``: the spec's ``[pooled]`` groups taken together): counts,
 selection rate and mean score, and with an outcome the base rate, error rates, precision and
 calibration by score band, computed with fairlearn's ``MetricFrame`` on the frequency table
-(:mod:`hkc.audit.table`).  On top of fairlearn: ratios and differences to a reference group,
-bootstrap intervals for every rate and ratio, undefined rates (an empty denominator) reported as
-``null`` and left out of ratios, small cells, and the flags.
+(:mod:`hkc.audit.table`).  On top of fairlearn: ratios and differences to a reference group, an
+interval for every rate and ratio (the bootstrap's, or an exact one where a count is small:
+:mod:`hkc.audit.exact`), undefined rates (an empty denominator) reported as ``null`` and left out
+of ratios, small groups, what cannot be assessed at this size, and the flags.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,10 @@ import fairlearn
 import numpy as np
 import pandas as pd
 
+from hkc.audit.attributes import attribute_keys, group_label, pooled_for, references
 from hkc.audit.bootstrap import bootstrap_intervals, finite_or_none, interval_or_none
-from hkc.audit.columns import UNKNOWN_REFERENCE, binary_column, numeric_column, require_column
+from hkc.audit.columns import NO_ROWS, read_audit_columns
+from hkc.audit.exact import EXACT_METHODS, difference_interval, rate_interval, ratio_interval
 from hkc.audit.summaries import QUANTILES, calibration_by_band, disparity_measures, score_summary
 from hkc.audit.table import (
     FrequencyTable,
@@ -32,9 +35,8 @@ from hkc.audit.table import (
     rates_from_cells,
 )
 from hkc.definitions import METRICS, OUTCOME_METRICS, AuditSpec, flag_raised
-from hkc.errors import HkcError
 
-__all__ = ["DENOMINATORS", "RATE_COUNTS", "QUANTILES", "NO_ROWS", "audit_selection"]
+__all__ = ["DENOMINATORS", "NUMERATORS", "RATE_COUNTS", "QUANTILES", "NO_ROWS", "audit_selection"]
 
 
 # The count each rate divides by, and why the rate is undefined when that count is zero.
@@ -48,10 +50,19 @@ DENOMINATORS = {
     "true_negative_rate": ("negatives", "everyone in the group had the outcome"),
     "precision": ("selected", "no one in the group was selected"),
 }
-# The counts each rate rests on (numerator, denominator, complement): a rate is "small" when any is
-# under the small-cell threshold.  A small rate can still be shown to the auditor with its
-# interval, but it never raises a flag (its percentile interval is unreliable, e.g. 0/2 gives
-# [0, 0]); it is listed as `indicative` instead.
+# The count each proportion counts (the mean score is not a proportion).
+NUMERATORS = {
+    "selection_rate": "selected", "base_rate": "positives", "true_positive_rate": "true_positives",
+    "false_negative_rate": "false_negatives", "false_positive_rate": "false_positives",
+    "true_negative_rate": "true_negatives", "precision": "true_positives",
+}
+# The counts each rate rests on (denominator, numerator, complement).  When any of them, for the
+# group or (for its ratio) the reference, is under the small-cell threshold, the percentile
+# bootstrap is unreliable (0 of 58 gives [0, 0]) and the rate, ratio and difference get exact
+# intervals instead.  A ratio can then still be flagged; but when the group or the reference has
+# fewer than small_cell people behind the rate (its denominator), it raises no flag and is
+# `indicative` at most.  A ratio resting on small counts that is not flagged "cannot be assessed at
+# this size" (`unassessed`) unless its interval lies within the flag band.
 RATE_COUNTS = {
     "selection_rate": ("n", "selected", "not_selected"),
     "mean_score": ("n",),
@@ -62,67 +73,21 @@ RATE_COUNTS = {
     "true_negative_rate": ("negatives", "false_positives", "true_negatives"),
     "precision": ("selected", "true_positives", "false_positives"),
 }
-NO_ROWS = "{where}: no rows to audit"
 
 
-def _attribute_keys(by: Sequence[str], spec: AuditSpec, intersections: bool) -> list[tuple[str, tuple[str, ...]]]:
-    keys = [(col, (col,)) for col in by]
-    if intersections:
-        wanted = [tuple(i.split("*")) for i in spec.attributes.intersections if all(p in by for p in i.split("*"))]
-        if not wanted and len(by) >= 2:
-            wanted = list(itertools.combinations(by, 2))
-        keys += [("*".join(parts), parts) for parts in wanted]
-    return keys
-
-
-def _label(spec: AuditSpec, attr: str, group: str) -> str:
-    table = spec.labels.get(attr, {})
-    if group in table:
-        return table[group]
-    if "*" in attr:
-        parts, values = attr.split("*"), group.split("*")
-        if len(parts) == len(values):
-            return _label(spec, parts[0], values[0]) + " (" + ", ".join(
-                f"{p} {v}" for p, v in zip(parts[1:], values[1:], strict=True)) + ")"
-    return f"{group} people"
-
-
-def _resolve_reference(attr: str, parts: tuple[str, ...], groups: list[str], sizes: np.ndarray,
-                       reference: Mapping[str, str], spec: AuditSpec, resolved: Mapping[str, str]) -> tuple[str, str]:
-    """The reference group and where it came from.
-
-    A reference passed by the caller must exist.  One from the spec that the data does not hold
-    (e.g. the spec's ``sex = "M"`` on a file coded ``Male``) falls back to the largest group, and
-    the source says so; findings repeat it.
-    """
-    largest = groups[int(np.argmax(sizes))]
-    if attr in reference:
-        group = str(reference[attr])
-        if group not in groups:
-            raise HkcError(UNKNOWN_REFERENCE.format(group=group, attribute=attr, groups=", ".join(groups),
-                                                    fix="; pass a reference that is present"))
-        return group, "argument"
-    if attr in spec.reference:
-        group = str(spec.reference[attr])
-        if group in groups:
-            return group, "spec"
-        return largest, f"largest group (the spec's reference {group!r} is not in the data)"
-    if len(parts) > 1 and all(p in resolved for p in parts):
-        combined = "*".join(resolved[p] for p in parts)
-        if combined in groups:
-            return combined, "parts"
-    return largest, "largest group"
-
-
-def _compare(values: Mapping[str, float | None], ref_values: Mapping[str, float | None], metrics: Sequence[str],
-             intervals: Mapping[str, np.ndarray], attr: str) -> dict[str, Any]:
+def _compare(t: _Tables, attr: str, gi: int, values: Mapping[str, float | None],
+             ref_values: Mapping[str, float | None], counts: Mapping[str, int], ref_counts: Mapping[str, int],
+             exact: Sequence[str]) -> dict[str, Any]:
     """Ratios and differences of one group's rates to the reference group's, with intervals.
 
-    An undefined rate on either side, or a reference rate of 0, gives no ratio; the reason is
-    returned under ``_reasons`` for the ``undefined`` list.
+    The intervals of the metrics in ``exact`` (a count behind them, on either side, is small) are
+    Katz's log interval for the ratio and Newcombe's for the difference; the rest are bootstrap
+    intervals.  An undefined rate on either side, or a reference rate of 0, gives no ratio; the
+    reason is returned under ``_reasons`` for the ``undefined`` list.
     """
+    conf = t.spec.bootstrap.confidence
     out: dict[str, Any] = {"ratio": {}, "ratio_ci": {}, "difference": {}, "difference_ci": {}, "_reasons": {}}
-    for m in metrics:
+    for m in t.metrics:
         value, ref = values[m], ref_values[m]
         ratio = difference = None
         if value is not None and ref is None:
@@ -133,14 +98,26 @@ def _compare(values: Mapping[str, float | None], ref_values: Mapping[str, float 
             if ref == 0:
                 out["_reasons"][m] = "the reference group's rate is 0"
         out["ratio"][m], out["difference"][m] = ratio, difference
-        out["ratio_ci"][m] = interval_or_none(intervals[f"{attr}|{m}|ratio"]) if ratio is not None else None
-        out["difference_ci"][m] = interval_or_none(intervals[f"{attr}|{m}|difference"]) if difference is not None else None
+        if m in exact:
+            x1, n1 = counts[NUMERATORS[m]], counts[DENOMINATORS[m][0]]
+            x2, n2 = ref_counts[NUMERATORS[m]], ref_counts[DENOMINATORS[m][0]]
+            out["ratio_ci"][m] = ratio_interval(x1, n1, x2, n2, conf) if ratio is not None else None
+            out["difference_ci"][m] = difference_interval(x1, n1, x2, n2, conf) if difference is not None else None
+            continue
+        out["ratio_ci"][m] = interval_or_none(t.intervals[f"{attr}|{m}|ratio"][gi]) if ratio is not None else None
+        out["difference_ci"][m] = (interval_or_none(t.intervals[f"{attr}|{m}|difference"][gi])
+                                   if difference is not None else None)
     return out
 
 
 def _small_metrics(counts: Mapping[str, int], metrics: Sequence[str], threshold: int) -> list[str]:
     sizes = dict(counts) | {"not_selected": counts["n"] - counts["selected"]}
     return [m for m in metrics if any(sizes.get(k, threshold) < threshold for k in RATE_COUNTS[m])]
+
+
+def _exact(metrics: Sequence[str]) -> list[str]:
+    """The metrics among ``metrics`` (small ones) whose intervals are exact: the proportions."""
+    return [m for m in metrics if m in NUMERATORS]
 
 
 @dataclass(frozen=True)
@@ -156,26 +133,17 @@ class _Tables:
     scores: np.ndarray | None
     outcome: np.ndarray
 
+    @property
+    def size_metrics(self) -> list[str]:
+        """The metrics whose denominators decide whether a group is ``small``: selection and the flagged ones."""
+        return [m for m in dict.fromkeys(("selection_rate", *self.spec.flags.metrics)) if m in self.metrics]
 
-def _read_columns(frame: pd.DataFrame, *, by: list[str], selected: str, score: str | None, outcome: str | None,
-                  where: str, row_of: Callable[[int], str] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The selected flags, the outcome (zeros without one) and the scores, each column checked first."""
-    if not by:
-        raise HkcError(f"{where}: give at least one attribute to audit by (--by COLUMN)")
-    for col in by:
-        require_column(frame, col, "--by column", where)
-    require_column(frame, selected, "selected column", where)
-    if score is not None:
-        require_column(frame, score, "score column", where)
-    if outcome is not None:
-        require_column(frame, outcome, "outcome column", where)
-    if len(frame) == 0:
-        raise HkcError(NO_ROWS.format(where=where))
-    sel = binary_column(frame, selected, "selected column", where, row_of)
-    out = (binary_column(frame, outcome, "outcome column", where, row_of) if outcome is not None
-           else np.zeros(len(frame), np.int8))
-    scores = numeric_column(frame, score, "score column", where, row_of) if score is not None else None
-    return sel, out, scores
+    def rate_ci(self, key: str, gi: int | None, counts: Mapping[str, int], m: str,
+                exact: Sequence[str]) -> list[float] | None:
+        """A rate's interval: Clopper–Pearson when it rests on a small count, else the bootstrap's."""
+        if m in exact:
+            return rate_interval(counts[NUMERATORS[m]], counts[DENOMINATORS[m][0]], self.spec.bootstrap.confidence)
+        return interval_or_none(self.intervals[key] if gi is None else self.intervals[key][gi])
 
 
 def _point_values(t: _Tables, attr: str) -> dict[str, dict[str, float | None]]:
@@ -191,32 +159,56 @@ def _point_values(t: _Tables, attr: str) -> dict[str, dict[str, float | None]]:
     return point
 
 
+def _judge(t: _Tables, entry: Mapping[str, Any], m: str, too_few: bool, exact: Sequence[str]) -> str | None:
+    """``flag``, ``indicative`` (meets the rule, but a group has too few people behind the rate),
+    ``unassessed`` (rests on small counts and its interval is too wide to tell), or ``None``."""
+    ratio, ci = entry["ratio"][m], entry["ratio_ci"][m]
+    if ratio is None:
+        return None
+    if flag_raised(ratio, ci, t.spec):
+        return "indicative" if too_few else "flag"
+    if m in exact or too_few:
+        f = t.spec.flags
+        inside = ci is not None and f.ratio_low <= ci[0] and ci[1] <= f.ratio_high
+        return None if inside else "unassessed"
+    return None
+
+
 def _add_comparison(t: _Tables, attr: str, gi: int, entry: dict[str, Any], point: Mapping, ref_name: str,
-                    not_flagged: set[str]) -> tuple[list[dict], list[dict]]:
+                    counts: Mapping[str, int], ref_counts: Mapping[str, int]) -> tuple[list[dict], list[dict]]:
     """Put the ratios and differences to the reference into ``entry``; return its flags and undefined ratios.
 
-    A ratio that meets the flag rule but rests on small counts (``not_flagged``) is ``indicative``.
+    A ratio resting on a small count (either side) has exact intervals and can still be flagged;
+    one whose group or reference has fewer than ``small_cell`` people behind the rate never is: it
+    is ``indicative`` when it meets the rule, and ``unassessed`` (cannot be assessed at this size)
+    when its counts are small and its interval neither meets the rule nor lies within the band.
     """
     group = entry["group"]
-    entry |= _compare(point[group], point[ref_name], t.metrics,
-                      {k: v[gi] for k, v in t.intervals.items() if k.startswith(f"{attr}|")}, attr)
+    threshold = t.spec.disclosure.small_cell
+    exact = _exact(sorted({*entry["small_metrics"], *_small_metrics(ref_counts, t.metrics, threshold)},
+                          key=t.metrics.index))
+    entry["exact"]["ratio"] = exact
+    entry |= _compare(t, attr, gi, point[group], point[ref_name], counts, ref_counts, exact)
     undefined = [{"attribute": attr, "group": group, "metric": m, "kind": "ratio", "reason": reason}
                  for m, reason in entry.pop("_reasons").items()]
     flags = []
     for m in t.spec.flags.metrics:
-        if m not in entry["ratio"] or not flag_raised(entry["ratio"][m], entry["ratio_ci"][m], t.spec):
+        if m not in entry["ratio"]:
             continue
-        if m in not_flagged:  # rests on small counts: named, not flagged
-            entry["indicative"].append(m)
-            continue
-        entry["flags"].append(m)
-        flags.append({"attribute": attr, "group": group, "reference": ref_name, "metric": m,
-                      "ratio": entry["ratio"][m], "ci": entry["ratio_ci"][m], "small": entry["small"]})
+        den = DENOMINATORS[m][0]
+        verdict = _judge(t, entry, m, min(counts[den], ref_counts[den]) < threshold, exact)
+        if verdict == "flag":
+            entry["flags"].append(m)
+            flags.append({"attribute": attr, "group": group, "reference": ref_name, "metric": m,
+                          "ratio": entry["ratio"][m], "ci": entry["ratio_ci"][m], "small": entry["small"],
+                          "exact": m in exact})
+        elif verdict is not None:
+            entry[verdict].append(m)
     return flags, undefined
 
 
 def _group_entry(t: _Tables, attr: str, gi: int, point: Mapping, ref_name: str,
-                 ref_small: list[str]) -> tuple[dict[str, Any], list[dict], list[dict]]:
+                 ref_counts: Mapping[str, int]) -> tuple[dict[str, Any], list[dict], list[dict]]:
     """One group's row of ``groups``, with its flags and its undefined rates and ratios."""
     group = t.table.groups[attr][gi]
     counts = cell_counts(t.cells[attr][gi], t.has_outcome)
@@ -224,20 +216,23 @@ def _group_entry(t: _Tables, attr: str, gi: int, point: Mapping, ref_name: str,
     threshold = t.spec.disclosure.small_cell
     small_counts = [k for k, v in counts.items() if v < threshold]
     small_metrics = _small_metrics(counts, t.metrics, threshold)
+    exact = _exact(small_metrics)
     undefined = [m for m in t.metrics if values[m] is None]
     entry: dict[str, Any] = {"group": group, **counts}
     entry |= {m: values.get(m) for m in METRICS}
-    entry |= {"reference": group == ref_name, "small": bool(small_counts), "small_counts": small_counts,
-              "small_metrics": small_metrics, "undefined": undefined,
-              "ci": {m: (interval_or_none(t.intervals[f"{attr}|{m}"][gi]) if values[m] is not None else None)
+    entry |= {"reference": group == ref_name,
+              "small": any(counts[DENOMINATORS[m][0]] < threshold for m in t.size_metrics),
+              "small_counts": small_counts, "small_metrics": small_metrics, "undefined": undefined,
+              "ci": {m: (t.rate_ci(f"{attr}|{m}", gi, counts, m, exact) if values[m] is not None else None)
                      for m in t.metrics},
+              "exact": {"rate": exact, "ratio": []},
               "ratio": {}, "ratio_ci": {}, "difference": {}, "difference_ci": {}, "flags": [],
-              "indicative": []}
+              "indicative": [], "unassessed": []}
     undefined_out = [{"attribute": attr, "group": group, "metric": m, "kind": "rate", "reason": DENOMINATORS[m][1]}
                      for m in undefined]
     flags: list[dict] = []
     if group != ref_name:
-        flags, ratios = _add_comparison(t, attr, gi, entry, point, ref_name, {*small_metrics, *ref_small})
+        flags, ratios = _add_comparison(t, attr, gi, entry, point, ref_name, counts, ref_counts)
         undefined_out += ratios
     return entry, flags, undefined_out
 
@@ -260,11 +255,10 @@ def _attribute_result(t: _Tables, attr: str, parts: tuple[str, ...], ref_name: s
     point = _point_values(t, attr)
     quantiles = score_summary(t.scores, table.index[attr][table.row_key], len(table.groups[attr])) \
         if t.scores is not None else None
-    ref_small = _small_metrics(cell_counts(t.cells[attr][ref_gi], t.has_outcome), t.metrics,
-                               t.spec.disclosure.small_cell)
+    ref_counts = cell_counts(t.cells[attr][ref_gi], t.has_outcome)
     groups_out, flags, undefined = [], [], []
     for gi in range(len(table.groups[attr])):
-        entry, group_flags, group_undefined = _group_entry(t, attr, gi, point, ref_name, ref_small)
+        entry, group_flags, group_undefined = _group_entry(t, attr, gi, point, ref_name, ref_counts)
         if quantiles is not None:
             entry["score_quantiles"] = quantiles[gi]
         groups_out.append(entry)
@@ -286,18 +280,24 @@ def _overall(t: _Tables, first: str) -> dict[str, Any]:
     rates = rates_from_cells(total.astype(float), None if t.scores is None else np.array(t.scores.sum()),
                              t.has_outcome)
     values = {m: (None if counts[DENOMINATORS[m][0]] == 0 else finite_or_none(rates[m])) for m in t.metrics}
+    exact = _exact(_small_metrics(counts, t.metrics, t.spec.disclosure.small_cell))
     return {**counts, **{m: values.get(m) for m in METRICS},
-            "ci": {m: interval_or_none(t.intervals[f"|{m}"]) if values[m] is not None else None for m in t.metrics}}
+            "ci": {m: t.rate_ci(f"|{m}", None, counts, m, exact) if values[m] is not None else None
+                   for m in t.metrics}}
 
 
 def _provenance(spec: AuditSpec, table: FrequencyTable, n: int) -> dict[str, Any]:
-    """What the figures rest on: the spec's hash, the bootstrap settings, the table's size, fairlearn's version."""
+    """What the figures rest on: the spec's hash, the interval methods, the table's size, fairlearn's version."""
     b = spec.bootstrap
     return {
         "spec_sha256": spec.digest(), "spec_path": str(spec.path) if spec.path else None,
         "n": n, "resamples": b.resamples, "seed": b.seed, "confidence": b.confidence,
         "interval_method": "percentile bootstrap; rows resampled with replacement (multinomial draws of "
                            "the distinct-row counts)",
+        "exact_interval_method": (f"{EXACT_METHODS['rate']} for rates, {EXACT_METHODS['ratio']} for ratios, "
+                                  f"{EXACT_METHODS['difference']} for differences"),
+        "exact_interval_when": (f"a count behind the rate (the group's or, for a ratio, the reference's) is under "
+                                f"{spec.disclosure.small_cell}"),
         "mean_score_interval": ("exact score values" if table.score_bins is None
                                 else f"scores grouped into {table.score_bins} quantile bins"),
         "distinct_rows": int(len(table.weight)), "fairlearn": fairlearn.__version__,
@@ -319,11 +319,13 @@ def audit_selection(frame: pd.DataFrame, *, selected: str, by: Sequence[str], sc
         0/1 or boolean column: in the cohort / rated high.
     by : sequence of str
         Sensitive attribute columns, each audited on its own; with ``intersections`` also together
-        (the spec's intersections among ``by``, else every pair), keyed ``a*b`` with groups ``v1*v2``.
+        (the spec's intersections among ``by``, else every pair), keyed ``a*b`` with groups ``v1*v2``;
+        and for each column with a ``[pooled]`` entry in the spec, its pooled comparison, keyed
+        ``<column> (pooled)`` (left out when the reference group is one of the groups pooled).
     score, outcome : str, optional
         Numeric score (mean score, score distribution, calibration) and 0/1 outcome (error rates).
     spec : AuditSpec
-        Reference groups, bootstrap settings, small-cell threshold and flag rule.
+        Reference groups, pooled groups, bootstrap settings, small-cell threshold and flag rule.
     reference : mapping, optional
         Reference group per attribute, overriding the spec.
     selection_label, population_label : str
@@ -336,24 +338,22 @@ def audit_selection(frame: pd.DataFrame, *, selected: str, by: Sequence[str], sc
     dict
         ``n``, ``selection``, ``overall``, ``attributes`` (per attribute: ``reference``,
         ``groups`` with counts, rates, ``ci``, ratios/differences to the reference with intervals,
-        ``undefined``, ``small``, ``flags``; ``disparities`` from fairlearn; ``calibration``),
-        top-level ``flags`` and ``undefined`` lists, ``labels`` and ``provenance``.
+        ``exact`` (the metrics whose intervals are exact), ``undefined``, ``small``, ``flags``,
+        ``indicative``, ``unassessed``; ``disparities`` from fairlearn; ``calibration``; for a
+        pooled attribute ``pooled``), top-level ``flags`` and ``undefined`` lists, ``labels`` and
+        ``provenance``.
     """
     by = list(by)
-    sel, out, scores = _read_columns(frame, by=by, selected=selected, score=score, outcome=outcome, where=where,
-                                     row_of=row_of)
+    sel, out, scores = read_audit_columns(frame, by=by, selected=selected, score=score, outcome=outcome,
+                                          where=where, row_of=row_of)
     has_outcome = outcome is not None
-    reference = dict(reference or {})
     b = spec.bootstrap
-    attrs = _attribute_keys(by, spec, intersections)
-    table = frequency_table(frame, attrs, by, sel, out, scores, b.score_bins)
-    names = [a for a, _ in attrs]
-    cells = {a: confusion_cells(table, a) for a in names}
-    refs: dict[str, str] = {}
-    sources: dict[str, str] = {}
-    for attr, parts in attrs:
-        refs[attr], sources[attr] = _resolve_reference(attr, parts, table.groups[attr], cells[attr].sum(1),
-                                                       reference, spec, refs)
+    pools = {p.key: p for p in pooled_for(frame, by, spec)}
+    attrs = attribute_keys(by, spec, intersections) + [(p.key, (p.attribute,)) for p in pools.values()]
+    table = frequency_table(frame, attrs, by, sel, out, scores, b.score_bins, pooled=list(pools.values()))
+    cells = {a: confusion_cells(table, a) for a, _ in attrs}
+    refs, sources = references(table, attrs, cells, dict(reference or {}), spec, pools)
+    names = [a for a, _ in attrs if a in refs]
     ref_index = {a: table.groups[a].index(refs[a]) for a in names}
     intervals = bootstrap_intervals(table.weight, bootstrap_statistic(table, names, ref_index, has_outcome),
                                     resamples=b.resamples, seed=b.seed, confidence=b.confidence)
@@ -368,8 +368,13 @@ def audit_selection(frame: pd.DataFrame, *, selected: str, by: Sequence[str], sc
     for attr in names:
         result_attrs[attr], flags, undefined = _attribute_result(t, attr, dict(attrs)[attr], refs[attr],
                                                                  sources[attr], ref_index[attr])
+        if attr in pools:
+            result_attrs[attr]["pooled"] = pools[attr].describe()
         all_flags += flags
         all_undefined += undefined
+    labels = {attr: {g: pools[attr].label if attr in pools and g == pools[attr].name
+                     else group_label(spec, pools[attr].attribute if attr in pools else attr, g)
+                     for g in table.groups[attr]} for attr in names}
     return {
         "schema": "hkc.audit/1",
         "n": int(len(frame)),
@@ -384,6 +389,6 @@ def audit_selection(frame: pd.DataFrame, *, selected: str, by: Sequence[str], sc
         "attributes": result_attrs,
         "flags": all_flags,
         "undefined": all_undefined,
-        "labels": {attr: {g: _label(spec, attr, g) for g in table.groups[attr]} for attr in names},
+        "labels": labels,
         "provenance": _provenance(spec, table, int(len(frame))),
     }

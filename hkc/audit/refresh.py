@@ -4,10 +4,12 @@ Runs on every refresh (PRODUCT.md principle 5).  The population audited is every
 extract whose age at the as-of date is within the eligibility range — the people who could have
 been listed.  It assembles, with the engine in :mod:`hkc.audit`:
 
-* selection by ethnicity, sex and both (rates, ratios to the reference group, intervals, flags);
+* selection by ethnicity, sex and both, and by the pooled minority ethnic groups (the spec's
+  ``[pooled]``; rates, ratios to the reference group, intervals, flags, and what cannot be assessed
+  at a county cohort's size);
 * cohort composition against three baselines — everyone scored, the resident population
   (``population`` file, age-matched, when present), people convicted of a weapon offence in the
-  review window — none privileged;
+  review window — none privileged, with the MOPAC test (a share above every baseline) in the findings;
 * the driver decomposition: mean risk points by indicator per group, and the share from
   intelligence and from proactive (police-generated) indicators;
 * a retrospective audit when the extract has a year of history before the as-of date: the cohort

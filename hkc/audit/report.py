@@ -2,8 +2,9 @@
 flat metrics for experiment tracking.
 
 * :func:`write_audit` writes ``audit.json``, ``audit.html`` (Jinja2 with autoescaping; charts are
-  inline SVG drawn by the template from geometry computed here) and CSV tables whose text cells
-  are guarded against spreadsheet formula injection.  It writes whatever it is given: pass
+  inline SVG drawn by the template from geometry computed in :mod:`hkc.audit.charts`; a caveat box
+  first: :data:`CAVEAT_OUTCOME`, :data:`CAVEAT_SMALL`) and CSV tables whose text cells are guarded
+  against spreadsheet formula injection.  It writes whatever it is given: pass
   :func:`~hkc.audit.disclosure.suppress_small_cells` output for a partner copy.
 * :func:`audit_metrics` flattens a result into aggregate figures for MLflow.
 
@@ -13,7 +14,6 @@ The functions read the plain dictionary built by :mod:`hkc.audit`; they never se
 from __future__ import annotations
 
 import csv
-import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,19 +22,27 @@ from typing import Any
 import numpy as np
 
 from hkc.audit.bootstrap import finite_or_none
+from hkc.audit.charts import COLOURS, charts
 from hkc.audit.disclosure import GROUP_COUNTS, WITHHELD, suppress_small_cells
-from hkc.audit.findings import METRIC_WORDS, findings, format_percent, is_number
+from hkc.audit.findings import findings
+from hkc.audit.wording import METRIC_WORDS, compared_groups, format_percent, is_number, listed
 from hkc.definitions import METRICS
 from hkc.errors import OutputError
 from hkc.outputs import jsonable, neutralise, render, replace_atomically, write_json, write_text_atomic
 
 # findings and suppress_small_cells are re-exported: callers imported them from here before the split
-__all__ = ["findings", "suppress_small_cells", "write_audit", "audit_metrics", "WITHHELD"]
+__all__ = ["findings", "suppress_small_cells", "write_audit", "audit_metrics", "WITHHELD", "CAVEAT_OUTCOME",
+           "CAVEAT_SMALL"]
 
-PALETTE = ("#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2e4057", "#e07a5f",
-           "#3d405b", "#81b29a", "#f2cc8f", "#6d597a")
-
-
+# The caveat box at the top of every audit page (tests compare them).
+CAVEAT_OUTCOME = ("The outcome behind any error rate on this page is police-recorded and largely police-generated: "
+                  "an arrest, a charge, a weapon found on a search or an intelligence report is recorded where the "
+                  "police look. Being listed can itself raise the chance of detection (more stops, more "
+                  "intelligence), a feedback loop that makes a list look more accurate than it is for the people it "
+                  "already targets.")
+CAVEAT_SMALL = ("At small sizes the absence of a flag is not evidence of fairness. Where a count behind a rate is "
+                "under {small_cell}, the interval is exact and usually too wide to tell; such a group is reported as "
+                "\"cannot be assessed at this size\", never as raising no flag.")
 
 def _cell(value: Any) -> Any:
     """A CSV cell: a list joined with ``;``, then any text guarded against formula injection."""
@@ -75,7 +83,8 @@ def _group_tables(result: Mapping) -> dict[str, list[dict]]:
                 if m in g.get("ci", {}) or m in g:
                     lo, hi = _lohi(g.get("ci", {}).get(m) if isinstance(g.get("ci"), dict) else g.get("ci"))
                     row |= {m: g.get(m), f"{m}_ci_low": lo, f"{m}_ci_high": hi}
-            row |= {"small": g.get("small"), "undefined": g.get("undefined"), "flags": g.get("flags")}
+            row |= {"small": g.get("small"), "undefined": g.get("undefined"), "flags": g.get("flags"),
+                    "indicative": g.get("indicative"), "unassessed": g.get("unassessed")}
             groups.append(row)
             if isinstance(g.get("ratio"), dict):
                 ratios += _ratio_rows(attr, a["reference"], g, ref_row)
@@ -101,8 +110,18 @@ def _ratio_rows(attr: str, reference: str, g: Mapping, ref_row: Mapping) -> list
                      "ratio_ci_low": lo, "ratio_ci_high": hi,
                      "difference": g["difference"].get(m) if isinstance(g.get("difference"), dict)
                      else None, "difference_ci_low": dlo, "difference_ci_high": dhi,
-                     "flagged": m in (g.get("flags") or [])})
+                     "flagged": m in (g.get("flags") or []),
+                     "unassessed": m in (g.get("unassessed") or []) if isinstance(g.get("unassessed"), list) else None,
+                     "interval": _interval_kind(g, m)})
     return rows
+
+
+def _interval_kind(g: Mapping, metric: str) -> str:
+    """How a ratio's interval was made: ``exact`` (a count is small) or ``bootstrap``."""
+    exact = g.get("exact")
+    if g.get("withheld") is True or not isinstance(exact, Mapping) or not isinstance(exact.get("ratio"), list):
+        return WITHHELD if g.get("withheld") is True else "bootstrap"
+    return "exact" if metric in exact["ratio"] else "bootstrap"
 
 
 def _baseline_rows(base: Mapping) -> list[dict]:
@@ -117,7 +136,8 @@ def _baseline_rows(base: Mapping) -> list[dict]:
                              "cohort_share": g.get("cohort_share"), "cohort_share_ci_low": slo,
                              "cohort_share_ci_high": shi, "baseline": name, "baseline_count": e.get("count"),
                              "baseline_share": e.get("share"), "ratio": e.get("ratio"), "ratio_ci_low": lo,
-                             "ratio_ci_high": hi, "flagged": e.get("flag")})
+                             "ratio_ci_high": hi, "flagged": e.get("flag"), "unassessed": e.get("unassessed"),
+                             "interval": "exact" if e.get("exact") is True else "bootstrap"})
     return rows
 
 
@@ -153,137 +173,6 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     replace_atomically(path, write)
 
 
-# Charts: geometry here, drawing in the template (so every label is autoescaped).
-
-def _interval_chart(rows: list[dict], *, percent: bool, width: int = 640, label_w: int = 200) -> dict:
-    numeric = [r for r in rows if is_number(r["value"])]
-    top = max([1e-9] + [r["value"] for r in numeric] + [r["hi"] for r in numeric if is_number(r.get("hi"))])
-    top = min(1.0, math.ceil(top * 10) / 10) if percent and top <= 1 else top * 1.08  # round ticks
-    plot_w = width - label_w - 70
-    row_h = 22
-
-    def x(v: float) -> float:
-        return round(label_w + plot_w * max(0.0, min(v, top)) / top, 1)
-
-    out_rows = []
-    for i, r in enumerate(rows):
-        y = 24 + i * row_h
-        item = {"y": y, "label": r["label"], "small": r.get("small"), "flag": r.get("flag")}
-        if is_number(r["value"]):
-            item |= {"x": label_w, "w": round(x(r["value"]) - label_w, 1),
-                     "text": format_percent(r["value"]) if percent else f"{r['value']:.2f}"}
-            if is_number(r.get("lo")) and is_number(r.get("hi")):
-                item |= {"ci_x1": x(r["lo"]), "ci_x2": x(r["hi"])}
-        else:
-            item["text"] = "withheld" if r["value"] == WITHHELD else "undefined"
-        out_rows.append(item)
-    ticks = [{"x": x(top * k / 4), "label": f"{100 * top * k / 4:.3g}%" if percent else f"{top * k / 4:.3g}"}
-             for k in range(5)]
-    return {"width": width, "height": 50 + len(rows) * row_h, "rows": out_rows, "ticks": ticks, "label_w": label_w,
-            "plot_right": label_w + plot_w, "axis_y": 30 + len(rows) * row_h}
-
-
-def _box_chart(groups: list[dict], *, width: int = 640, label_w: int = 200) -> dict | None:
-    rows = [(g["group"], g["score_quantiles"]) for g in groups if isinstance(g.get("score_quantiles"), dict)
-            and all(is_number(g["score_quantiles"].get(k)) for k in ("p10", "p25", "p50", "p75", "p90"))]
-    if not rows:
-        return None
-    lo = min(q.get("min", q["p10"]) for _, q in rows)
-    hi = max(q.get("max", q["p90"]) for _, q in rows)
-    span = (hi - lo) or 1.0
-    plot_w = width - label_w - 30
-
-    def x(v: float) -> float:
-        return round(label_w + plot_w * (v - lo) / span, 1)
-
-    out = []
-    for i, (name, q) in enumerate(rows):
-        out.append({"y": 24 + i * 22, "label": name, "p10": x(q["p10"]), "p25": x(q["p25"]), "p50": x(q["p50"]),
-                    "p75": x(q["p75"]), "p90": x(q["p90"])})
-    ticks = [{"x": x(lo + span * k / 4), "label": f"{lo + span * k / 4:.3g}"} for k in range(5)]
-    return {"width": width, "height": 50 + len(rows) * 22, "rows": out, "ticks": ticks, "label_w": label_w,
-            "plot_right": label_w + plot_w, "axis_y": 30 + len(rows) * 22}
-
-
-def _calibration_chart(rows: list[dict], small: set[str], *, width: int = 640, height: int = 300) -> dict | None:
-    bands = sorted({(r["band_index"], r["band"]) for r in rows})
-    series: dict[str, list[tuple[int, float]]] = {}
-    for r in rows:
-        if is_number(r.get("observed_rate")):
-            series.setdefault(r["group"], []).append((r["band_index"], r["observed_rate"]))
-    if not bands or not series:
-        return None
-    left, right, top, bottom = 60, width - 170, 20, height - 40
-    position = {b: i for i, (b, _) in enumerate(bands)}
-    step = (right - left) / max(1, len(bands) - 1)
-
-    def xy(band: int, rate: float) -> tuple[float, float]:
-        return round(left + step * position[band], 1), round(bottom - (bottom - top) * rate, 1)
-
-    lines = []
-    for i, (group, points) in enumerate(sorted(series.items())):
-        pts = [xy(b, v) for b, v in sorted(points)]
-        lines.append({"label": group + (" (small)" if group in small else ""), "dashed": group in small,
-                      "colour": PALETTE[i % len(PALETTE)], "points": pts,
-                      "path": " ".join(f"{px},{py}" for px, py in pts), "legend_y": top + 14 * i})
-    return {"width": width, "height": height, "lines": lines, "left": left, "right": right, "top": top,
-            "bottom": bottom, "bands": [{"x": xy(b, 0)[0], "label": label} for b, label in bands],
-            "yticks": [{"y": xy(bands[0][0], v)[1], "label": f"{100 * v:g}%"} for v in (0, 0.25, 0.5, 0.75, 1.0)]}
-
-
-def _driver_chart(d: Mapping, *, width: int = 640, label_w: int = 200) -> dict | None:
-    indicators = [i["indicator"] for i in d.get("indicators", [])]
-    rows = [g for g in d.get("groups", []) if isinstance(g.get("by_indicator"), dict)]
-    if not indicators or not rows:
-        return None
-    top = max([1e-9] + [sum(v for v in g["by_indicator"].values() if is_number(v)) for g in rows]) * 1.05
-    plot_w = width - label_w - 60
-    colours = {ind: PALETTE[i % len(PALETTE)] for i, ind in enumerate(indicators)}
-    out = []
-    for i, g in enumerate(rows):
-        x = float(label_w)
-        segments = []
-        for ind in indicators:
-            v = g["by_indicator"].get(ind, 0.0)
-            w = plot_w * v / top if is_number(v) else 0.0
-            if w > 0:
-                segments.append({"x": round(x, 1), "w": round(w, 1), "colour": colours[ind], "indicator": ind,
-                                 "value": f"{v:.2f}"})
-            x += w
-        out.append({"y": 24 + i * 22, "label": g["group"], "segments": segments,
-                    "total": f"{g['mean_points']:.1f}" if is_number(g.get("mean_points")) else ""})
-    legend = [{"indicator": i["indicator"], "label": i.get("label", i["indicator"]), "colour": colours[i["indicator"]],
-               "kind": ", ".join(k for k in ("intelligence", "proactive") if i.get(k))} for i in d["indicators"]]
-    return {"width": width, "height": 40 + len(rows) * 22, "rows": out, "legend": legend, "label_w": label_w,
-            "attribute": d["attribute"], "reference": d["reference"], "among": d.get("among", "")}
-
-
-def _charts(result: Mapping) -> dict[str, Any]:
-    charts: dict[str, Any] = {"selection": {}, "scores": {}, "calibration": {}, "drivers": []}
-    for attr, a in result.get("attributes", {}).items():
-        rows = []
-        for g in a["groups"]:
-            ci = g.get("ci", {}).get("selection_rate") if isinstance(g.get("ci"), dict) else None
-            lo, hi = _lohi(ci)
-            rows.append({"label": g["group"], "value": g.get("selection_rate"), "lo": lo, "hi": hi,
-                         "small": g.get("small"), "flag": "selection_rate" in (g.get("flags") or [])})
-        charts["selection"][attr] = _interval_chart(rows, percent=True)
-        box = _box_chart(a["groups"])
-        if box:
-            charts["scores"][attr] = box
-        if a.get("calibration") and "*" not in attr:
-            cal = _calibration_chart(a["calibration"], {g["group"] for g in a["groups"] if g.get("small")})
-            if cal:
-                charts["calibration"][attr] = cal
-    drivers = result.get("drivers")
-    if isinstance(drivers, Mapping):
-        for d in [drivers] if "attribute" in drivers else drivers.values():
-            chart = _driver_chart(d)
-            if chart:
-                charts["drivers"].append(chart)
-    return charts
-
-
 def _fmt(value: Any, kind: str = "pct") -> str:
     if value is None:
         return "null"
@@ -295,6 +184,8 @@ def _fmt(value: Any, kind: str = "pct") -> str:
         return f"{value:,}"
     if kind == "pct":
         return format_percent(value)
+    if kind == "pp":
+        return f"{100 * value:+.2f} pp"
     return f"{value:.2f}" if kind == "ratio" else f"{value:.3g}"
 
 
@@ -303,9 +194,36 @@ def _fmt_ci(ci: Any, kind: str = "pct") -> str:
         return ci
     if not isinstance(ci, list | tuple) or not all(is_number(v) for v in ci):
         return ""
+    if kind == "pp":
+        return f"{100 * ci[0]:+.2f} to {100 * ci[1]:+.2f} pp"
     sep = " to " if ci[0] < 0 or ci[1] < 0 else "–"
     return f"{_fmt(ci[0], kind)}{sep}{_fmt(ci[1], kind)}"
 
+
+def _assessment(result: Mapping) -> list[dict[str, Any]]:
+    """Per attribute that is not an intersection: how many groups were compared with the reference, how
+    many were flagged, how many could not be assessed at this size, and how many are withheld from this copy."""
+    out = []
+    for attr, a in result.get("attributes", {}).items():
+        if "*" in attr:
+            continue
+        others = compared_groups(a)
+        flagged = [g for g in others if listed(g, "flags")]
+        unassessed = [g for g in others if g.get("withheld") is not True and not listed(g, "flags")
+                      and (listed(g, "unassessed") or listed(g, "indicative"))]
+        withheld = [g for g in others if g.get("withheld") is True]
+        ref_label = result.get("labels", {}).get(attr, {}).get(a["reference"], a["reference"])
+        out.append({"attribute": attr, "reference": ref_label, "groups": len(others), "flagged": len(flagged),
+                    "unassessed": len(unassessed), "withheld": len(withheld)})
+    return out
+
+
+def _retrospective_findings(result: Mapping) -> list[str]:
+    retro = result.get("retrospective")
+    if not isinstance(retro, Mapping) or not isinstance(retro.get("audit"), Mapping):
+        return []
+    past = retro["audit"]
+    return list(past.get("findings") or findings(dict(past)))
 
 
 def write_audit(result: dict, out: Path, *, title: str) -> list[Path]:
@@ -332,7 +250,10 @@ def write_audit(result: dict, out: Path, *, title: str) -> list[Path]:
                 _write_csv(path, rows)
                 written.append(path)
         html = render("audit.html.j2", dict(
-            title=title, result=data, findings=sentences, charts=_charts(data), metric_words=METRIC_WORDS,
+            title=title, result=data, findings=sentences, charts=charts(data), metric_words=METRIC_WORDS,
+            colours=COLOURS, assessment=_assessment(data), retrospective_findings=_retrospective_findings(data),
+            caveat_outcome=CAVEAT_OUTCOME,
+            caveat_small=CAVEAT_SMALL.format(small_cell=data.get("thresholds", {}).get("small_cell", 10)),
             metrics=[m for m in METRICS if any(m in g.get("ci", {}) for a in data.get("attributes", {}).values()
                                                   for g in a["groups"] if isinstance(g.get("ci"), dict))]),
                       filters={"fmt": _fmt, "fmt_ci": _fmt_ci}, strict=False)

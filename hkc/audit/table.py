@@ -28,7 +28,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import precision_score
 
-from hkc.audit.columns import group_labels
+from hkc.audit.columns import Pooling, group_labels
 
 __all__ = [
     "FrequencyTable",
@@ -69,8 +69,14 @@ class FrequencyTable:
 
 
 def frequency_table(frame: pd.DataFrame, attrs: list[tuple[str, tuple[str, ...]]], by: Sequence[str],
-                    sel: np.ndarray, out: np.ndarray, score: np.ndarray | None, score_bins: int) -> FrequencyTable:
-    """Compress the rows to distinct keys with counts (see :class:`FrequencyTable`)."""
+                    sel: np.ndarray, out: np.ndarray, score: np.ndarray | None, score_bins: int, *,
+                    pooled: Sequence[Pooling] = ()) -> FrequencyTable:
+    """Compress the rows to distinct keys with counts (see :class:`FrequencyTable`).
+
+    An attribute named by a :class:`~hkc.audit.columns.Pooling` in ``pooled`` has its pooled
+    groups relabelled as the one pooled group.
+    """
+    relabel = {p.key: p.relabel for p in pooled}
     columns = {}
     uniques = {}
     for i, col in enumerate(by):
@@ -94,6 +100,8 @@ def frequency_table(frame: pd.DataFrame, attrs: list[tuple[str, tuple[str, ...]]
         for col in cols:
             values = uniques[col][columns[f"c{list(by).index(col)}"][first]]
             label = values if label is None else label + "*" + values
+        if attr in relabel:
+            label = relabel[attr](label)
         code, names = pd.factorize(label, sort=True)
         index[attr], groups[attr] = code, [str(v) for v in names]
     mean_score = None

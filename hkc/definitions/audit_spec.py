@@ -1,10 +1,11 @@
 """The audit specification: ``audits/fairness.toml`` as a frozen, documented :class:`AuditSpec`.
 
-Which attributes are audited and against which reference groups, the bootstrap settings, the
-small-cell threshold, the flag rule (:func:`flag_raised`), calibration bands and the words that
-name each group in the findings.  Every key is documented in its field's ``doc`` metadata (a test
-checks this); an unknown or misspelt key is an error naming the closest valid key.
-``AuditSpec()`` gives the defaults shipped in ``audits/fairness.toml``.
+Which attributes are audited and against which reference groups, which groups are also compared
+together (``[pooled]``), the bootstrap settings, the small-cell threshold, the flag rule
+(:func:`flag_raised`), calibration bands and the words that name each group in the findings.
+Every key is documented in its field's ``doc`` metadata (a test checks this); an unknown or
+misspelt key is an error naming the closest valid key.  ``AuditSpec()`` gives the defaults
+shipped in ``audits/fairness.toml``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ __all__ = [
     "DisclosureSettings",
     "FlagSettings",
     "CalibrationSettings",
+    "PooledSettings",
+    "DEFAULT_POOLED",
     "AuditSpec",
     "load_audit_spec",
     "flag_raised",
@@ -82,8 +85,9 @@ class BootstrapSettings:
 class DisclosureSettings:
     small_cell: int = field(
         default=10,
-        metadata=doc("counts under this are shown as `<N` in partner copies and their rates withheld; "
-                      "groups with such a count are flagged `small`", min=1))
+        metadata=doc("counts under this are shown as `<N` in partner copies and their rates withheld; in the "
+                      "auditor's copy a rate or ratio resting on such a count gets an exact interval, and a group "
+                      "with fewer people than this behind a rate is marked `small` and raises no flag", min=1))
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,31 @@ class CalibrationSettings:
 
 
 @dataclass(frozen=True)
+class PooledSettings:
+    """One pooled comparison (``[pooled.<attribute>]``): several groups compared together with the reference.
+
+    At a county's cohort of about 50 people every minority group's count is under the small-cell
+    threshold, so no group can be assessed on its own; the groups taken together can be.  The
+    pooled groups are audited as the attribute ``<attribute> (pooled)``, whose other groups (the
+    reference, and any group not pooled) stay as they are.
+    """
+
+    groups: tuple[str, ...] = field(
+        default=(), metadata=doc("the attribute's groups compared together, as one group, with its reference group; "
+                                  "the reference may not be one of them"))
+    name: str = field(default="Pooled", metadata=doc("the pooled group's name in tables, charts and CSV files"))
+    label: str = field(
+        default="", metadata=doc("noun phrase naming the pooled group in the findings (the groups present are added "
+                                  "in brackets); empty: '<name> people'"))
+
+
+DEFAULT_POOLED = {  # as in the shipped audits/fairness.toml
+    "ethnicity": PooledSettings(groups=("Asian", "Black", "Mixed", "Other"), name="Minority ethnic (pooled)",
+                                label="people of all minority ethnic groups together"),
+}
+
+
+@dataclass(frozen=True)
 class AuditSpec:
     """The audit specification (``audits/fairness.toml``); ``AuditSpec()`` gives the defaults."""
 
@@ -124,6 +153,10 @@ class AuditSpec:
     labels: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: MappingProxyType({k: MappingProxyType(v) for k, v in DEFAULT_LABELS.items()}),
         metadata=doc("noun phrases naming groups in the findings, per attribute"))
+    pooled: Mapping[str, PooledSettings] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_POOLED)),
+        metadata=doc("pooled comparisons per attribute (see PooledSettings): groups compared together with the "
+                      "reference, audited as the attribute `<attribute> (pooled)`"))
     path: Path | None = field(default=None, compare=False, metadata=doc("file loaded (not a key)"))
     sha256: str = field(default="", compare=False, metadata=doc("hash of the file (not a key)"))
 
@@ -159,7 +192,7 @@ def load_audit_spec(path: Path | str | None = None) -> AuditSpec:
     """
     path = Path(path) if path is not None else packaged_defaults() / "audits" / "fairness.toml"
     data, digest = read_toml(path)
-    valid = [*_SECTIONS, "reference", "labels"]
+    valid = [*_SECTIONS, "reference", "labels", "pooled"]
     built: dict[str, Any] = {}
     for name, table in data.items():
         if name not in valid:
@@ -202,8 +235,35 @@ def load_audit_spec(path: Path | str | None = None) -> AuditSpec:
             raise ConfigError(f"{path} [labels.{key}] must map group names to phrases in quotes",
                               file=str(path), key=key)
         labels[key] = MappingProxyType(dict(table))
+    pooled = _load_pooled(data.get("pooled"), keys=[*attrs.columns] + (["age_band"] if attrs.age_bands else []),
+                          reference=reference, path=path)
     return AuditSpec(**built, reference=MappingProxyType(dict(reference)), labels=MappingProxyType(labels),
-                     path=path, sha256=digest)
+                     pooled=MappingProxyType(pooled), path=path, sha256=digest)
+
+
+def _load_pooled(data: Any, *, keys: list[str], reference: Mapping[str, Any], path: Path) -> dict[str, PooledSettings]:
+    """``[pooled.<attribute>]`` tables; without a ``[pooled]`` table, the defaults for the attributes audited."""
+    if data is None:
+        return {k: v for k, v in DEFAULT_POOLED.items() if k in keys}
+    pooled: dict[str, PooledSettings] = {}
+    for key, table in data.items():
+        if key not in keys:
+            raise unknown_key(key, keys, path, "pooled")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [pooled.{key}] must be a table with groups, name and label",
+                              file=str(path), key=key)
+        entry = build_section(PooledSettings, table, path, f"pooled.{key}")
+        problem = None
+        if len(entry.groups) < 2 or len(set(entry.groups)) != len(entry.groups):
+            problem = "groups must list two or more different groups"
+        elif reference.get(key) in entry.groups:
+            problem = f"groups may not include the reference group {reference[key]!r}"
+        elif not entry.name.strip() or entry.name in entry.groups:
+            problem = f"name {entry.name!r} must be non-empty and differ from the groups pooled"
+        if problem:
+            raise ConfigError(one_line(f"{path} [pooled.{key}]: {problem}"), file=str(path), key=key)
+        pooled[key] = entry
+    return pooled
 
 
 def flag_raised(ratio: float | None, ci: list[float] | None, spec: AuditSpec) -> bool:

@@ -189,14 +189,18 @@ def train_model(extract: Extract, *, definitions: Definitions, as_of: dt.date, o
 
 def model_group_audit(facts: Mapping, ranker: str, definitions: Definitions) -> dict:
     """The model's calibration and error rates by group on its test snapshot, safe to pass on:
-    aggregates only, and a group resting on fewer people than the audit's small-cell threshold
-    keeps its name and ``small`` flag but none of its figures."""
+    aggregates only, and a group with any count behind its figures (people, selected, positives) under
+    the audit's small-cell threshold keeps its name and ``small`` flag but none of its figures."""
     threshold = refresh_audit_spec(definitions).disclosure.small_cell
     groups = (facts.get("groups") or {}).get(ranker) or {}
     safe: dict = {}
+    def too_few(row: Mapping) -> bool:  # any count behind its figures under the threshold
+        counts = [row.get(k) for k in ("n", "selected", "positives")]
+        return bool(row.get("small") or row.get("small_metrics")
+                    or min((c for c in counts if c is not None), default=0) < threshold)
+
     for part, attributes in groups.items():
-        safe[part] = {attr: [row if not (row.get("small") or (row.get("n") or 0) < threshold)
-                             else {"group": row["group"], "small": True, "withheld": True}
+        safe[part] = {attr: [row if not too_few(row) else {"group": row["group"], "small": True, "withheld": True}
                              for row in rows] for attr, rows in attributes.items()}
     return {"test_snapshot": facts.get("test_snapshot"), "ranker": ranker, "small_cell": threshold,
             "groups": jsonable(safe)}
