@@ -1,6 +1,12 @@
 """Time a synthetic force end to end: generate, write, then load and validate it.
 
     python -m benchmarks.synth_validate --people 1000000 [--seed S] [--format parquet|csv] [--dirty F]
+    python -m benchmarks.synth_validate --extract DIR [--repeat N]
+
+With ``--extract``, time only the validation of an extract already written (``hkc synth --out DIR
+--people 1000000``), ``--repeat`` times, and the two byte-level passes that hold the CSV parser to
+each file's own count (``hkc.extract.records``: the cheap line count every CSV gets, and the exact
+pass over the quoting that runs only when values span lines), so their share of validation shows.
 
 Prints one JSON object: seconds per stage, rows per file, rejected rows, whether the loader's
 rejects match the injected faults exactly, the events per person (mean, median, max: the heavy
@@ -17,6 +23,7 @@ import gc
 import json
 import platform
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +31,8 @@ from pathlib import Path
 
 from hkc.definitions import load_catalogue, packaged_defaults
 from hkc.extract import load_extract
+from hkc.extract.csv import data_start
+from hkc.extract.records import count_lines, file_blocks, scan_records
 from hkc.synth import expected_rejects, generate_force, last_quarter_end, write_force
 
 
@@ -77,6 +86,35 @@ def run(*, people: int, seed: int, fmt: str, dirty: float, until: dt.date, out: 
     }
 
 
+def validate_only(folder: Path, *, repeat: int, until: dt.date) -> dict:
+    """Seconds to load and validate ``folder`` (each run), and the reconciliation passes alone."""
+    catalogue = load_catalogue(packaged_defaults() / "features" / "indicators.toml")
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        extract = load_extract(folder, catalogue=catalogue, extract_date=until)
+        runs.append(time.perf_counter() - start)
+    passes: dict[str, float] = {}
+    for name, path in extract.files.items():
+        if path.suffix != ".csv":
+            continue
+        offset, line = data_start(path)
+        for label, count in (("count_lines", count_lines), ("scan_records", scan_records)):
+            start = time.perf_counter()
+            count(file_blocks(path, offset), file=path.name, first_line=line)
+            passes[f"{name}.{label}"] = round(time.perf_counter() - start, 3)
+    cheap = sum(v for k, v in passes.items() if k.endswith("count_lines"))
+    return {
+        "benchmark": "validate", "extract": str(folder),
+        "rows": {name: c["read"] for name, c in extract.counts.items()},
+        "seconds": {"runs": [round(r, 2) for r in runs], "min": round(min(runs), 2),
+                    "median": round(statistics.median(runs), 2)},
+        "reconciliation_seconds": passes,
+        "cheap_pass_share_of_min": round(cheap / min(runs), 3),
+        "peak_rss_mb": _peak_rss_mb(), "python": platform.python_version(),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.synth_validate", description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=100_000)
@@ -86,7 +124,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--until", type=dt.date.fromisoformat, default=last_quarter_end(dt.date.today()),
                         help="extract date (default: the end of the last complete quarter)")
     parser.add_argument("--out", type=Path, default=None, help="keep the files here (default: a temporary folder)")
+    parser.add_argument("--extract", type=Path, default=None,
+                        help="time only the validation of this extract (already written), nothing generated")
+    parser.add_argument("--repeat", type=int, default=3, help="with --extract: validations to time")
     args = parser.parse_args(argv)
+    if args.extract is not None:
+        print(json.dumps(validate_only(args.extract, repeat=args.repeat, until=args.until)))
+        return
     options = dict(people=args.people, seed=args.seed, fmt=args.format, dirty=args.dirty, until=args.until)
     if args.out is not None:
         result = run(**options, out=args.out)

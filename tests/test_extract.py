@@ -273,11 +273,11 @@ def test_reject_messages_fill_the_rule_templates(tmp_path, write_extract, catalo
 
 
 def test_rejects_cut_long_values_and_escape_control_characters(tmp_path, write_extract, catalogue):
-    events = [event("E1", type="x" * 500), event("E2", type="a\nb\x00c\td")]
+    events = [event("E1", type="x" * 500), event("E2", type="a\nb\x01c\td")]
     extract = load(write_extract(tmp_path, [person("P1")], events), catalogue)
     values = extract.rejects["value"].tolist()
-    assert values == ["x" * 60 + "…", "a\\nb\\x00c\\td"]
-    assert not any("\n" in m or "\x00" in m for m in extract.rejects["message"])
+    assert values == ["x" * 60 + "…", "a\\nb\\x01c\\td"]
+    assert not any("\n" in m or "\x01" in m for m in extract.rejects["message"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,12 +359,10 @@ def test_a_few_malformed_lines_among_many_good_ones_are_row_level(tmp_path, cata
     assert extract.counts["events"] == {"read": 60, "used": 40, "rejected": 20}
 
 
-def test_unclosed_quote_makes_the_rest_of_the_file_one_malformed_row(tmp_path, catalogue, both_reads):
+def test_unclosed_quote_is_refused_naming_its_line_not_read_as_one_malformed_row(tmp_path, catalogue, both_reads):
     text = HEADER + event_line("E1") + 'E2,"P1,2025-01-01\n' + event_line("E3") + event_line("E4")
-    extract = load(write_csv_extract(tmp_path, text), catalogue)
-    assert used_events(extract) == ["E1"]
-    assert extract.rejects[["row", "rule"]].values.tolist() == [[3, "malformed_row"]]
-    assert extract.counts["events"] == {"read": 2, "used": 1, "rejected": 1}
+    err = extract_error(write_csv_extract(tmp_path, text), catalogue)
+    assert str(err) == FILE_ERRORS["unclosed_quote"].format(file="events.csv", line=3, last=5)
 
 
 def test_line_numbers_stay_exact_across_parallel_blocks(tmp_path, catalogue, both_reads, monkeypatch):
@@ -708,7 +706,7 @@ def test_utf16_file_is_named_as_such(tmp_path, write_extract, catalogue):
 def test_line_longer_than_a_block_is_a_file_level_error(tmp_path, write_extract, catalogue, monkeypatch):
     monkeypatch.setattr(extract_module, "_BLOCK", 1 << 12)
     folder = good_folder(tmp_path, write_extract)
-    (folder / "events.csv").write_text(HEADER + event_line("E1") + 'E2,"' + "x" * 10_000 + "\n")
+    (folder / "events.csv").write_text(HEADER + event_line("E1") + 'E2,"' + "x" * 10_000 + '"\n')
     err = extract_error(folder, catalogue)
     assert str(err) == FILE_ERRORS["long_record"].format(file="events.csv", limit="4 KiB")
 

@@ -12,6 +12,7 @@ directly.  What each module does:
 :mod:`hkc.extract.parquet`   Reading a Parquet file as text columns, with the same row numbering as the CSV reader.
 :mod:`hkc.extract.raw`       The raw-file vocabulary shared by the readers: limits, escaping, file errors and the ``RawFile``.
 :mod:`hkc.extract.readers`   Read an extract's files as text: every column a string, every row with its source line.
+:mod:`hkc.extract.records`   The file's own count of its records: one pass over a CSV's bytes, independent of the CSV parser.
 ===========================  ============================================================
 """
 

@@ -7,8 +7,10 @@
 
 :func:`check_file` takes a file as :mod:`hkc.extract.readers` read it (every column text) and applies
 every rule that needs only the row itself: required values present (``missing_value``), dates
-real and not after the extract date, codes, flags, grades, counts and age bands well formed, and
-rows not wholly empty (``blank_row``).  It returns each column's trimmed values with the typed
+real and not after the extract date, codes, flags, grades, counts and age bands well formed, ids
+and text free of the control characters no report or workbook can hold (``control_character``:
+C0 controls other than tab and line breaks, NUL included), and rows not wholly empty
+(``blank_row``).  It returns each column's trimmed values with the typed
 value they stand for, and the :class:`Problems` found.  Rules that compare rows (duplicates, an
 event's person) live in :mod:`hkc.extract.load`, which adds them to the same :class:`Problems`.
 
@@ -42,6 +44,10 @@ _FALSE = ("false", "f", "no", "n", "0")
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}(?:[ T](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?)?$"
 _COUNT_RE = r"^\d{1,15}(?:\.0*)?$"
 _CONTROL_RE2 = r"[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]"  # what readers.escape escapes, in pyarrow's regex dialect
+# C0 control characters a report or workbook cannot hold (openpyxl refuses exactly these); tab and
+# line breaks are text a CSV value may quote
+_UNWRITABLE_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+_TEXT_CONTROLS = np.array([9, 10, 13], dtype=np.uint8)
 
 
 class Values:
@@ -248,6 +254,7 @@ def check_column(col: Column, values: Values, problems: Problems, *, codes: tupl
     out: np.ndarray | pa.Array | pa.ChunkedArray
     if col.kind in ("id", "text"):
         out = _text_out(values, present_v, col.required)
+        flag(_unwritable(v), "control_character")
     elif col.kind == "date":
         ok = pc.match_substring_regex(v, _DATE_RE)
         day = pc.utf8_slice_codeunits(v, 0, 10)
@@ -285,6 +292,21 @@ def check_column(col: Column, values: Values, problems: Problems, *, codes: tupl
     else:  # pragma: no cover - the contract only uses the kinds above
         raise AssertionError(col.kind)
     return Checked(values, out, present)
+
+
+def _unwritable(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Per value: holds a control character no report can hold.  The text bytes are looked at first
+    (one vectorised comparison), so a clean column costs no regular expression."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    for chunk in chunks:
+        data = chunk.buffers()[-1] if len(chunk) else None
+        if data is None:
+            continue
+        low = np.frombuffer(data, dtype=np.uint8)
+        low = low[low < 32]
+        if len(low) and not np.isin(low, _TEXT_CONTROLS).all():
+            return _mask(pc.match_substring_regex(values, _UNWRITABLE_RE2))
+    return np.zeros(len(values), dtype=bool)
 
 
 def _materialise(col: Column, checked: Checked, keep: np.ndarray, codes: tuple[str, ...]) -> pd.Series | np.ndarray:

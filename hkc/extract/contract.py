@@ -98,6 +98,8 @@ RULES: dict[str, str] = {
     "duplicate_event": "(event_id '{value}', person_id '{person_id}') already appears at row {first_row}",
     "unknown_person": "person_id '{value}' is not in people; add the person or correct the id",
     "person_rejected": "person_id '{value}' was quarantined in people (row {first_row}); fix that row",
+    "control_character": ("'{value}' holds a control character (shown escaped), which reports and workbooks cannot "
+                          "hold; remove it at source"),
 }
 
 # File-level problems: name -> one-line message template for :class:`hkc.errors.ExtractError`.
@@ -109,6 +111,8 @@ FILE_ERRORS: dict[str, str] = {
     "unsupported_file": "{folder}: found {found}, but hkc reads {expected}; export {name} as CSV or Parquet",
     "both_formats": "{folder}: both {first} and {second} exist; keep one",
     "not_a_file": "{folder}: {file} is a folder, not a file; put the {name} export there as a file",
+    "not_regular": ("{folder}: {file} is {kind}, not a regular file, so hkc will not read it; put the {name} "
+                    "export there as a file, or remove {file}"),
     "empty_file": "{file} is empty (no header line); re-export it with a header row",
     "no_rows": "{file} has a header but no rows; check the export",
     "utf16": "{file} is UTF-16 text; re-export it as UTF-8 (in Excel: Save As, 'CSV UTF-8')",
@@ -117,7 +121,25 @@ FILE_ERRORS: dict[str, str] = {
     "not_utf8": "{file} is not UTF-8 text (line {line}, byte 0x{byte}); re-export it as UTF-8",
     "not_utf8_column": "{file}: column '{column}' is not UTF-8 text; re-export it as UTF-8",
     "header_unreadable": "{file}: the header line {problem}; check the first line of the file",
-    "long_record": "{file}: a line is longer than {limit}, usually a '\"' that is never closed; check quoting",
+    "nul_byte": ("{file} line {line}: the line holds a NUL byte (\\x00), which is not text and can join or split "
+                 "rows; re-export the file as CSV UTF-8 (NUL bytes come from a damaged copy or a binary export)"),
+    "unclosed_quote": ("{file} line {line}: a '\"' opens a quoted value that is never closed, so everything from "
+                       "there to the end of the file (line {last}) would be read as one value; remove the stray '\"' "
+                       "or close the value (a '\"' inside a value is written '\"\"')"),
+    "stray_quote": ("{file} line {line}: a '\"' opens a quoted value that runs to line {end}, where its closing '\"' "
+                    "is followed by more text, so {lines} lines would be read as one value; remove the stray '\"' "
+                    "on line {line} or line {end} (a '\"' inside a value is written '\"\"')"),
+    "ambiguous_quotes": ("{file} line {line}: the '\"' on line {literal} neither opens nor closes a quoted value, "
+                         "and the quoted value opened on line {multi} runs over more than one line, so a stray '\"' "
+                         "may have joined rows; check the '\"' characters on lines {multi} and {literal} (quote a "
+                         "value holding a '\"', and write the '\"' as '\"\"')"),
+    "merged_lines": ("{file} line {line}: a row runs over {lines} lines (to line {end}) without the header's "
+                     "{expected} fields, so the rows inside it would be lost; check the '\"' characters on those "
+                     "lines (a value holding a line break is quoted, and a '\"' inside a value is written '\"\"')"),
+    "uncounted_rows": ("{file} line {line}: the CSV reader read {parsed} rows but the file holds {physical}, and "
+                       "the two part at this line; check the quoting on this line and re-export the file"),
+    "long_record": ("{file}: a line (or a quoted value) is longer than {limit}, which hkc does not read; check "
+                    "the quoting, and that the file is line-based CSV"),
     "unreadable_file": "{file} cannot be read ({reason}); check that it exists and you may read it",
     "mostly_malformed": ("{file}: {bad} of the first {seen} lines do not have the header's {expected} fields "
                          "(e.g. '{example}'); check the delimiter and quoting, and that the header belongs to the file"),

@@ -7,8 +7,9 @@ import contextlib
 import re
 import sys
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,13 +28,19 @@ from hkc.extract.raw import (
     escape,
     file_error,
 )
+from hkc.extract.records import Layout, count_lines, file_blocks, reconcile, scan_records
 
-__all__ = ['read_csv', 'first_line']
+__all__ = ['read_csv', 'first_line', 'data_start']
 
 
 def _breaks(text: str) -> int:
     """Line breaks in ``text`` as a CSV reader counts them (``\\r\\n``, ``\\r`` or ``\\n``)."""
     return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def _breaks_in(data: bytes) -> int:
+    """Line breaks in ``data`` as :func:`_breaks` counts them."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
 # Files that are not text at all, by their first bytes: (magic, what it is, what to do)
@@ -72,6 +79,10 @@ def _csv_header(path: Path) -> tuple[list[str], int, int]:
                 problem = ("is longer than 1 MiB" if len(head) == _HEADER_LIMIT
                            else "has a '\"' that is never closed")
                 raise file_error("header_unreadable", file=name, problem=problem)
+            if m.group(2) and _breaks_in(m.group(1)):  # a stray '"' swallowing data lines into the header
+                opened = 1 + _breaks_in(head[start:pos])
+                closed = opened + _breaks_in(m.group(1))
+                raise file_error("stray_quote", file=name, line=opened, end=closed, lines=f"{closed - opened + 1:,}")
             fields.append(m.group(1).replace(b'""', b'"') + m.group(2))
         else:
             m = _PLAIN.match(head, pos)
@@ -94,6 +105,12 @@ def _csv_header(path: Path) -> tuple[list[str], int, int]:
     except UnicodeDecodeError:
         raise file_error("not_utf8", file=name, line=1, byte=_first_bad_byte(head[start:pos])) from None
     return names, end, 1 + _breaks(head[start:pos].decode("utf-8"))
+
+
+def data_start(path: Path) -> tuple[int, int]:
+    """Where a CSV's data starts: the byte offset after its header, and the line number there."""
+    _names, offset, header_lines = _csv_header(path)
+    return offset, header_lines + 1
 
 
 def _first_bad_byte(data: bytes) -> str:
@@ -145,22 +162,59 @@ def read_csv(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLi
     ``limits.block_size`` bytes), so that a file can be judged before all of it is read; the
     result is ``complete`` when that was the whole file.  A sample's records are numbered exactly
     as in a full read; its last record, which the cut may have split, is left out.
+
+    The parser's records are held to the file's own count (:mod:`hkc.extract.records`): a NUL byte,
+    a '"' that swallows lines, or records missing from the count raise :class:`ExtractError`.
     """
     limits = limits or ReadLimits()
     names, offset, header_lines = _csv_header(path)
     if on_header is not None:
         on_header(names)
-    n = len(names)
-    col_names = [f"c{i}" for i in range(n)]
-    bad = _BadLines(limits)
     head = _csv_sample(path, offset, limits) if sample else None
-    complete = head is None or head[1]
+    data = _Data(path, offset, head[0] if head is not None else None, header_lines + 1,
+                 complete=head is None or head[1])
+    # the file's own count of its lines, before the parser (a NUL is refused here, naming its line)
+    physical = count_lines(data.blocks(), file=path.name, first_line=data.first_line, complete=data.complete)
+    bad = _BadLines(limits)
+    table = _parse(data, len(names), bad, limits)
+    if not data.complete:
+        table = bad.drop_last(table)
+    rows, malformed = _csv_lines(table, bad, header_lines, quoted=physical.quoted)
+    reconcile(path.name, physical, complete=data.complete, parsed=np.concatenate([rows, malformed["row"].to_numpy()]),
+              malformed_rows=malformed["row"].to_numpy(), malformed_breaks=np.frombuffer(bad.breaks, dtype=np.int64),
+              expected=len(names), scan=data.scan)
+    return RawFile(names, table, rows, malformed, complete=data.complete)
+
+
+class _Data(NamedTuple):
+    """The data of a CSV (the bytes after its header): the file from ``offset``, or a sample of it."""
+
+    path: Path
+    offset: int
+    head: bytes | None  # a sample's bytes
+    first_line: int
+    complete: bool
+
+    def blocks(self) -> Iterable[bytes]:
+        return [self.head] if self.head is not None else file_blocks(self.path, self.offset)
+
+    def scan(self, *, starts: bool = False) -> Layout:
+        """The exact pass over the quoting (:func:`~hkc.extract.records.scan_records`)."""
+        return scan_records(self.blocks(), file=self.path.name, first_line=self.first_line, complete=self.complete,
+                            starts=starts)
+
+
+def _parse(data: _Data, n: int, bad: _BadLines, limits: ReadLimits) -> pa.Table:
+    """pyarrow's reading of the data as ``n`` text columns, in parallel blocks unless a malformed
+    line needs its number; a file it cannot read raises the matching :class:`ExtractError`."""
+    col_names = [f"c{i}" for i in range(n)]
+    path = data.path
 
     def read(threads: bool) -> pa.Table:
         bad.clear()
-        with (pa.BufferReader(head[0]) if head is not None else pa.OSFile(str(path))) as source:
-            if head is None:
-                source.seek(offset)
+        with (pa.BufferReader(data.head) if data.head is not None else pa.OSFile(str(path))) as source:
+            if data.head is None:
+                source.seek(data.offset)
             return pacsv.read_csv(
                 source,
                 read_options=pacsv.ReadOptions(use_threads=threads, column_names=col_names, block_size=limits.block_size),
@@ -173,26 +227,23 @@ def read_csv(path: Path, on_header: HeaderCheck | None = None, *, limits: ReadLi
     try:
         with _quiet(bad):
             try:
-                table = read(threads=head is None)
+                return read(threads=data.head is None)
             except pa.ArrowInvalid:
                 if not bad.unnumbered:
                     raise
-                table = read(threads=False)  # slower, but it numbers each malformed line
+                return read(threads=False)  # slower, but it numbers each malformed line
     except pa.ArrowInvalid as exc:
         text = str(exc)
         if text.strip() == "Empty CSV file":  # nothing after the header
-            table = pa.table({c: pa.array([], pa.string()) for c in col_names})
-        elif bad.mostly:
+            return pa.table({c: pa.array([], pa.string()) for c in col_names})
+        if bad.mostly:
             raise file_error("mostly_malformed", file=path.name, bad=f"{bad.mostly[0]:,}", seen=f"{bad.mostly[1]:,}",
                              expected=n, example=escape(bad.text[0][:VALUE_SHOWN])) from None
-        else:
-            raise _csv_error(path, text, limits.block_size) from None
+        if "straddling" in text:  # a '"' never closed is named with its line, not as a long line
+            data.scan()
+        raise _csv_error(path, text, limits.block_size) from None
     except OSError as exc:
         raise file_error("unreadable_csv", file=path.name, reason=first_line(str(exc))) from None
-    if not complete:
-        table = bad.drop_last(table)
-    quoted = b'"' in head[0] if head is not None else _has_quote(path, offset)
-    return RawFile(names, table, *_csv_lines(table, bad, header_lines, quoted=quoted), complete=complete)
 
 
 def _csv_sample(path: Path, offset: int, limits: ReadLimits) -> tuple[bytes, bool] | None:
@@ -284,13 +335,6 @@ def _csv_error(path: Path, text: str, block_size: int) -> ExtractError:
         limit = f"{block_size >> 20} MiB" if block_size >= 1 << 20 else f"{block_size >> 10} KiB"
         return file_error("long_record", file=path.name, limit=limit)
     return file_error("unreadable_csv", file=path.name, reason=first_line(text))
-
-
-def _has_quote(path: Path, offset: int) -> bool:
-    """Whether the data has a '"': without one, no value can hold a line break."""
-    with path.open("rb") as fh:
-        fh.seek(offset)
-        return any(b'"' in block for block in iter(lambda: fh.read(1 << 20), b""))
 
 
 def first_line(text: str) -> str:

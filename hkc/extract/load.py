@@ -16,7 +16,9 @@ Row-level problems never do: the row is written to ``rejects`` with ``file, row,
 rule, message`` (templates in :data:`hkc.extract.contract.RULES`) and the rest load.  A row with several
 problems has one reject line per problem but counts once, so per file ``read = used + rejected``.
 Lines the reader could not split are rejected as ``malformed_row`` (or ``blank_row``), and count
-as read.
+as read.  ``read`` is the file's own count of its records, not only the parser's: the reader
+refuses a CSV whose bytes hold more records than the parser returned (see
+:mod:`hkc.extract.records`), so a file that loads has every record used or rejected.
 
 A file that is mostly rejected is not an extract with a few bad rows but the wrong file or a
 broken export, and is refused as a whole (``mostly_rejected``: at least 1,000 rows, half of those
@@ -245,67 +247,80 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
     extract_date = extract_date or dt.date.today()
     files = find_files(Path(data_dir))
     say = progress or (lambda _msg: None)
-    codes = catalogue.codes
-    raws: dict[str, RawFile] = {}
-    checked: dict[str, CheckedFile] = {}
-    extra_columns: dict[str, list[str]] = {}
-    resolved: dict[str, dict[str, int]] = {}
-    limits = ReadLimits(block_size=_BLOCK, text_kept=_TEXT_KEPT, malformed_limit=_MALFORMED_LIMIT,
-                        sample_rows=_SAMPLE_ROWS)
+    read = _ReadFiles(files)
     for name, path in files.items():
+        read.read(name, path, codes=catalogue.codes, extract_date=extract_date, say=say)
+    people_keep, kept_ids, kept_dob = _check_people(read)
+    say("checking events against people")
+    person_idx = _check_events(read, people_keep, kept_ids, kept_dob)
+    for name, path in files.items():  # before any message is rendered
+        _refuse_unusable(path, read.raws[name], read.checked[name].problems, sample=False)
+    return _assemble(read, person_idx, codes=catalogue.codes, extract_date=extract_date, say=say)
+
+
+class _ReadFiles:
+    """The files of one extract as they are read and given their single-row checks."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self.files = files
+        self.raws: dict[str, RawFile] = {}
+        self.checked: dict[str, CheckedFile] = {}
+        self.resolved: dict[str, dict[str, int]] = {}
+        self.extra_columns: dict[str, list[str]] = {}
+        self.limits = ReadLimits(block_size=_BLOCK, text_kept=_TEXT_KEPT, malformed_limit=_MALFORMED_LIMIT,
+                                 sample_rows=_SAMPLE_ROWS)
+
+    def read(self, name: str, path: Path, *, codes: tuple[str, ...], extract_date: dt.date,
+             say: Callable[[str], None]) -> None:
+        """Read one file (its first rows alone first: a file of garbage is refused before the rest is
+        read) and apply the single-row rules."""
         say(f"reading {path.name}")
 
-        def on_header(names: list[str], name: str = name, path: Path = path) -> None:
-            resolved[name], extra = _resolve_columns(path.name, names, CONTRACT[name])
+        def on_header(names: list[str]) -> None:
+            self.resolved[name], extra = _resolve_columns(path.name, names, CONTRACT[name])
             if extra:
-                extra_columns[path.name] = extra
+                self.extra_columns[path.name] = extra
 
         try:
-            # the first rows alone first: a file of garbage is refused before the rest is read
-            raw = READERS[path.suffix](path, on_header, limits=limits, sample=True)
+            raw = READERS[path.suffix](path, on_header, limits=self.limits, sample=True)
             if not raw.complete:
-                sample = check_file(name, raw, resolved[name], codes=codes, extract_date=extract_date)
+                sample = check_file(name, raw, self.resolved[name], codes=codes, extract_date=extract_date)
                 _refuse_unusable(path, raw, sample.problems, sample=True)
                 del sample
-                raw = READERS[path.suffix](path, None, limits=limits)
+                raw = READERS[path.suffix](path, None, limits=self.limits)
         except OSError as exc:  # permissions, a file that vanished, a device error
             raise file_error("unreadable_file", file=path.name, reason=first_line(str(exc))) from None
         if raw.table.num_rows + len(raw.malformed) == 0 and name in REQUIRED_FILES:
             raise file_error("no_rows", file=path.name)
-        raws[name] = raw
+        self.raws[name] = raw
         say(f"checking {path.name} ({raw.table.num_rows + len(raw.malformed):,} rows)")
-        checked[name] = check_file(name, raw, resolved[name], codes=codes, extract_date=extract_date)
+        self.checked[name] = check_file(name, raw, self.resolved[name], codes=codes, extract_date=extract_date)
 
-    # people: the first row of each person_id that passes every rule is used; later copies are not
-    people_cols, people_problems = checked["people"]
-    people_rows = raws["people"].rows
+
+def _check_people(read: _ReadFiles) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """People: the first row of each person_id that passes every rule is used; later copies are not.
+    Returns which rows are kept, their ids and their dates of birth."""
+    people_cols, people_problems = read.checked["people"]
+    people_rows = read.raws["people"].rows
     pid = people_cols["person_id"]
     dup, first = _later_copies(~people_problems.bad, [pid.values.keys()])
     people_problems.add(dup, "duplicate_person_id", "person_id", pid.values, first_row=lambda p: people_rows[first[p]])
     people_keep = ~people_problems.bad
     kept_ids = pid.values.at(np.flatnonzero(people_keep))
     dob = people_cols["date_of_birth"]
-    kept_dob = dob.values.spread(dob.out)[people_keep]
+    return people_keep, kept_ids, dob.values.spread(dob.out)[people_keep]
 
-    # events: the person must be in people, used there, and born by the event date
-    say("checking events against people")
-    events_cols, events_problems = checked["events"]
-    events_rows = raws["events"].rows
+
+def _check_events(read: _ReadFiles, people_keep: np.ndarray, kept_ids: pa.Array, kept_dob: np.ndarray) -> np.ndarray:
+    """Events: the person must be in people, used there, and born by the event date; later copies of
+    an (event_id, person_id) pair are not used.  Returns each event's position in the kept people."""
+    events_cols, events_problems = read.checked["events"]
+    events_rows = read.raws["events"].rows
     epid = events_cols["person_id"]
     person_idx = epid.values.spread(index_in(epid.values.values, kept_ids))
     unknown = epid.present & (person_idx < 0)
     if unknown.any():
-        rejected = ~people_keep & pid.present
-        quarantined = pd.DataFrame({"id": pid.values.at(np.flatnonzero(rejected)).to_pandas(),
-                                    "row": people_rows[rejected]})
-        rej = pd.concat([quarantined, _malformed_person_ids(raws["people"], resolved["people"])],
-                        ignore_index=True).groupby("id", sort=False)["row"].min()
-        rej_ids = pa.array(rej.index.to_numpy(dtype=object), pa.large_string())
-        rej_pos = epid.values.spread(index_in(epid.values.values, rej_ids))
-        rej_rows = rej.to_numpy()
-        events_problems.add(unknown & (rej_pos >= 0), "person_rejected", "person_id", epid.values,
-                            first_row=lambda p: rej_rows[rej_pos[p]])
-        events_problems.add(unknown & (rej_pos < 0), "unknown_person", "person_id", epid.values)
+        _unknown_people(read, people_keep, unknown)
     date = events_cols["date"]
     event_date = date.values.spread(date.out)
     birth = np.where(person_idx >= 0, kept_dob[np.maximum(person_idx, 0)] if len(kept_dob) else np.datetime64("NaT"),
@@ -318,16 +333,37 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
     dup, first = _later_copies(ok, [eid.values.keys(), (np.maximum(person_idx, 0), len(kept_ids))])
     events_problems.add(dup, "duplicate_event", "event_id", eid.values, person_id=epid.values.at,
                         first_row=lambda p: events_rows[first[p]])
+    return person_idx
 
-    for name, path in files.items():  # before any message is rendered
-        _refuse_unusable(path, raws[name], checked[name].problems, sample=False)
 
-    # assemble
+def _unknown_people(read: _ReadFiles, people_keep: np.ndarray, unknown: np.ndarray) -> None:
+    """Events whose person is not among the kept people: ``person_rejected`` (pointing at the
+    quarantined people row, or the malformed line likely holding it) or ``unknown_person``."""
+    pid = read.checked["people"].columns["person_id"]
+    people_rows = read.raws["people"].rows
+    epid = read.checked["events"].columns["person_id"]
+    events_problems = read.checked["events"].problems
+    rejected = ~people_keep & pid.present
+    quarantined = pd.DataFrame({"id": pid.values.at(np.flatnonzero(rejected)).to_pandas(),
+                                "row": people_rows[rejected]})
+    rej = pd.concat([quarantined, _malformed_person_ids(read.raws["people"], read.resolved["people"])],
+                    ignore_index=True).groupby("id", sort=False)["row"].min()
+    rej_ids = pa.array(rej.index.to_numpy(dtype=object), pa.large_string())
+    rej_pos = epid.values.spread(index_in(epid.values.values, rej_ids))
+    rej_rows = rej.to_numpy()
+    events_problems.add(unknown & (rej_pos >= 0), "person_rejected", "person_id", epid.values,
+                        first_row=lambda p: rej_rows[rej_pos[p]])
+    events_problems.add(unknown & (rej_pos < 0), "unknown_person", "person_id", epid.values)
+
+
+def _assemble(read: _ReadFiles, person_idx: np.ndarray, *, codes: tuple[str, ...], extract_date: dt.date,
+              say: Callable[[str], None]) -> Extract:
+    """The used rows as typed frames, the rejects in file and row order, and the counts."""
     frames: dict[str, pd.DataFrame] = {}
     reject_parts: list[pa.Table] = []
     counts: dict[str, dict[str, int]] = {}
-    for order, (name, path) in enumerate(files.items()):
-        raw, (cols, problems) = raws[name], checked[name]
+    for order, (name, path) in enumerate(read.files.items()):
+        raw, (cols, problems) = read.raws[name], read.checked[name]
         keep = ~problems.bad
         frames[name] = kept_frame(name, cols, keep, raw.rows, codes)
         for part in (problems.table(path.name, raw.rows), malformed_rejects(path, raw.malformed, len(raw.names))):
@@ -336,14 +372,15 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
                         "rejected": int((~keep).sum()) + len(raw.malformed)}
     people, events = frames["people"], frames["events"]
     people["person_idx"] = np.arange(len(people), dtype=np.int32)
-    events["person_idx"] = person_idx[~events_problems.bad].astype(np.int32)
+    events["person_idx"] = person_idx[~read.checked["events"].problems.bad].astype(np.int32)
     # files in contract order, rows in file order, a row's problems in the order found (a stable sort)
     rejects = pa.concat_tables(reject_parts).sort_by([("order", "ascending"), ("row", "ascending")])
     rejects = rejects.drop_columns(["order"]).to_pandas()
     say(f"checked {sum(c['read'] for c in counts.values()):,} rows, quarantined "
         f"{sum(c['rejected'] for c in counts.values()):,}")
+    files = read.files
     return Extract(
         people=people, events=events, population=frames.get("population"), rejects=rejects,
         counts=counts, files=files, sha256={n: sha256_file(p) for n, p in files.items()},
-        extra_columns=extra_columns, extract_date=extract_date,
+        extra_columns=read.extra_columns, extract_date=extract_date,
     )

@@ -16,10 +16,15 @@ with no text form) raises :class:`~hkc.errors.ExtractError` with one line built 
 value holding a line break makes the next row start further down, as an editor shows it; in a
 Parquet file it is the 1-based position.  Blank lines are kept (as rows whose fields are all empty,
 or as malformed lines marked ``blank``) so that validation can reject them as ``blank_row``.  A
-line with the wrong number of fields is malformed; a '"' that is never closed makes the rest of the
-file one malformed line (or, past the 16 MiB block size, a file-level error); and a file where at
-least 1,000 lines, half of those read, are malformed is not in the header's layout at all
-(file-level: wrong delimiter, or a header from another file).
+line with the wrong number of fields is malformed; and a file where at least 1,000 lines, half of
+those read, are malformed is not in the header's layout at all (file-level: wrong delimiter, or a
+header from another file).  Every CSV is also counted a second way, from its bytes
+(:mod:`hkc.extract.records`): a NUL byte, a '"' that is never closed or that swallows lines, a
+malformed line spanning several lines, or a parser count that differs from the file's is a
+file-level error naming the line, never rows lost inside one "malformed" line.
+
+A file that exists but is not a regular file (a FIFO, a device, a link to nothing) is refused by
+:func:`find_files` without being opened, whether it is required or optional.
 
 CSV files are read with pyarrow in parallel blocks, falling back to one ordered pass when a
 malformed line needs its number.  A *sample* read (``sample=True``) reads only the first
@@ -30,6 +35,8 @@ them (dates as YYYY-MM-DD, nulls empty).
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,10 +71,15 @@ def find_files(data_dir: Path) -> dict[str, Path]:
                          expected=", ".join(f"{n}{ext}" for n in REQUIRED_FILES for ext in READERS))
     found: dict[str, Path] = {}
     for name in REQUIRED_FILES + OPTIONAL_FILES:
+        candidates = []
         for ext in READERS:
-            if (data_dir / f"{name}{ext}").is_dir():
+            kind = _entry_kind(data_dir / f"{name}{ext}")
+            if kind == "folder":
                 raise file_error("not_a_file", file=f"{name}{ext}", folder=folder, name=name)
-        candidates = [data_dir / f"{name}{ext}" for ext in READERS if (data_dir / f"{name}{ext}").is_file()]
+            if kind not in (None, "file"):  # never opened: reading a FIFO or a device can block or never end
+                raise file_error("not_regular", file=f"{name}{ext}", folder=folder, name=name, kind=kind)
+            if kind == "file":
+                candidates.append(data_dir / f"{name}{ext}")
         if len(candidates) > 1:
             raise file_error("both_formats", file=candidates[0].name, folder=folder, first=candidates[0].name,
                              second=candidates[1].name)
@@ -81,3 +93,30 @@ def find_files(data_dir: Path) -> dict[str, Path]:
                                  expected=expected)
             raise file_error("missing_file", file=f"{name}.*", folder=folder, name=name, expected=expected)
     return found
+
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _entry_kind(path: Path) -> str | None:
+    """What is at ``path``, looked at without opening it: None (nothing), ``"file"`` (a regular file,
+    or a link to one), ``"folder"``, or what else it is ("a named pipe (FIFO)", "a link to nothing", …)."""
+    try:
+        link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise file_error("unreadable_file", file=path.name, reason=first_line(str(exc))) from None
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a link to nothing (what it points to does not exist)"
+    except OSError as exc:  # a loop of links, or a folder on the way that may not be read
+        return f"a link that cannot be followed ({first_line(exc.strerror or str(exc))})"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    kind = next((text for test, text in _KINDS if test(mode)), "an unusual kind of file")
+    return f"a link to {kind}" if link and kind.startswith("a ") else kind
