@@ -101,11 +101,14 @@ def movement_report(change: dict) -> str:
 
 
 def explanation(info: dict) -> str:
+    """One person's scores, status and evidence (:func:`hkc.history.explain_person`'s ``info``).
+
+    The status line is ``info["status"]``: listed with rank and band, or the rule failed and by
+    how much — for an eligible person who is not listed, the cohort cut-off and its amount.
+    """
     s = info["score"]
-    status = (f"listed: rank {s['rank']}, {s['rag']}" if s["in_cohort"]
-              else "eligible, not listed" if s["eligible"] else f"not eligible: {s['reason']}")
     lines = [f"{info['person_id']} as of {info['as_of']}: risk {s['risk_score']:g}, vulnerability "
-             f"{s['vulnerability_score']:g} ({status})"]
+             f"{s['vulnerability_score']:g} ({info['status']})"]
     for axis in ("risk", "vulnerability"):
         contrib = [c for c in info["contributions"] if c["axis"] == axis]
         if not contrib:

@@ -93,6 +93,9 @@ def test_validate_prints_reconciled_counts_and_writes_rejects(runner, tiny, tmp_
 def test_refresh_history_explain_and_movement(runner, tiny, tmp_path, offline_config):
     with (tiny / "events.csv").open("a") as fh:  # evidence before the first quarter, so both can be scored
         fh.write("E90,P1,2026-06-02,knife_possession,offender,police,convicted,,,\n")
+        # P2's intelligence is police-generated and lists nobody alone; a charged possession on 1 August
+        # (32 x 0.5^(60/270) = 27.4, over the minimum 25) lists P2 at Q3: an entry in the movement
+        fh.write("E91,P2,2026-08-01,knife_possession,offender,police,charged,,,\n")
     db = f"sqlite:///{tmp_path / 'h.db'}"
     first = invoke(runner, "refresh", tiny, "--as-of", "2026-06-30", "--out", tmp_path / "q2", "--db", db,
                    "--extract-date", "2026-09-30", "--config", offline_config)
@@ -108,6 +111,7 @@ def test_refresh_history_explain_and_movement(runner, tiny, tmp_path, offline_co
     assert "knife_possession" in explained.output and "convicted" in explained.output
     moved = invoke(runner, "movement", "--from", "2026Q2", "--to", "2026Q3", "--db", db)
     assert moved.exit_code == 0
+    assert "entries: 1; exits: 0" in moved.output and re.search(r"^P2\s+2\s", moved.output, re.MULTILINE)
     assert "share of the earlier cohort whose RAG reduced or who were removed" in moved.output
 
 

@@ -20,6 +20,7 @@ from hkc.definitions.settings import load_settings
 from hkc.extract.load import load_extract
 from hkc.matrix.cohort import (
     MOVEMENTS,
+    cut_off_reason,
     movement,
     rag_bands,
     removed_people,
@@ -98,7 +99,7 @@ def test_ranking_does_not_depend_on_the_row_order_of_scores():
 
 
 def test_ineligible_people_are_never_ranked_whatever_their_score():
-    frame = scores_frame(("HIGH", 300, "2026-09-01", False), ("LOW", 10, "2026-09-01"))
+    frame = scores_frame(("HIGH", 300, "2026-09-01", False), ("LOW", 30, "2026-09-01"))
     cohort = select_cohort(frame, cohort=SETTINGS.cohort, rag=SETTINGS.rag)
     assert cohort.ranked["person_id"].tolist() == ["LOW"]
     assert cohort.members["person_id"].tolist() == ["LOW"]
@@ -259,7 +260,7 @@ def test_removed_people_carry_the_reason_they_are_no_longer_listed():
         ("STAY", 90, "2026-09-01"),
         ("CUT", 40, "2026-09-01"),
         ("STALE", 20, "2025-01-01", False, REASONS["no_weapon"].format(days=365)),
-        ("AGED", 70, "2026-09-01", False, REASONS["age"].format(age=25, min_age=10, max_age=24)),
+        ("AGED", 70, "2026-09-01", False, REASONS["age_over"].format(age=18, gap="1 year", max_age=17)),
         ("NEWCOMER", 85, "2026-09-01"),
     )
     cut = cohort_settings(method="top_n", size=2)
@@ -273,7 +274,7 @@ def test_removed_people_carry_the_reason_they_are_no_longer_listed():
     assert removed["person_id"].tolist() == ["AGED", "GONE", "STALE", "CUT"]  # by previous rank
     reasons = dict(zip(removed["person_id"], removed["reason"], strict=True))
     assert reasons == {
-        "AGED": "age 25 is outside 10-24 at the as-of date",
+        "AGED": "age 18 is 1 year above the maximum age 17 at the as-of date",
         "GONE": "not in this extract",
         "STALE": "no weapon-related risk event in the last 365 days",
         "CUT": "still eligible but below the cohort cut-off (rank 3; cohort is top 2)",
@@ -291,7 +292,31 @@ def test_removed_below_a_threshold_cut_off_names_the_minimum_score():
     removed = removed_people(chosen.members, listed(("LOW", 1, "red")), scores, chosen.ranked,
                              cohort=rule)
     assert removed["reason"].tolist() == [
-        "still eligible but below the cohort cut-off (rank 2; cohort is score at least 60)"]
+        "still eligible but below the cohort cut-off (risk score 59.9 is 0.1 points below the cohort minimum 60)"]
+
+
+@pytest.mark.parametrize(("rank", "score", "reason"), [
+    (51, 90.0, "still eligible but below the cohort cut-off (rank 51; cohort is top 50)"),
+    (7, 38.5, "still eligible but below the cohort cut-off (risk score 38.5 is 6.5 points below the cohort "
+              "minimum 45)"),
+    (60, 30.0, "still eligible but below the cohort cut-off (risk score 30 is 15 points below the cohort "
+               "minimum 45)"),  # both: the score is named first
+])
+def test_threshold_capped_cut_off_names_the_rule_and_the_amount(rank, score, reason):
+    rule = cohort_settings(method="threshold_capped", min_score=45.0, size=50)
+    assert cut_off_reason(rank, score, cohort=rule) == reason
+
+
+def test_removed_below_a_capped_threshold_names_whichever_cut_applied():
+    scores = scores_frame(("TOP", 90, "2026-09-01"), ("OVER_CAP", 80, "2026-09-01"), ("LOW", 30, "2026-09-01"))
+    rule = cohort_settings(method="threshold_capped", min_score=45.0, size=1)
+    chosen = select_cohort(scores, cohort=rule, rag=SETTINGS.rag)
+    assert chosen.members["person_id"].tolist() == ["TOP"]
+    removed = removed_people(chosen.members, listed(("OVER_CAP", 1, "red"), ("LOW", 2, "green")), scores,
+                             chosen.ranked, cohort=rule)
+    assert removed["reason"].tolist() == [
+        "still eligible but below the cohort cut-off (rank 2; cohort is top 1)",
+        "still eligible but below the cohort cut-off (risk score 30 is 15 points below the cohort minimum 45)"]
 
 
 def test_nobody_is_removed_without_a_previous_cohort_or_when_everyone_stays():
@@ -327,8 +352,8 @@ def test_two_quarters_classify_movement_and_list_stale_people_as_removed():
     b.event("UP", "knife_violence", days_ago=5, outcome="convicted")
     # First weapon event this quarter.
     b.person("NEW").event("NEW", "knife_possession", days_ago=10, outcome="convicted")
-    # Eligible last quarter (300 days old); 392 days old now: stale history.
-    b.person("STALE").event("STALE", "knife_possession", days_ago=before_q2 + 300, outcome="convicted")
+    # Eligible last quarter (300 days old, 34 points); 392 days old now: stale history.
+    b.person("STALE").event("STALE", "knife_violence", days_ago=before_q2 + 300, outcome="convicted")
     # Victim only throughout: never listed.
     b.person("VICTIM").event("VICTIM", "knife_victim", days_ago=before_q2 + 10)
     b.event("VICTIM", "violence", days_ago=5, role="victim", outcome="convicted")
@@ -345,6 +370,7 @@ def test_two_quarters_classify_movement_and_list_stale_people_as_removed():
 
     removed = removed_people(q3.members, q2.members, q3_scores, q3.ranked, cohort=SETTINGS.cohort)
     assert removed["person_id"].tolist() == ["STALE"]
-    assert removed["reason"].tolist() == [REASONS["no_weapon"].format(days=365)]
+    assert removed["reason"].tolist() == [REASONS["stale_weapon"].format(
+        age=before_q2 + 300, days=365, event="knife violence (assault or wounding with a blade), convicted")]
     assert removed["previous_rag"].tolist() == ["green"]
     assert removed["risk_score"].iloc[0] > 0

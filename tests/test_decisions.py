@@ -126,11 +126,11 @@ def _malformed(xlsx: Path, tmp_path: Path, case: str) -> tuple[Path, list[tuple]
     p1, p3 = pseudonym("NOMINAL-10002", KEY), pseudonym("NOMINAL-10003", KEY)
     cases = {
         "bad decision": ({"NOMINAL-10002": ("maybe", "")}, {},
-                         [("Cohort", 3, "Decision", "maybe", PROBLEMS["invalid"], None)]),
+                         [("Cohort", 4, "Decision", "maybe", PROBLEMS["invalid"], None)]),
         "decline without reason": ({"NOMINAL-10003": ("decline", None)}, {},
-                                   [("Cohort", 4, "Reason", "", PROBLEMS["decline_reason"], None)]),
+                                   [("Cohort", 3, "Reason", "", PROBLEMS["decline_reason"], None)]),
         "reason without decision": ({"NOMINAL-10002": (None, "why not")}, {},
-                                    [("Cohort", 3, "Reason", "why not", PROBLEMS["reason_only"], None)]),
+                                    [("Cohort", 4, "Reason", "why not", PROBLEMS["reason_only"], None)]),
         "edited locked cell": ({}, {("Cohort", "E2"): "Somewhere else"},
                                [("Cohort", 2, "Area", "Somewhere else", PROBLEMS["edited"], "E2")]),
         # the seal is checked before any row is read: the unknown pseudonym is never looked up

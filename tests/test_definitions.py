@@ -17,6 +17,7 @@ from hkc.definitions.deployment import (
     resolve_database_url,
 )
 from hkc.definitions.settings import (
+    GRADE_PROBLEMS,
     CohortSettings,
     DatabaseSettings,
     DataSettings,
@@ -94,11 +95,19 @@ def test_misspelt_settings_section_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
-    ('method = "top_n"', 'method = "top-n"', "must be one of 'top_n', 'threshold'"),
+    ('method = "threshold_capped"', 'method = "threshold-capped"',
+     "must be one of 'threshold_capped', 'top_n', 'threshold'; did you mean 'threshold_capped'?"),
     ("size = 50", "size = 0", "must be at least 1"),
     ("size = 50", 'size = "fifty"', "must be a whole number"),
     ("red_share = 0.2", "red_share = 1.5", "must be at most 1"),
-    ("min_age = 10", "min_age = 30", "min_age 30 is above max_age 24"),
+    ("min_age = 10", "min_age = 30", "min_age 30 is above max_age 17"),
+    ("min_intelligence_reports = 2", "min_intelligence_reports = 1", "must be at least 2"),
+    ('usable_grade = "D3"', 'usable_grade = "D"', GRADE_PROBLEMS["format"]),
+    ('usable_grade = "D3"', 'usable_grade = "E3"', GRADE_PROBLEMS["never"]),
+    ('usable_grade = "D3"', 'usable_grade = "B4"', GRADE_PROBLEMS["never"]),
+    ('credible_grade = "C3"', 'credible_grade = "c3"', GRADE_PROBLEMS["format"]),
+    ('usable_grade = "D3"', 'usable_grade = "B3"', GRADE_PROBLEMS["order"].format(usable="B3")),
+    ("allow_police_generated_only = false", "allow_police_generated_only = 1", "must be true or false"),
     ('non_qualifying_outcomes = ["nfa"]', 'non_qualifying_outcomes = ["acquitted"]', "unknown outcome 'acquitted'"),
 ])
 def test_bad_setting_values_name_the_allowed_range(tmp_path, old, new, message):

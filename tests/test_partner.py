@@ -46,10 +46,11 @@ def force(as_of: dt.date) -> ExtractBuilder:
         .event("NOMINAL-10001", "knife_violence", days_ago=60, outcome="charged") \
         .event("NOMINAL-10001", "missing_episode", days_ago=10)
     b.person("NOMINAL-10002", age=17, area=HOSTILE_AREAS["NOMINAL-10002"]) \
-        .event("NOMINAL-10002", "knife_possession", days_ago=40, outcome="pending")
+        .event("NOMINAL-10002", "knife_possession", days_ago=40, outcome="charged")
     b.person("NOMINAL-10003", age=15, area=HOSTILE_AREAS["NOMINAL-10003"]) \
         .event("NOMINAL-10003", "knife_intel", days_ago=5, grade="B2") \
-        .event("NOMINAL-10003", "knife_intel", days_ago=70, grade="C3")
+        .event("NOMINAL-10003", "knife_intel", days_ago=70, grade="C3") \
+        .event("NOMINAL-10003", "knife_possession", days_ago=60, outcome="cautioned")
     b.person("NOMINAL-10004", age=14, area=HOSTILE_AREAS["NOMINAL-10004"]) \
         .event("NOMINAL-10004", "knife_victim", days_ago=15)
     b.person("NOMINAL-10005", age=13, area=HOSTILE_AREAS["NOMINAL-10005"]) \

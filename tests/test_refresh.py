@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -12,9 +13,14 @@ import pandas as pd
 import pytest
 
 import hkc.refresh.publish as refresh_module
+from hkc.extract import load_extract
 from hkc.history.review import compare_runs, explain_person
 from hkc.history.store import open_store
+from hkc.matrix import CUT_OFF, format_points, score_people, select_cohort
+from hkc.matrix.scoring import REASONS
 from hkc.refresh import run_refresh
+from hkc.refresh.frames import scores_frame
+from hkc.report_text import explanation
 from tests.builders import ExtractBuilder, offline_definitions
 
 Q2 = dt.date(2026, 6, 30)
@@ -29,18 +35,29 @@ def definitions():
 
 
 def quarter_extract(as_of: dt.date) -> ExtractBuilder:
-    """A small force: strong and weak carriers, a victim, stale history, intelligence cases."""
+    """A small force: strong and weak carriers, a victim, stale history, intelligence cases.
+
+    Points (gravity x outcome x 0.5^(days / half-life), features/indicators.toml): MID's charged
+    possession 40 days old is 32 x 0.90 = 28.9, over the minimum risk score 25; INTEL's cautioned
+    possession 60 days old, 28 x 0.86 = 24.0, plus its two graded intelligence reports (9.8) is
+    33.8; WEAK's pending possession 40 days old is 20 x 0.90 = 18.0, under it; INTEL-ONLY has
+    intelligence alone, which is police-generated and lists nobody by default.
+    """
     b = ExtractBuilder(as_of)
     b.person("STRONG", age=16).event("STRONG", "knife_possession", days_ago=20, outcome="convicted") \
         .event("STRONG", "knife_violence", days_ago=60, outcome="charged") \
         .event("STRONG", "missing_episode", days_ago=10)
     b.person("MID", age=17, area="=HYPERLINK(\"http://x\")").event("MID", "knife_possession", days_ago=40,
-                                                                   outcome="pending")
+                                                                   outcome="charged")
     b.person("INTEL", age=15, area="<script>alert(1)</script>") \
-        .event("INTEL", "knife_intel", days_ago=5, grade="B2").event("INTEL", "knife_intel", days_ago=70, grade="C3")
+        .event("INTEL", "knife_intel", days_ago=5, grade="B2").event("INTEL", "knife_intel", days_ago=70, grade="C3") \
+        .event("INTEL", "knife_possession", days_ago=60, outcome="cautioned")
+    b.person("WEAK", age=16).event("WEAK", "knife_possession", days_ago=40, outcome="pending")
+    b.person("INTEL-ONLY", age=15).event("INTEL-ONLY", "knife_intel", days_ago=5, grade="B2") \
+        .event("INTEL-ONLY", "knife_intel", days_ago=70, grade="C3")
     b.person("VICTIM", age=14).event("VICTIM", "knife_victim", days_ago=15) \
         .event("VICTIM", "violence", role="victim", days_ago=15)
-    b.person("STALE", age=18).event("STALE", "knife_possession", days_ago=400, outcome="convicted")
+    b.person("STALE", age=17).event("STALE", "knife_possession", days_ago=400, outcome="convicted")
     b.person("NOBODY", age=16)
     return b
 
@@ -59,11 +76,11 @@ def test_refresh_writes_every_output_with_the_documented_columns(tmp_path, defin
     assert expected <= {p.name for p in out.iterdir()}
     cohort = pd.read_csv(out / "cohort.csv")
     assert list(cohort.columns[:len(COHORT_CSV_COLUMNS)]) == COHORT_CSV_COLUMNS
-    assert list(cohort["person_id"]) == ["STRONG", "MID", "INTEL"]
+    assert list(cohort["person_id"]) == ["STRONG", "INTEL", "MID"]
     assert list(cohort["rank"]) == [1, 2, 3]
     scores = pd.read_parquet(out / "scores.parquet")
     assert {"person_id", "risk_score", "vulnerability_score", "eligible", "reason"} <= set(scores.columns)
-    assert len(scores) == 6
+    assert len(scores) == len(quarter_extract(Q3).people) == 8
     assert result.manifest["cohort_size"] == 3
 
 
@@ -73,9 +90,22 @@ def test_victim_only_person_has_zero_risk_and_is_never_listed(tmp_path, definiti
     assert scores.loc["VICTIM", "risk_score"] == 0
     assert scores.loc["VICTIM", "vulnerability_score"] > 0
     assert not scores.loc["VICTIM", "eligible"]
-    assert scores.loc["VICTIM", "reason"] == "vulnerability only: no risk events count"
-    assert scores.loc["STALE", "reason"] == "no weapon-related risk event in the last 365 days"
-    assert scores.loc["NOBODY", "reason"] == "no counting events in the lookback windows"
+    assert scores.loc["VICTIM", "reason"] == REASONS["vulnerability_only"]
+    assert scores.loc["STALE", "reason"] == REASONS["stale_weapon"].format(
+        age=400, days=365, event="possession of a bladed article, convicted")
+    assert scores.loc["NOBODY", "reason"] == REASONS["no_events"]
+
+
+def test_weak_evidence_and_intelligence_alone_are_scored_but_not_listed(tmp_path, definitions):
+    run(tmp_path, quarter_extract(Q3), definitions, as_of=Q3)
+    scores = pd.read_parquet(tmp_path / "out" / "scores.parquet").set_index("person_id")
+    weak = 20 * 0.5 ** (40 / 270)  # pending possession, 40 days old
+    assert scores.loc["WEAK", "risk_score"] == pytest.approx(weak, abs=0.05)
+    assert scores.loc["WEAK", "reason"] == REASONS["low_score"].format(
+        score=format_points(round(weak, 1)), gap=format_points(round(25 - weak, 1)), minimum="25")
+    assert not scores.loc[["WEAK", "INTEL-ONLY"], "eligible"].any()
+    assert scores.loc["INTEL-ONLY", "reason"] == REASONS["police_generated_only"].format(
+        days=365, found="intelligence: carrying a knife ×2, corroborated")
 
 
 def test_contributions_sum_to_the_scores_of_every_person(tmp_path, definitions):
@@ -170,18 +200,21 @@ def two_quarters(tmp_path: Path, definitions):
     q2 = ExtractBuilder(Q2)
     q2.person("STAY", age=16).event("STAY", "knife_possession", days_ago=10, outcome="convicted") \
         .event("STAY", "knife_violence", days_ago=20, outcome="convicted")
-    q2.person("FADE", age=17).event("FADE", "knife_possession", days_ago=300, outcome="convicted")
+    # FADE: knife violence, convicted, 300 days old: 60 x 0.5^(300/365) = 34, over the minimum 25.
+    q2.person("FADE", age=17).event("FADE", "knife_violence", days_ago=300, outcome="convicted")
     q2.person("DROP", age=17).event("DROP", "knife_intel", days_ago=5, grade="B2") \
-        .event("DROP", "knife_intel", days_ago=9, grade="B2")
+        .event("DROP", "knife_intel", days_ago=9, grade="B2") \
+        .event("DROP", "knife_possession", days_ago=20, outcome="convicted")
     run(tmp_path, q2, definitions, as_of=Q2, name="q2")
     # Q3: the same history seen a quarter later, plus a newcomer.  FADE's only weapon event is now
-    # more than 365 days old; DROP's intelligence has no new corroboration... but still in window.
+    # more than 365 days old; DROP's evidence is still in the window, but DROP is now 18.
     q3 = ExtractBuilder(Q3)
     q3.person("STAY", age=16).event("STAY", "knife_possession", days_ago=102, outcome="convicted") \
         .event("STAY", "knife_violence", days_ago=112, outcome="convicted")
-    q3.person("FADE", age=17).event("FADE", "knife_possession", days_ago=392, outcome="convicted")
-    q3.person("DROP", age=26).event("DROP", "knife_intel", days_ago=97, grade="B2") \
-        .event("DROP", "knife_intel", days_ago=101, grade="B2")
+    q3.person("FADE", age=17).event("FADE", "knife_violence", days_ago=392, outcome="convicted")
+    q3.person("DROP", age=18).event("DROP", "knife_intel", days_ago=97, grade="B2") \
+        .event("DROP", "knife_intel", days_ago=101, grade="B2") \
+        .event("DROP", "knife_possession", days_ago=112, outcome="convicted")
     q3.person("NEW", age=15).event("NEW", "knife_possession", days_ago=3, outcome="convicted") \
         .event("NEW", "knife_violence", days_ago=4, outcome="convicted") \
         .event("NEW", "robbery", days_ago=4, outcome="convicted")
@@ -195,11 +228,13 @@ def test_movement_and_removed_with_reasons_across_two_quarters(tmp_path, definit
     assert cohort.loc["NEW", "rank"] == 1
     assert cohort.loc["STAY", "movement"] == "down"  # rank 1 -> 2 (RAG may fall too with decay)
     removed = pd.read_csv(tmp_path / "q3" / "removed.csv").set_index("person_id")
-    assert removed.loc["FADE", "reason"] == "no weapon-related risk event in the last 365 days"
-    assert removed.loc["DROP", "reason"] == "age 26 is outside 10-24 at the as-of date"
+    fade = REASONS["stale_weapon"].format(age=392, days=365,
+                                          event="knife violence (assault or wounding with a blade), convicted")
+    assert removed.loc["FADE", "reason"] == fade
+    assert removed.loc["DROP", "reason"] == REASONS["age_over"].format(age=18, gap="1 year", max_age=17)
     assert result.manifest["previous_as_of"] == "2026-06-30"
     html = (tmp_path / "q3" / "cohort.html").read_text()
-    assert "FADE" in html and "no weapon-related risk event" in html
+    assert "FADE" in html and "latest weapon-related event is 392 days old" in html
 
 
 def test_compare_runs_reports_entries_exits_and_the_reduced_or_removed_share(tmp_path, definitions):
@@ -261,3 +296,34 @@ def test_second_refresh_to_the_same_folder_exits_with_a_clear_message(tmp_path, 
         holder.join(30)
     run(tmp_path, quarter_extract(Q3), definitions, as_of=Q3)  # the lock went with the process
     assert (tmp_path / "out" / "cohort.csv").is_file()
+
+
+def test_scores_name_the_cohort_cut_off_and_by_how_much(tmp_path, definitions):
+    """MID (28.9) is eligible; with the cohort minimum raised to 30 it is not listed, 1.1 points short."""
+    extract = load_extract(quarter_extract(Q3).write(tmp_path / "data"), catalogue=definitions.catalogue,
+                           extract_date=Q3)
+    scored = score_people(extract.people, extract.events, catalogue=definitions.catalogue,
+                          eligibility=definitions.settings.eligibility, as_of=Q3)
+    for cohort, expected in (
+            (dataclasses.replace(definitions.settings.cohort, min_score=30.0),
+             CUT_OFF["score"].format(score="28.9", gap="1.1", minimum="30")),
+            (dataclasses.replace(definitions.settings.cohort, size=2),
+             CUT_OFF["rank"].format(rank=3, size=2))):
+        chosen = select_cohort(scored.scores, cohort=cohort, rag=definitions.settings.rag)
+        frame = scores_frame(scored, chosen.ranked, chosen.members, cohort=cohort).set_index("person_id")
+        assert frame.loc["MID", "eligible"] and not frame.loc["MID", "in_cohort"]
+        assert frame.loc["MID", "reason"] == expected
+
+
+def test_explain_prints_why_someone_is_not_listed_with_the_amount(tmp_path, definitions):
+    small = dataclasses.replace(definitions, settings=dataclasses.replace(
+        definitions.settings, cohort=dataclasses.replace(definitions.settings.cohort, size=2)))
+    run(tmp_path, quarter_extract(Q3), small, as_of=Q3)
+    store = open_store(f"sqlite:///{tmp_path / 'history.db'}")
+    weak = explain_person(store, "WEAK")
+    assert weak["status"] == "not eligible: " + REASONS["low_score"].format(score="18", gap="7", minimum="25")
+    assert f"risk 18, vulnerability 0 ({weak['status']})" in explanation(weak)
+    mid = explain_person(store, "MID")  # eligible, priority rank 3 of a cohort of 2
+    assert mid["status"].startswith("eligible, not listed: ") and "cohort cut-off" in mid["status"]
+    assert "rank 3" in mid["status"]
+    assert f"({mid['status']})" in explanation(mid)

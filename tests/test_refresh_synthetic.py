@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from hkc.definitions.catalogue import AXES
+from hkc.matrix.scoring import REASONS
 from hkc.refresh import run_refresh
 from hkc.synth import generate_force, write_force
 from tests.builders import ExtractBuilder, offline_definitions
@@ -28,7 +29,7 @@ def planted(definitions, *, as_of: dt.date) -> ExtractBuilder:
     b = ExtractBuilder(as_of)
     for n in range(3):
         b.person(f"PLANT-{n}", age=15 + n)
-        b.person(f"STALE-{n}", age=16 + n)
+        b.person(f"STALE-{n}", age=15 + n)  # 15-17: inside the default ages 10-17
         for code in WEAPON_TYPES:
             ind = definitions.catalogue.indicators[code]
             evidence = {"outcome": "convicted"} if ind.evidence == "outcome" else \
@@ -64,7 +65,7 @@ def test_planted_recent_convicted_carriers_rank_above_everyone_else(two_refreshe
     assert members["risk_score"].head(3).min() > others["risk_score"].max()
 
 
-def test_victim_only_people_score_zero_risk_and_are_never_listed(two_refreshes):
+def test_victim_only_people_score_zero_risk_and_are_never_listed(two_refreshes, definitions):
     _, results = two_refreshes
     for result in results.values():
         scores = result.scored.scores
@@ -75,18 +76,24 @@ def test_victim_only_people_score_zero_risk_and_are_never_listed(two_refreshes):
         assert (vulnerability_only["risk_score"] == 0).all()
         assert not vulnerability_only["person_id"].isin(result.members["person_id"]).any()
         assert not vulnerability_only["eligible"].any()
-        in_age = vulnerability_only["age"].between(10, 24)
-        assert (vulnerability_only.loc[in_age, "reason"] == "vulnerability only: no risk events count").all()
+        e = definitions.settings.eligibility
+        in_age = vulnerability_only["age"].between(e.min_age, e.max_age)
+        assert in_age.sum() > 50
+        assert (vulnerability_only.loc[in_age, "reason"] == REASONS["vulnerability_only"]).all()
 
 
-def test_stale_weapon_history_is_removed_with_the_reason(two_refreshes):
+def test_stale_weapon_history_is_removed_with_the_reason(two_refreshes, definitions):
     _, results = two_refreshes
     listed_before = set(results[Q2].members["person_id"])
     assert {"STALE-0", "STALE-1", "STALE-2"} <= listed_before
     assert not set(results[Q3].members["person_id"]) & {"STALE-0", "STALE-1", "STALE-2"}
     removed = results[Q3].removed.set_index("person_id")
-    for n in range(3):
-        assert removed.loc[f"STALE-{n}", "reason"] == "no weapon-related risk event in the last 365 days"
+    labels = {i.label for code, i in definitions.catalogue.indicators.items() if code in WEAPON_TYPES}
+    for n in range(3):  # every weapon type's first event is (Q3 - Q2) + 280 days old: any may be named
+        age = (Q3 - Q2).days + 280
+        assert removed.loc[f"STALE-{n}", "reason"] in {
+            REASONS["stale_weapon"].format(age=age, days=365, event=f"{label}{note}")
+            for label in labels for note in ("", ", convicted", ", A1")}
 
 
 def test_every_cohort_member_has_contributions_summing_to_the_score(two_refreshes, definitions):

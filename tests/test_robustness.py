@@ -4,8 +4,8 @@ Two halves.  The definitions: in every kind of TOML file (settings, indicator ca
 specification, audit specification) a misspelt key — at the top level, in a section, or in a
 nested table such as one indicator — names the file, the key and the closest valid key, and a
 value out of range names the allowed range.  The extract: a cut-short Parquet file, a CSV with
-the wrong delimiter or encoding, an empty folder and a file of garbage each stop ``hkc validate``
-and ``hkc refresh`` with one line.
+the wrong delimiter or encoding, an empty folder, a file of garbage, a stray '"', a NUL byte and a
+population file that is a FIFO each stop ``hkc validate`` and ``hkc refresh`` with one line.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def test_misspelt_key_names_the_file_the_key_and_the_closest_valid_key(tmp_path,
 OUT_OF_RANGE = [
     ("settings", "size = 50", "size = 0", "cohort", "size", 0, "must be at least 1"),
     ("settings", "red_share = 0.2", "red_share = 1.5", "rag", "red_share", 1.5, "must be at most 1 (allowed: 0 to 1)"),
-    ("settings", "max_age = 24", "max_age = 1000", "eligibility", "max_age", 1000,
+    ("settings", "max_age = 17", "max_age = 1000", "eligibility", "max_age", 1000,
      "must be at most 120 (allowed: 0 to 120)"),
     ("settings", "\ndays = 730", "\ndays = 10000000000", "retention", "days", 10_000_000_000,
      "must be at most 36525 (allowed: 1 to 36525)"),
@@ -548,6 +548,28 @@ def _excel(folder: Path) -> str:
                                          advice="in Excel: Save As, 'CSV UTF-8'")
 
 
+def _stray_quote(folder: Path) -> str:
+    path = folder / "events.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace(",offender,", ',"offender,')
+    path.write_text("".join(lines))
+    return FILE_ERRORS["unclosed_quote"].format(file="events.csv", line=2, last=len(lines))
+
+
+def _nul(folder: Path) -> str:
+    path = folder / "events.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace(",police,", ",pol\0ice,")
+    path.write_text("".join(lines))
+    return FILE_ERRORS["nul_byte"].format(file="events.csv", line=3)
+
+
+def _fifo_population(folder: Path) -> str:
+    os.mkfifo(folder / "population.csv")
+    return FILE_ERRORS["not_regular"].format(folder=folder, file="population.csv", kind="a named pipe (FIFO)",
+                                             name="population")
+
+
 BROKEN = {
     "parquet cut in half": _cut_parquet,
     "semicolons": _delimited(";", "';'"),
@@ -560,6 +582,9 @@ BROKEN = {
     "empty folder": _empty,
     "a file of garbage": _garbage,
     "a workbook named .csv": _excel,
+    "a stray quote": _stray_quote,
+    "a NUL byte": _nul,
+    "a population FIFO": _fifo_population,
 }
 
 

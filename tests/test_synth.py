@@ -301,7 +301,10 @@ def test_the_top_of_the_matrix_is_not_absurd(top_of_matrix):
     assert rag.get("red", 0) >= 1
     assert rag.get("amber", 0) + rag.get("green", 0) >= 5
     assert members["risk_score"].max() < 200
-    assert scored.scores["eligible"].sum() > 10 * len(members)  # a matrix picks from many
+    # A matrix picks from more than it lists.  Under the evidence floor (children 10-17, a reported
+    # weapon event in the review window, a risk score of at least 25) about three times the cohort's
+    # 50 places are eligible in this force (ages 10-24 and any score above 0.1 once gave over ten times).
+    assert scored.scores["eligible"].sum() > 2 * len(members)
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def test_refresh_logs_aggregates_and_no_person_level_data_to_mlflow(tmp_path, mo
     b = ExtractBuilder(as_of)
     ids = [f"PERSON-{i:03d}" for i in range(30)]
     for i, pid in enumerate(ids):
-        b.person(pid, age=14 + i % 8, sex="MF"[i % 2], ethnicity=["White", "Black", "Asian"][i % 3])
+        b.person(pid, age=14 + i % 4, sex="MF"[i % 2], ethnicity=["White", "Black", "Asian"][i % 3])  # 14-17
         b.event(pid, "knife_possession", days_ago=5 + i, outcome="convicted")
     defs = load_definitions(cwd=ROOT)
     assert defs.settings.tracking.enabled

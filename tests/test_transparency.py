@@ -120,7 +120,8 @@ def test_eligibility_cohort_and_band_rules_come_from_the_settings(definitions, s
     text = record(dataclasses.replace(definitions, settings=changed), spec)
     assert "aged 12 to 21 (whole years)" in text
     assert "in the last 200 days whose outcome is not one of: nfa, pending" in text
-    assert "at least 3 weapon intelligence reports in that window" in text
+    assert "only with 3 or more weapon intelligence reports in that window graded D3 or better" in text
+    assert "a source's reports on one date count once" not in text  # intelligence_distinct_dates=False
     assert "a risk score of at least 2.5." in text
     assert "every eligible person with a risk score of at least 65" in text
     assert "red for the top 25% of the cohort, amber for the next 35%" in text
@@ -130,8 +131,29 @@ def test_shipped_eligibility_numbers_match_the_settings(definitions, spec):
     e = definitions.settings.eligibility
     text = record(definitions, spec)
     assert f"aged {e.min_age} to {e.max_age} (whole years)" in text
-    assert f"at least {e.min_intelligence_reports} weapon intelligence reports on different dates" in text
-    assert f"the {definitions.settings.cohort.size} highest-ranked eligible people" in text
+    c = definitions.settings.cohort
+    assert (e.min_age, e.max_age, c.method, c.min_score, c.size) == (10, 17, "threshold_capped", 25, 50)
+    assert f"only with {e.min_intelligence_reports} or more weapon intelligence reports in that window graded " \
+           f"{e.usable_grade} or better (source A\u2013D, assessment 1\u20133), from different sources or with one " \
+           f"graded {e.credible_grade} or better (source A\u2013C, assessment 1\u20133)" in text
+    assert "ungraded reports, source E and assessments 4\u20135 never corroborate; a source's reports on one " \
+           "date count once" in text
+    assert "Police-generated evidence (weapon found in a stop and search, intelligence: carrying a knife) never " \
+           "lists anyone alone" in text
+    assert f"a risk score of at least {e.min_risk_score:g}." in text
+    listed = f"every eligible person with a risk score of at least {c.min_score:g}, at most {c.size} of them"
+    assert f"Listed: {listed}, ranked by risk score" in text
+    assert f"who meet the eligibility rules, {listed} for review" in text
+    assert "highest-ranked" not in text and "different dates" not in text
+
+
+def test_police_generated_evidence_wording_follows_the_setting(definitions, spec):
+    s = definitions.settings
+    allowed = dataclasses.replace(s, eligibility=dataclasses.replace(s.eligibility, allow_police_generated_only=True))
+    text = record(dataclasses.replace(definitions, settings=allowed), spec)
+    assert "never lists anyone alone" not in text
+    assert "whose outcome is not one of: nfa, or corroborated intelligence in that window" in text
+    assert "on police-generated evidence alone (unless the settings allow it)" in text
 
 
 def test_every_contract_column_has_a_described_use():

@@ -21,10 +21,26 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hkc.definitions.catalogue import OUTCOMES, ROLES, _not_in, _table
-from hkc.definitions.fields import AGE_MAX, DAYS_MAX, build_section, doc, one_line, read_toml, unknown_key
+from hkc.definitions.fields import (
+    AGE_MAX,
+    BAD_VALUE,
+    DAYS_MAX,
+    _Shown,
+    build_section,
+    doc,
+    one_line,
+    read_toml,
+    unknown_key,
+)
 from hkc.errors import ConfigError
 
-__all__ = ['Settings', 'load_settings']
+__all__ = ['Settings', 'load_settings', 'GRADE_PROBLEMS']
+
+GRADE_PROBLEMS = {  # why an [eligibility] grade setting is refused (BAD_VALUE's `problem`)
+    "format": "must be an intelligence grade: a letter A-E then a digit 1-5, e.g. C3",
+    "never": "source E and assessments 4-5 never corroborate: the weakest allowed is D3",
+    "order": "is weaker than usable_grade {usable}: a credible report must also be usable",
+}
 
 
 @dataclass(frozen=True)
@@ -46,35 +62,55 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class EligibilitySettings:
     min_age: int = field(default=10, metadata=doc("youngest age listed, at the as-of date", min=0, max=AGE_MAX))
-    max_age: int = field(default=24, metadata=doc("oldest age listed, at the as-of date", min=0, max=AGE_MAX))
+    max_age: int = field(default=17, metadata=doc(
+        "oldest age listed, at the as-of date: 17 for a children's programme; raise it (to 24, say) only for a "
+        "programme that also works with young adults", min=0, max=AGE_MAX))
     review_window_days: int = field(
         default=365, metadata=doc("a weapon-related risk event must fall in this window", min=1, max=DAYS_MAX)
     )
     min_intelligence_reports: int = field(
-        default=2, metadata=doc("intelligence alone qualifies only with this many reports", min=1)
+        default=2, metadata=doc("intelligence is corroborated only by this many reports graded `usable_grade` or "
+                                "better, from different sources or with one graded `credible_grade` or better",
+                                min=2)
     )
     intelligence_distinct_dates: bool = field(
-        default=True, metadata=doc("count intelligence reports on different dates only")
+        default=True, metadata=doc("a source's intelligence reports on the same date count as one report")
+    )
+    usable_grade: str = field(
+        default="D3", metadata=doc("the weakest grade that can corroborate: source A to this letter and assessment "
+                                   "1 to this digit; ungraded reports, source E and assessments 4-5 never can")
+    )
+    credible_grade: str = field(
+        default="C3", metadata=doc("a report graded at least this well (source A to this letter, assessment 1 to "
+                                   "this digit) corroborates with one more usable report, even from the same source")
     )
     non_qualifying_outcomes: tuple[str, ...] = field(
         default=("nfa",),
         metadata=doc("weapon events with these outcomes do not make anyone eligible"),
     )
+    allow_police_generated_only: bool = field(
+        default=False, metadata=doc(
+            "let police-generated weapon evidence alone (the catalogue's `proactive` types: stop-search finds, "
+            "intelligence) make a person eligible; false: at least one reported weapon event must qualify")
+    )
     min_risk_score: float = field(
-        default=0.1, metadata=doc("the risk score must reach this to be listed", min=0)
+        default=25.0, metadata=doc("the risk score must reach this to be listed: more than any single weak event "
+                                   "earns (see config/hkc.toml)", min=0)
     )
 
 
 @dataclass(frozen=True)
 class CohortSettings:
-    method: Literal["top_n", "threshold"] = field(
-        default="top_n",
-        metadata=doc("`top_n` lists the `size` highest; `threshold` lists all at or above `min_score`",
-                      choices=("top_n", "threshold")),
+    method: Literal["threshold_capped", "top_n", "threshold"] = field(
+        default="threshold_capped",
+        metadata=doc("`threshold_capped` lists every eligible person at or above `min_score`, at most the `size` "
+                     "highest; `top_n` the `size` highest; `threshold` all at or above `min_score`",
+                     choices=("threshold_capped", "top_n", "threshold")),
     )
-    size: int = field(default=50, metadata=doc("cohort size for method top_n", min=1))
+    size: int = field(default=50, metadata=doc(
+        "the most listed (methods threshold_capped and top_n): the programme's capacity", min=1))
     min_score: float = field(
-        default=60.0, metadata=doc("lowest risk score listed for method threshold", min=0)
+        default=25.0, metadata=doc("lowest risk score listed (methods threshold_capped and threshold)", min=0)
     )
 
 
@@ -222,6 +258,7 @@ def load_settings(path: Path) -> Settings:
     if e.min_age > e.max_age:
         raise ConfigError(f"{path} [eligibility]: min_age {e.min_age} is above max_age {e.max_age}",
                           file=str(path), key="min_age")
+    _check_grades(e, path)
     bad = [o for o in e.non_qualifying_outcomes if o not in OUTCOMES]
     if bad:
         problem = _not_in(bad[0], OUTCOMES, "outcome")
@@ -240,3 +277,20 @@ def load_settings(path: Path) -> Settings:
     if settings.vulnerability.medium > settings.vulnerability.high:
         raise ConfigError(f"{path} [vulnerability]: medium is above high", file=str(path), key="medium")
     return settings
+
+
+def _check_grades(e: EligibilitySettings, path: Path) -> None:
+    """``usable_grade`` and ``credible_grade`` are grades, no weaker than D3, credible no weaker than usable."""
+    def bad(key: str, problem: str) -> ConfigError:
+        value = getattr(e, key)
+        return ConfigError(one_line(BAD_VALUE.format(file=path, section="eligibility", key=key, value=_Shown(value),
+                                                     problem=problem)), file=str(path), key=key)
+
+    for key in ("usable_grade", "credible_grade"):
+        value = getattr(e, key)
+        if len(value) != 2 or value[0] not in "ABCDE" or value[1] not in "12345":
+            raise bad(key, GRADE_PROBLEMS["format"])
+        if value[0] == "E" or value[1] in "45":
+            raise bad(key, GRADE_PROBLEMS["never"])
+    if e.credible_grade[0] > e.usable_grade[0] or e.credible_grade[1] > e.usable_grade[1]:
+        raise bad("credible_grade", GRADE_PROBLEMS["order"].format(usable=e.usable_grade))

@@ -15,7 +15,7 @@ from hkc.errors import HistoryError
 from hkc.history.store import HistoryStore
 from hkc.matrix import rag_level
 
-__all__ = ["compare_runs", "explain_person"]
+__all__ = ["compare_runs", "explain_person", "listing_status"]
 
 
 def compare_runs(store: HistoryStore, from_as_of: dt.date, to_as_of: dt.date) -> dict:
@@ -55,7 +55,12 @@ def compare_runs(store: HistoryStore, from_as_of: dt.date, to_as_of: dt.date) ->
 
 
 def explain_person(store: HistoryStore, person_id: str, *, as_of: dt.date | None = None) -> dict:
-    """Everything behind one person's scores in a stored run: score, reason, indicators, events."""
+    """Everything behind one person's scores in a stored run: score, status, indicators, events.
+
+    ``status`` says in one line whether the person was listed and, if not, exactly which rule
+    they failed and by how much — the stored reason ("not eligible: latest weapon-related event
+    is 373 days old; the review window is 365 days: …").
+    """
     run = store.find_run(as_of)
     row, contrib, events = store.person(run.run_id, person_id)
     if row.empty:
@@ -65,5 +70,17 @@ def explain_person(store: HistoryStore, person_id: str, *, as_of: dt.date | None
         frame = frame.drop(columns=["run_id"]).astype(object)
         return frame.where(frame.notna(), None).to_dict("records")
 
-    return {"as_of": run.as_of.isoformat(), "person_id": person_id, "score": records(row)[0],
+    score = records(row)[0]
+    return {"as_of": run.as_of.isoformat(), "person_id": person_id, "score": score, "status": listing_status(score),
             "contributions": records(contrib), "evidence": records(events)}
+
+
+def listing_status(score: dict) -> str:
+    """'listed: rank 3, red', 'eligible, not listed: …' or 'not eligible: <the rule failed and by how much>'."""
+    if score["in_cohort"]:
+        return f"listed: rank {score['rank']}, {score['rag']}"
+    reason = score.get("reason") or ""
+    if score["eligible"]:  # a refresh stores "eligible; below the cohort cut-off (…)"
+        reason = reason.removeprefix("eligible; ")
+        return "eligible, not listed" + (f": {reason}" if reason else "")
+    return f"not eligible: {reason}"

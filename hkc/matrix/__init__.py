@@ -14,7 +14,9 @@ directly.  What each module does:
 """
 
 from hkc.matrix.cohort import (
+    CUT_OFF,
     Cohort,
+    cut_off_reason,
     movement,
     rag_bands,
     rag_level,
@@ -29,11 +31,13 @@ from hkc.matrix.peers import PeerMap, link_reason, map_peers
 from hkc.matrix.scoring import ScoreResult, ages_at, format_points, rationale, score_people
 
 __all__ = [
+    "CUT_OFF",
     "Cohort",
     "PeerMap",
     "ScoreResult",
     "ages_at",
     "co_involvement",
+    "cut_off_reason",
     "event_points",
     "format_points",
     "indicator_contributions",

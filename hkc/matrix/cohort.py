@@ -1,7 +1,11 @@
 """The ranked cohort: who is listed, in what order, with which RAG band, and what moved.
 
 Ranking is deterministic: risk score (high first), then the most recent weapon-related event
-(recent first), then ``person_id`` — so shuffling the extract never changes a rank.
+(recent first), then ``person_id`` — so shuffling the extract never changes a rank.  The cut-off
+(``[cohort]`` in ``config/hkc.toml``): ``threshold_capped`` (the default) lists every eligible
+person at or above ``min_score``, at most ``size`` of them, so fewer than ``size`` are listed
+when fewer qualify; ``top_n`` lists the ``size`` highest; ``threshold`` everyone at or above
+``min_score``.
 """
 
 from __future__ import annotations
@@ -13,12 +17,18 @@ import numpy as np
 import pandas as pd
 
 from hkc.definitions import CohortSettings, RagSettings, VulnerabilitySettings
+from hkc.matrix.scoring import format_points
 
 __all__ = ["Cohort", "select_cohort", "rag_bands", "rag_level", "vulnerability_bands", "movement", "removed_people",
-           "RAG_ORDER", "MOVEMENTS"]
+           "cut_off_reason", "RAG_ORDER", "MOVEMENTS", "CUT_OFF"]
 
 RAG_ORDER = {"green": 1, "amber": 2, "red": 3}
 MOVEMENTS = ("new", "up", "down", "same")
+CUT_OFF = {  # why an eligible person is not listed
+    "rank": "still eligible but below the cohort cut-off (rank {rank}; cohort is top {size})",
+    "score": ("still eligible but below the cohort cut-off (risk score {score} is {gap} points below the cohort "
+              "minimum {minimum})"),
+}
 
 
 @dataclass
@@ -54,17 +64,17 @@ def vulnerability_bands(scores: np.ndarray, *, settings: VulnerabilitySettings) 
 
 
 def select_cohort(scores: pd.DataFrame, *, cohort: CohortSettings, rag: RagSettings) -> Cohort:
-    """Rank eligible people and list the top ``size`` (or everyone above ``min_score``)."""
+    """Rank eligible people and list them by ``cohort.method``: at or above ``min_score``, at most ``size``."""
     eligible = scores[scores["eligible"]].copy()
     latest = eligible["latest_weapon_date"].astype("datetime64[s]").astype(np.int64)
     order = np.lexsort((eligible["person_id"].to_numpy().astype(str), -latest,
                         -eligible["risk_score"].to_numpy()))
     ranked = eligible.iloc[order].reset_index(drop=True)
     ranked["priority_rank"] = np.arange(1, len(ranked) + 1)
-    if cohort.method == "top_n":
-        members = ranked.head(cohort.size).copy()
-    else:
-        members = ranked[ranked["risk_score"] >= cohort.min_score].copy()
+    members = ranked if cohort.method == "top_n" else ranked[ranked["risk_score"] >= cohort.min_score]
+    if cohort.method != "threshold":
+        members = members.head(cohort.size)
+    members = members.copy()
     members["rank"] = members["priority_rank"]
     members["rag"] = rag_bands(members["risk_score"].to_numpy(), settings=rag)
     return Cohort(members=members.reset_index(drop=True), ranked=ranked)
@@ -106,9 +116,20 @@ def removed_people(members: pd.DataFrame, previous: pd.DataFrame | None, scores:
             continue
         r = now.loc[person]
         if r["eligible"]:
-            cut = (f"top {cohort.size}" if cohort.method == "top_n" else f"score at least {cohort.min_score:g}")
-            reason = f"still eligible but below the cohort cut-off (rank {ranks[person]}; cohort is {cut})"
+            reason = cut_off_reason(int(ranks[person]), float(r["risk_score"]), cohort=cohort)
         else:
             reason = r["reason"]
         rows.append((person, prev_rank, prev_rag, r["risk_score"], r["vulnerability_score"], reason))
     return pd.DataFrame(rows, columns=columns).sort_values("previous_rank", kind="stable").reset_index(drop=True)
+
+
+def cut_off_reason(rank: int, score: float, *, cohort: CohortSettings) -> str:
+    """Why an eligible person at priority ``rank`` with risk ``score`` is not listed, with the amount.
+
+    A score below ``min_score`` is named first (methods ``threshold_capped`` and ``threshold``);
+    otherwise the rank beyond ``size``.
+    """
+    if cohort.method != "top_n" and score < cohort.min_score:
+        return CUT_OFF["score"].format(score=format_points(score), gap=format_points(cohort.min_score - score),
+                                       minimum=format_points(cohort.min_score))
+    return CUT_OFF["rank"].format(rank=rank, size=cohort.size)

@@ -8,17 +8,23 @@ refuses a victim role on the risk axis).  A person is *eligible* for the cohort 
 these hold at the as-of date (settings in ``config/hkc.toml`` ``[eligibility]``):
 
 * age within ``min_age``–``max_age``;
-* at least one weapon-related risk event in the review window whose outcome qualifies — or, if
-  the only weapon evidence is intelligence, at least ``min_intelligence_reports`` reports (on
-  different dates by default): uncorroborated intelligence lists nobody;
+* at least one *reported* weapon-related risk event in the review window whose outcome
+  qualifies.  Police-generated evidence (the catalogue's ``proactive`` types: stop-search finds,
+  intelligence) lists nobody alone unless ``allow_police_generated_only``; then a qualifying
+  stop-search find, or *corroborated* intelligence, is enough.  Intelligence is corroborated by
+  ``min_intelligence_reports`` reports graded ``usable_grade`` or better (never source E or
+  assessment 4–5, never ungraded) that come from different sources (the events' ``source``) or
+  include one graded ``credible_grade`` or better; a source's reports on one date count once;
 * a risk score of at least ``min_risk_score``.
 
-Every ineligible person carries the first reason that applies, in plain English.
+Every ineligible person carries the first rule they fail, with the amount by which they fail it
+("risk score 20 is 5 points below the minimum 25").
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,15 +37,21 @@ from hkc.matrix.features import event_points, indicator_contributions
 __all__ = ["ScoreResult", "score_people", "ages_at", "rationale", "format_points", "REASONS"]
 
 REASONS = {
-    "age": "age {age} is outside {min_age}-{max_age} at the as-of date",
-    "not_born": "born after the as-of date",
-    "vulnerability_only": "vulnerability only: no risk events count",
+    "not_born": "born {days} after the as-of date",
+    "age_under": "age {age} is {gap} below the minimum age {min_age} at the as-of date",
+    "age_over": "age {age} is {gap} above the maximum age {max_age} at the as-of date",
+    "vulnerability_only": "vulnerability only: no risk event counts, so the risk score is 0",
     "no_events": "no counting events in the lookback windows",
     "no_weapon": "no weapon-related risk event in the last {days} days",
-    "weapon_not_qualifying": "weapon-related events in the last {days} days all had outcome {outcomes}",
-    "intel_uncorroborated": ("intelligence only, not corroborated: {n} report(s) in the last {days} days, "
-                             "{need} on different dates needed"),
-    "low_score": "risk score {score} is below the minimum {minimum}",
+    "stale_weapon": "latest weapon-related event is {age} days old; the review window is {days} days: {event}",
+    "weapon_not_qualifying": "{count} in the last {days} days, all with outcome {outcomes}: none qualifies",
+    "police_generated_only": ("weapon-related evidence in the last {days} days is police-generated only ({found}); "
+                              "at least 1 reported weapon-related event is needed"),
+    "intel_uncorroborated": ("intelligence only, not corroborated: {reports} in the last {days} days, {usable} "
+                             "graded {usable_grades} from {sources}, {credible} graded {credible_grades}; needs "
+                             "{need} graded {usable_grades}, from different sources or with one graded "
+                             "{credible_grades}"),
+    "low_score": "risk score {score} is {gap} points below the minimum {minimum}",
 }
 
 
@@ -71,6 +83,16 @@ def format_points(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def _counted(k: int, noun: str, plural: str | None = None) -> str:
+    """'1 report', '2 reports'."""
+    return f"{k} {noun if k == 1 else plural or noun + 's'}"
+
+
+def _grades(grade: str) -> str:
+    """The grades at least as good as ``grade``, as words: ``'C3'`` -> ``'A-C/1-3'``."""
+    return f"A-{grade[0]}/1-{grade[1]}"
+
+
 def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catalogue,
                  eligibility: EligibilitySettings, as_of: dt.date) -> ScoreResult:
     """Score everyone in ``people`` as of ``as_of`` and decide who is eligible.
@@ -80,27 +102,22 @@ def score_people(people: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catal
     """
     n = len(people)
     person_idx = people["person_idx"].to_numpy()
-    points = event_points(_local_events(events, person_idx), catalogue=catalogue, as_of=as_of)
+    events = _local_events(events, person_idx)
+    points = event_points(events, catalogue=catalogue, as_of=as_of)
     contrib = indicator_contributions(points)
     risk, vuln = (_axis_total(contrib, axis, n) for axis in ("risk", "vulnerability"))
-    evidence = _weapon_evidence(points, catalogue=catalogue, eligibility=eligibility, n=n)
+    evidence = _weapon_evidence(points, events, catalogue=catalogue, eligibility=eligibility, n=n)
     age = ages_at(people["date_of_birth"], as_of)
-    born = people["date_of_birth"].to_numpy() <= np.datetime64(as_of.isoformat(), "s")
-    checks = _Checks(born=born, age=age, risk=risk, vuln=vuln, evidence=evidence, eligibility=eligibility)
+    dob = people["date_of_birth"].to_numpy().astype("datetime64[D]")
+    unborn_days = (dob - np.datetime64(as_of.isoformat(), "D")).astype(np.int64)
+    checks = _Checks(unborn_days=unborn_days, age=age, risk=risk, vuln=vuln, evidence=evidence,
+                     eligibility=eligibility, catalogue=catalogue)
     scores = pd.DataFrame({
-        "person_idx": person_idx,
-        "person_id": people["person_id"].array,
-        "age": age,
-        "sex": people["sex"].array,
-        "ethnicity": people["ethnicity"].array,
-        "area": people["area"].array if "area" in people else None,
-        "risk_score": risk,
-        "vulnerability_score": vuln,
-        "eligible": checks.eligible,
-        "reason": _reasons(checks),
-        "latest_weapon_date": evidence.latest_weapon,
-        "weapon_events": evidence.hard,
-        "intelligence_reports": evidence.intel_reports,
+        "person_idx": person_idx, "person_id": people["person_id"].array, "age": age, "sex": people["sex"].array,
+        "ethnicity": people["ethnicity"].array, "area": people["area"].array if "area" in people else None,
+        "risk_score": risk, "vulnerability_score": vuln, "eligible": checks.eligible, "reason": _reasons(checks),
+        "latest_weapon_date": evidence.latest_weapon, "weapon_events": evidence.hard,
+        "intelligence_reports": evidence.intel_reports, "corroborated": checks.corroborated,
     })
     ids = people["person_id"].array
     for frame in (contrib, points):  # back from positions in this frame to the extract's person_idx
@@ -139,19 +156,30 @@ class _Evidence:
 
     hard: np.ndarray            # weapon events that are not intelligence
     qualifying: np.ndarray      # ... whose outcome qualifies
-    intel_reports: np.ndarray   # weapon intelligence reports (distinct dates when so configured)
+    reported_hard: np.ndarray   # ... of types that are not police-generated
+    reported: np.ndarray        # ... of those, whose outcome qualifies
+    police: np.ndarray          # (people, police-generated weapon types): events of each type
+    intel_reports: np.ndarray   # weapon intelligence reports (a source's reports on one date once, when so set)
+    intel_usable: np.ndarray    # ... graded usable_grade or better
+    intel_credible: np.ndarray  # ... graded credible_grade or better
+    intel_sources: np.ndarray   # distinct sources of the usable reports
+    intel_reported: np.ndarray  # usable reports of intelligence types that are not police-generated
     any_risk: np.ndarray        # any event on the risk axis at all
-    latest_weapon: np.ndarray   # date of the latest weapon event (NaT: none)
+    latest_weapon: np.ndarray   # date of the latest weapon event in the window (NaT: none)
+    stale_age: np.ndarray       # age in days of the latest weapon event before the window (-1: none)
+    stale_event: np.ndarray     # ... what it was, as a code into stale_names
+    stale_names: tuple[str, ...]
 
 
-def _weapon_evidence(points: pd.DataFrame, *, catalogue: Catalogue, eligibility: EligibilitySettings,
-                     n: int) -> _Evidence:
-    e = eligibility
-    weapon_codes = [c for c, i in catalogue.indicators.items() if i.weapon]
-    intel_codes = [c for c, i in catalogue.indicators.items() if i.intelligence]
-    in_window = points["age_days"].to_numpy() <= e.review_window_days
-    weapon = in_window & points["indicator"].isin(weapon_codes).to_numpy()
-    intel = weapon & points["indicator"].isin(intel_codes).to_numpy()
+def _weapon_evidence(points: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catalogue,
+                     eligibility: EligibilitySettings, n: int) -> _Evidence:
+    e, inds = eligibility, catalogue.indicators
+    police_codes = [c for c, i in inds.items() if i.weapon and i.proactive]
+    indicator = points["indicator"]
+    is_weapon = indicator.isin([c for c, i in inds.items() if i.weapon]).to_numpy()
+    weapon = is_weapon & (points["age_days"].to_numpy() <= e.review_window_days)
+    intel = weapon & indicator.isin([c for c, i in inds.items() if i.intelligence]).to_numpy()
+    police = indicator.isin(police_codes).to_numpy()
     hard = weapon & ~intel
     qualifying_hard = hard & ~points["outcome"].isin(list(e.non_qualifying_outcomes)).to_numpy()
     pidx = points["person_idx"].to_numpy()
@@ -159,28 +187,78 @@ def _weapon_evidence(points: pd.DataFrame, *, catalogue: Catalogue, eligibility:
     def per_person(mask: np.ndarray) -> np.ndarray:
         return np.bincount(pidx[mask], minlength=n)
 
-    intel_frame = points.loc[intel, ["person_idx", "date"]]
-    if e.intelligence_distinct_dates:
-        intel_frame = intel_frame.drop_duplicates()
     dates = points["date"].to_numpy()
     latest = np.full(n, np.iinfo(np.int64).min)  # NaT's integer: no weapon event
     np.maximum.at(latest, pidx[weapon], dates[weapon].view(np.int64))
+    stale_age, stale_event, stale_names = _stale(points, is_weapon & ~weapon, catalogue=catalogue, n=n)
+    police_by_type = np.zeros((n, len(police_codes)), dtype=np.int64)
+    for column, code in enumerate(police_codes):
+        police_by_type[:, column] = per_person(weapon & (indicator == code).to_numpy())
     return _Evidence(hard=per_person(hard), qualifying=per_person(qualifying_hard),
-                     intel_reports=np.bincount(intel_frame["person_idx"].to_numpy(), minlength=n),
+                     reported_hard=per_person(hard & ~police), reported=per_person(qualifying_hard & ~police),
+                     police=police_by_type,
+                     **_intelligence(points[intel], events, catalogue=catalogue, eligibility=e, n=n),
                      any_risk=per_person(points["axis"].cat.codes.to_numpy() == AXES.index("risk")) > 0,
-                     latest_weapon=latest.view(dates.dtype))
+                     latest_weapon=latest.view(dates.dtype), stale_age=stale_age, stale_event=stale_event,
+                     stale_names=stale_names)
+
+
+def _intelligence(intel: pd.DataFrame, events: pd.DataFrame, *, catalogue: Catalogue,
+                  eligibility: EligibilitySettings, n: int) -> dict[str, np.ndarray]:
+    """Per person: weapon intelligence reports in the window, how many usable and credible, from how many sources."""
+    e = eligibility
+    sources = events.loc[events["type"].isin(intel["indicator"].unique()), ["person_idx", "event_id", "source"]]
+    reports = intel[["person_idx", "event_id", "date", "indicator", "grade"]].merge(
+        sources, on=["person_idx", "event_id"], how="left", validate="many_to_one")
+    letter, digit = reports["grade"].str[0].fillna("Z"), reports["grade"].str[1].fillna("9")
+    reports["usable"] = ((letter <= e.usable_grade[0]) & (digit <= e.usable_grade[1])).to_numpy(dtype=bool)
+    reports["credible"] = ((letter <= e.credible_grade[0]) & (digit <= e.credible_grade[1])).to_numpy(dtype=bool)
+    reported_types = [c for c, i in catalogue.indicators.items() if i.intelligence and not i.proactive]
+    reports["reported"] = reports["usable"] & reports["indicator"].isin(reported_types).to_numpy()
+    if e.intelligence_distinct_dates:  # one report per source and date: the best grade among its copies
+        reports = (reports.groupby(["person_idx", "source", "date"], observed=True, dropna=False, sort=False)
+                   [["usable", "credible", "reported"]].max().reset_index())
+    usable = reports[reports["usable"]]
+    sources_per_person = usable[["person_idx", "source"]].drop_duplicates()["person_idx"]
+
+    def per_person(people: pd.Series) -> np.ndarray:
+        return np.bincount(people.to_numpy(dtype=np.int64), minlength=n)
+
+    return {"intel_reports": per_person(reports["person_idx"]), "intel_usable": per_person(usable["person_idx"]),
+            "intel_credible": per_person(usable.loc[usable["credible"], "person_idx"]),
+            "intel_sources": per_person(sources_per_person),
+            "intel_reported": per_person(usable.loc[usable["reported"], "person_idx"])}
+
+
+def _stale(points: pd.DataFrame, older: np.ndarray, *, catalogue: Catalogue,
+           n: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Per person: the age in days (-1: none) and a description of the latest weapon event before the window."""
+    rows = points.loc[older, ["person_idx", "age_days", "indicator", "outcome", "grade"]]
+    rows = rows.sort_values(["person_idx", "age_days"], kind="stable").drop_duplicates("person_idx")
+    labels = rows["indicator"].map({c: i.label for c, i in catalogue.indicators.items()}).astype(object)
+    note = rows["outcome"].astype(object).fillna(rows["grade"].astype(object)).fillna("")
+    codes, names = pd.factorize(labels + (", " + note).where(note != "", ""))
+    age, event = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    people = rows["person_idx"].to_numpy(dtype=np.int64)
+    age[people], event[people] = rows["age_days"].to_numpy(), codes
+    return age, event, tuple(names)
 
 
 @dataclass(frozen=True)
 class _Checks:
     """The eligibility rules, each as a per-person boolean array."""
 
-    born: np.ndarray
+    unborn_days: np.ndarray     # days from the as-of date to the date of birth (> 0: not yet born)
     age: np.ndarray
     risk: np.ndarray
     vuln: np.ndarray
     evidence: _Evidence
     eligibility: EligibilitySettings
+    catalogue: Catalogue
+
+    @property
+    def born(self) -> np.ndarray:
+        return self.unborn_days <= 0
 
     @property
     def ok_age(self) -> np.ndarray:
@@ -189,11 +267,17 @@ class _Checks:
 
     @property
     def corroborated(self) -> np.ndarray:
-        return self.evidence.intel_reports >= self.eligibility.min_intelligence_reports
+        ev = self.evidence
+        return ((ev.intel_usable >= self.eligibility.min_intelligence_reports)
+                & ((ev.intel_sources >= 2) | (ev.intel_credible >= 1)))
 
     @property
     def ok_weapon(self) -> np.ndarray:
-        return (self.evidence.qualifying > 0) | self.corroborated
+        ev = self.evidence
+        reported = (ev.reported > 0) | (self.corroborated & (ev.intel_reported > 0))
+        if self.eligibility.allow_police_generated_only:
+            return reported | (ev.qualifying > 0) | self.corroborated
+        return reported
 
     @property
     def ok_score(self) -> np.ndarray:
@@ -205,42 +289,86 @@ class _Checks:
 
 
 def _reasons(c: _Checks) -> pd.api.extensions.ExtensionArray:
-    """Why each person is not eligible (the first rule they fail), as text; empty when eligible."""
-    e, ev, n = c.eligibility, c.evidence, len(c.age)
+    """Why each person is not eligible (the first rule they fail, and by how much), as text; empty when eligible."""
+    n = len(c.age)
     texts: dict[str, int] = {"": 0}  # each distinct reason once; people carry its code
 
     def code_of(text: str) -> int:
         return texts.setdefault(text, len(texts))
 
-    def per_value(values: np.ndarray, template) -> np.ndarray:  # format each distinct value once
-        uniques, inverse = np.unique(values, return_inverse=True)
-        return np.array([code_of(template(v)) for v in uniques], dtype=np.int64)[inverse]
-
-    days = e.review_window_days
-    rules = [
-        (~c.born, REASONS["not_born"]),
-        (~c.ok_age, lambda hit: per_value(c.age[hit], lambda a: REASONS["age"].format(
-            age=a, min_age=e.min_age, max_age=e.max_age))),
-        (~ev.any_risk & (c.vuln > 0), REASONS["vulnerability_only"]),
-        (~ev.any_risk, REASONS["no_events"]),
-        ((ev.hard > 0) & (ev.qualifying == 0) & ~c.corroborated,
-         REASONS["weapon_not_qualifying"].format(days=days, outcomes="/".join(e.non_qualifying_outcomes))),
-        ((ev.intel_reports > 0) & (ev.hard == 0) & ~c.corroborated,
-         lambda hit: per_value(ev.intel_reports[hit], lambda k: REASONS["intel_uncorroborated"].format(
-             n=k, days=days, need=e.min_intelligence_reports))),
-        (~c.ok_weapon, REASONS["no_weapon"].format(days=days)),
-        (~c.ok_score, lambda hit: per_value(c.risk[hit], lambda s: REASONS["low_score"].format(
-            score=format_points(s), minimum=e.min_risk_score))),
-    ]
     reason = np.zeros(n, dtype=np.int64)
-    unset = np.ones(n, dtype=bool)
-    for mask, text in rules:
+    unset = ~c.eligible
+    for mask, columns, template in _rules(c):
         hit = mask & unset
-        if hit.any():
-            reason[hit] = code_of(text) if isinstance(text, str) else text(hit)
-            unset &= ~hit
-    reason[c.eligible] = 0
+        if not hit.any():
+            continue
+        if not columns:
+            reason[hit] = code_of(template())
+        else:  # format each distinct combination of the numbers once, not once per person
+            keys = np.column_stack([np.asarray(col)[hit] for col in columns])
+            uniques, inverse = np.unique(keys, axis=0, return_inverse=True)
+            reason[hit] = np.array([code_of(template(*u)) for u in uniques.tolist()], dtype=np.int64)[inverse.ravel()]
+        unset &= ~hit
     return pd.array(pa.array(list(texts), type=pa.string()).take(pa.array(reason)), dtype="str")
+
+
+_Rule = tuple[np.ndarray, list[np.ndarray], Callable[..., str]]
+
+
+def _rules(c: _Checks) -> list[_Rule]:
+    """The eligibility rules in the order a reason is given: (who fails, the numbers, the text from them)."""
+    e, ev = c.eligibility, c.evidence
+    days = e.review_window_days
+    in_window = ev.hard + ev.intel_reports
+    return [
+        (~c.born, [c.unborn_days], lambda d: REASONS["not_born"].format(days=_counted(d, "day"))),
+        (c.age < e.min_age, [c.age], lambda a: REASONS["age_under"].format(
+            age=a, gap=_counted(e.min_age - a, "year"), min_age=e.min_age)),
+        (c.age > e.max_age, [c.age], lambda a: REASONS["age_over"].format(
+            age=a, gap=_counted(a - e.max_age, "year"), max_age=e.max_age)),
+        (~ev.any_risk & (c.vuln > 0), [], lambda: REASONS["vulnerability_only"]),
+        (~ev.any_risk, [], lambda: REASONS["no_events"]),
+        (~c.ok_weapon & (in_window == 0) & (ev.stale_age >= 0), [ev.stale_age, ev.stale_event],
+         lambda a, k: REASONS["stale_weapon"].format(event=ev.stale_names[k], age=a, days=days)),
+        (~c.ok_weapon & (in_window == 0), [], lambda: REASONS["no_weapon"].format(days=days)),
+        *_weapon_rules(c),  # they cover everyone else who fails the weapon rule
+        (~c.ok_score, [c.risk], lambda s: REASONS["low_score"].format(
+            score=format_points(s), gap=format_points(e.min_risk_score - s), minimum=format_points(e.min_risk_score))),
+    ]
+
+
+def _weapon_rules(c: _Checks) -> list[_Rule]:
+    """Weapon evidence in the window that does not qualify: outcomes, police-generated only, uncorroborated."""
+    e, ev = c.eligibility, c.evidence
+    days, fails = e.review_window_days, ~c.ok_weapon
+    outcomes = "/".join(e.non_qualifying_outcomes)
+    police_types = [i for i in c.catalogue.indicators.values() if i.weapon and i.proactive]
+
+    def found(corroborated: int, *counts: int) -> str:
+        parts = [f"{ind.label} ×{k}" + ("" if not ind.intelligence else ", corroborated" if corroborated
+                                        else ", not corroborated")
+                 for ind, k in zip(police_types, counts, strict=True) if k]
+        return "; ".join(parts)
+
+    def uncorroborated(reports: int, usable: int, sources: int, credible: int) -> str:
+        return REASONS["intel_uncorroborated"].format(
+            reports=_counted(reports, "report"), days=days, usable=usable, usable_grades=_grades(e.usable_grade),
+            sources=_counted(sources, "source"), credible=credible, credible_grades=_grades(e.credible_grade),
+            need=e.min_intelligence_reports)
+
+    intel = [ev.intel_reports, ev.intel_usable, ev.intel_sources, ev.intel_credible]
+    if e.allow_police_generated_only:
+        return [(fails & (ev.hard > 0), [ev.hard], lambda k: REASONS["weapon_not_qualifying"].format(
+                    count=_counted(k, "weapon-related event"), days=days, outcomes=outcomes)),
+                (fails & (ev.intel_reports > 0), intel, uncorroborated)]
+    return [
+        (fails & (ev.reported_hard > 0), [ev.reported_hard], lambda k: REASONS["weapon_not_qualifying"].format(
+            count=_counted(k, "reported weapon-related event"), days=days, outcomes=outcomes)),
+        (fails & (ev.intel_reported == 0) & (ev.police.sum(axis=1) > 0), [c.corroborated, *ev.police.T],
+         lambda corroborated, *counts: REASONS["police_generated_only"].format(
+             days=days, found=found(corroborated, *counts))),
+        (fails & (ev.intel_reports > 0), intel, uncorroborated),
+    ]
 
 
 _OUTCOME_ORDER = ("convicted", "charged", "cautioned", "pending", "nfa")

@@ -4,8 +4,10 @@
 places, removed) whose rows hold only the columns governed by ``[partner] fields``.  Id columns
 hold pseudonyms; every text shown (area, place, rationale, link, reason, decision history, group
 label) is scrubbed last, against every person id in the extract: a shown person's id becomes the
-pseudonym, anyone else's ``[id withheld]``, and the pack counts what was scrubbed.  The points in a
-rationale (which add up to the score) are dropped, since partners see bands, not scores.
+pseudonym, anyone else's ``[id withheld]``, and the pack counts what was scrubbed.  Partners see
+bands, not scores: the points in a rationale (which add up to the score) are dropped, and a reason
+that names a score or points (a removal reason, a periphery link) keeps only the rule in words
+(:func:`partner_reason`).
 :mod:`hkc.partnership.partner_pack` renders the result.
 """
 
@@ -26,7 +28,7 @@ from hkc.messages import movement_words
 from hkc.partnership.drawing import network_drawing
 from hkc.partnership.pseudonyms import DEMO_LABEL, IdScrubber, is_demo_key, pseudonymise
 
-__all__ = ['partner_facts', 'PARTNER_FIELDS', 'COLUMNS', 'SECTION_COLUMNS', 'DECISION_COLUMNS', 'NOT_AVAILABLE']
+__all__ = ['partner_facts', 'partner_reason', 'PARTNER_REASONS', 'PARTNER_FIELDS', 'COLUMNS', 'SECTION_COLUMNS', 'DECISION_COLUMNS', 'NOT_AVAILABLE']
 
 
 PARTNER_FIELDS = {
@@ -83,8 +85,41 @@ SECTIONS = (("cohort", "Cohort", "Cohort"), ("periphery", "Periphery", "Peripher
 NOT_AVAILABLE = "{what} not available in this run (peer mapping did not run)."
 
 _POINTS = re.compile(r",\s*-?\d+(?:\.\d+)?\s*pts\b")  # points add up to the score; partners get bands
+
+# Reasons in the police view name the amount ("risk score 20 is 5 points below the minimum 25");
+# partners see bands, so the partner copy keeps the rule in words (police view: hkc.matrix REASONS, CUT_OFF).
+PARTNER_REASONS = {
+    "low_score": "risk score below the minimum for listing",
+    "cut_off_score": "still eligible but below the cohort cut-off (risk score below the cohort minimum)",
+    "cut_off_rank": "still eligible but below the cohort cut-off ({size})",
+    "vulnerability_only": "vulnerability only: no risk event counts",
+    "vulnerability_note": "vulnerability recorded",
+    "scored": "does not meet the listing rules (the police view gives the detail)",
+}
+_N = r"-?\d+(?:\.\d+)?"
+_CUT = r"still eligible but below the cohort cut-off \("
+_REASON_PATTERNS = {  # the police view's whole reason -> the PARTNER_REASONS entry that replaces it
+    "low_score": re.compile(rf"risk score {_N} is {_N} points below the minimum {_N}"),
+    "cut_off_score": re.compile(rf"{_CUT}risk score {_N} is {_N} points below the cohort minimum {_N}\)"),
+    "cut_off_rank": re.compile(rf"{_CUT}rank \d+; (?P<size>cohort is top \d+)\)"),
+    "vulnerability_only": re.compile(rf"vulnerability only: no risk event counts, so the risk score is {_N}"),
+}
+_VULNERABILITY_SCORE = re.compile(rf"\bvulnerability score {_N}")  # the periphery link's note
+_SCORED = re.compile(rf"\bscores?\s+(?:is\s+|of\s+)?{_N}|\d\s*(?:points?|pts)\b", re.IGNORECASE)
 _NOT_FREE_TEXT = {"pseudonym", "members", "latest_weapon_date"}  # made by hkc: pseudonyms, an ISO date
 
+
+def partner_reason(text: str) -> str:
+    """A reason as partners see it: the rule in words, never a score or points.
+
+    The police view's reasons with an amount become :data:`PARTNER_REASONS` wording; any other text
+    that still names a score or points is replaced whole by ``PARTNER_REASONS["scored"]``.
+    """
+    for name, pattern in _REASON_PATTERNS.items():
+        if match := pattern.fullmatch(text):
+            return PARTNER_REASONS[name].format(**match.groupdict())
+    text = _VULNERABILITY_SCORE.sub(PARTNER_REASONS["vulnerability_note"], text)
+    return PARTNER_REASONS["scored"] if _SCORED.search(text) else text
 
 
 def _blank(value: Any) -> bool:
@@ -202,7 +237,7 @@ def _periphery_rows(pack: _Pack, periphery: pd.DataFrame | None) -> list[dict]:
         if not _blank(r.get("shared_occurrences")) and r.get("shared_occurrences") != "":
             text += f" ({int(r['shared_occurrences'])} shared incidents)"
         if _text(r.get("reason")):
-            text = (text + "; " if text else "") + _text(r["reason"])
+            text = (text + "; " if text else "") + partner_reason(_text(r["reason"]))
         rows.append(pack.row({"_id": pid, "pseudonym": pack.ps(pid), "age": _int(r.get("age")),
                               "sex": _text(r.get("sex")), "area": _text(r.get("area")),
                               "vulnerability_band": _text(r.get("vulnerability_band")),
@@ -246,7 +281,7 @@ def _place_rows(pack: _Pack, places: pd.DataFrame | None) -> list[dict]:
 
 def _removed_rows(pack: _Pack, removed: pd.DataFrame) -> list[dict]:
     return [pack.row({"pseudonym": pack.ps(r["person_id"]), "previous_rag": _text(r.get("previous_rag")),
-                      "removed_reason": _text(r.get("reason"))}, "removed")
+                      "removed_reason": partner_reason(_text(r.get("reason")))}, "removed")
             for r in removed.sort_values("previous_rank", kind="stable").to_dict("records")]
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hkc.definitions import Definitions
-from hkc.matrix import PeerMap, ScoreResult, movement, rationale, vulnerability_bands
+from hkc.definitions import CohortSettings, Definitions
+from hkc.matrix import PeerMap, ScoreResult, cut_off_reason, movement, rationale, vulnerability_bands
 
 __all__ = ["COHORT_COLUMNS", "SCORES_COLUMNS", "cohort_frame", "scores_frame", "with_peers_and_decisions",
-           "stored_scores", "dates_as_text", "rules_text"]
+           "stored_scores", "dates_as_text", "rules_text", "cohort_rule"]
 
 COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "age", "sex", "ethnicity", "area",
                   "movement", "rationale", "vulnerability_band", "vulnerability_rationale", "latest_weapon_date",
@@ -36,15 +36,25 @@ def cohort_frame(scored: ScoreResult, members: pd.DataFrame, previous: pd.DataFr
     return members[COHORT_COLUMNS[:COHORT_COLUMNS.index("peer_group")]]
 
 
-def scores_frame(scored: ScoreResult, ranked: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
-    """Everyone scored, with whether they are listed, their priority rank and why not if not."""
+def scores_frame(scored: ScoreResult, ranked: pd.DataFrame, members: pd.DataFrame, *,
+                 cohort: CohortSettings | None = None) -> pd.DataFrame:
+    """Everyone scored, with whether they are listed, their priority rank and why not if not.
+
+    An eligible person who is not listed gets :func:`hkc.matrix.cut_off_reason`: the cohort
+    minimum and by how much their score misses it, or their rank beyond the cohort's size.
+    Without ``cohort`` (the settings are unknown) the reason names the priority rank only.
+    """
     frame = scored.scores.copy()
     frame["in_cohort"] = frame["person_id"].isin(members["person_id"])
     rank = ranked.set_index("person_id")["priority_rank"]
     frame["priority_rank"] = frame["person_id"].map(rank).astype("Int64")
     cut = frame["eligible"] & ~frame["in_cohort"]
-    frame.loc[cut, "reason"] = "eligible; below the cohort cut-off (priority rank " + \
-        frame.loc[cut, "priority_rank"].astype(str) + ")"
+    if cohort is None:
+        frame.loc[cut, "reason"] = "eligible; below the cohort cut-off (priority rank " + \
+            frame.loc[cut, "priority_rank"].astype(str) + ")"
+    else:
+        frame.loc[cut, "reason"] = [cut_off_reason(int(r), float(s), cohort=cohort) for r, s in
+                                    zip(frame.loc[cut, "priority_rank"], frame.loc[cut, "risk_score"], strict=True)]
     for col in ("sex", "ethnicity"):
         frame[col] = frame[col].astype(str)
     return frame.sort_values("person_id", kind="stable")[SCORES_COLUMNS].reset_index(drop=True)
@@ -85,14 +95,55 @@ def dates_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def rules_text(definitions: Definitions) -> dict:
-    """The listing rules in words, for the packs."""
+    """The listing rules in words, for the packs.
+
+    ``eligibility`` is the whole rule as one sentence list (``weapon``, ``corroboration`` and
+    ``score`` are its parts); the number keys stay for templates that print them.
+    """
     s = definitions.settings
     e = s.eligibility
-    cohort = (f"the {s.cohort.size} highest-ranked eligible people" if s.cohort.method == "top_n"
-              else f"every eligible person with a risk score of at least {s.cohort.min_score:g}")
     rag = (f"red at {s.rag.red:g}+, amber at {s.rag.amber:g}+, green below" if s.rag.method == "fixed"
            else f"red = top {s.rag.red_share:.0%} of the cohort, amber = next {s.rag.amber_share:.0%}")
+    weapon, corroboration = _weapon_rule(definitions), _corroboration_rule(definitions)
+    score = f"a risk score of at least {e.min_risk_score:g}"
+    eligibility = (f"age {e.min_age}\u2013{e.max_age} at the as-of date; {weapon}; {corroboration}; {score}; "
+                   f"nobody is listed on vulnerability alone")
     return {"min_age": e.min_age, "max_age": e.max_age, "review_window_days": e.review_window_days,
             "min_intelligence_reports": e.min_intelligence_reports,
-            "intelligence_distinct_dates": e.intelligence_distinct_dates, "cohort": cohort, "rag": rag,
+            "intelligence_distinct_dates": e.intelligence_distinct_dates, "min_risk_score": e.min_risk_score,
+            "allow_police_generated_only": e.allow_police_generated_only, "weapon": weapon,
+            "corroboration": corroboration, "score": score, "eligibility": eligibility,
+            "cohort": cohort_rule(definitions), "rag": rag,
             "catalogue_version": definitions.catalogue.version, "definitions": definitions.describe()}
+
+
+def cohort_rule(definitions: Definitions) -> str:
+    """Who is listed among the eligible, by ``[cohort] method``."""
+    c = definitions.settings.cohort
+    if c.method == "top_n":
+        return f"the {c.size} highest-ranked eligible people"
+    if c.method == "threshold":
+        return f"every eligible person with a risk score of at least {c.min_score:g}"
+    return f"every eligible person with a risk score of at least {c.min_score:g}, at most {c.size} of them"
+
+
+def _weapon_rule(definitions: Definitions) -> str:
+    """The weapon-evidence rule, naming the police-generated types from the catalogue."""
+    e = definitions.settings.eligibility
+    police = [i.label for i in definitions.catalogue.indicators.values() if i.weapon and i.proactive]
+    outcomes = "/".join(e.non_qualifying_outcomes) or "none"
+    if e.allow_police_generated_only:
+        return (f"at least one weapon-related risk event in the last {e.review_window_days} days whose outcome is "
+                f"not {outcomes}, or corroborated intelligence")
+    return (f"at least one reported weapon-related risk event in the last {e.review_window_days} days whose "
+            f"outcome is not {outcomes}: police-generated evidence ({', '.join(police) or 'none'}) never lists "
+            f"anyone alone")
+
+
+def _corroboration_rule(definitions: Definitions) -> str:
+    e = definitions.settings.eligibility
+    u, c = e.usable_grade, e.credible_grade
+    return (f"intelligence is corroborated only by {e.min_intelligence_reports} or more reports graded {u} or better "
+            f"(source A\u2013{u[0]}, assessment 1\u2013{u[1]}) from different sources, or with one graded {c} or "
+            f"better (A\u2013{c[0]}, 1\u2013{c[1]}); ungraded reports, source E and assessments 4\u20135 never "
+            f"corroborate" + ("; a source's reports on one date count once" if e.intelligence_distinct_dates else ""))

@@ -243,7 +243,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     run = _list(extract, store, definitions, as_of, stages)
     spec = refresh_audit_spec(definitions)
     audit, partner_audit = _audit(run, definitions, spec, as_of, stages)
-    scores = scores_frame(run.scored, run.chosen.ranked, run.chosen.members)
+    scores = scores_frame(run.scored, run.chosen.ranked, run.chosen.members, cohort=definitions.settings.cohort)
     manifest = _manifest(data_dir, run, audit=audit, spec=spec, definitions=definitions, store=store, as_of=as_of,
                          started=started)
     manifest.permissions = modes

@@ -79,10 +79,8 @@ NO_USE = "not described in this version of the record"
 
 
 def _summary(definitions: Definitions) -> list[str]:
-    s = definitions.settings
-    e = s.eligibility
-    listed = (f"the {s.cohort.size} highest-ranked eligible people" if s.cohort.method == "top_n"
-              else f"every eligible person with a risk score of at least {s.cohort.min_score:g}")
+    e = definitions.settings.eligibility
+    listed = _listed(definitions)
     n = len(definitions.catalogue.indicators)
     return [
         *heading(2, "Tier 1: summary"),
@@ -90,13 +88,14 @@ def _summary(definitions: Definitions) -> list[str]:
         *paragraph(f"Each refresh (intended quarterly), hkc reads an extract of police and partner records about people "
                f"and events, scores every person on two separate axes from a published catalogue of {n} indicators "
                f"(risk: harm the person may cause, such as weapon offences and weapon intelligence; vulnerability: "
-               f"harm done to them, shown beside the risk score and never added to it), and lists {listed} aged "
-               f"{e.min_age} to {e.max_age} for review by a multi-agency partnership meeting. Every entry carries a "
+               f"harm done to them, shown beside the risk score and never added to it), and lists, among people "
+               f"aged {e.min_age} to {e.max_age} who meet the eligibility rules, {listed} for review by a "
+               f"multi-agency partnership meeting. Every entry carries a "
                f"rationale naming the recorded events behind each point, and every refresh runs a fairness audit."),
         *heading(3, "Why it is used"),
         *paragraph("To help a multi-agency partnership (police, children's social care, youth justice, education, "
-               "health) offer safeguarding support to children and young adults at risk of carrying knives, by a "
-               "consistent, evidenced, reproducible and audited process."),
+               f"health) offer safeguarding support to {'children' if e.max_age < 18 else 'children and young adults'} "
+               "at risk of carrying knives, by a consistent, evidenced, reproducible and audited process."),
         *heading(3, "What it is not for"),
         *bullets([
             "It is not evidence of offending and does not find that anyone has done anything: a score summarises "
@@ -140,14 +139,39 @@ def _oversight(definitions: Definitions) -> list[str]:
     ]
 
 
+def _listed(definitions: Definitions) -> str:
+    """Who is listed among the eligible, by ``[cohort] method``."""
+    c = definitions.settings.cohort
+    if c.method == "top_n":
+        return f"the {c.size} highest-ranked eligible people"
+    if c.method == "threshold":
+        return f"every eligible person with a risk score of at least {c.min_score:g}"
+    return f"every eligible person with a risk score of at least {c.min_score:g}, at most {c.size} of them"
+
+
+def _evidence_rules(definitions: Definitions) -> list[str]:
+    """The weapon-evidence and corroboration bullets, from the settings and the catalogue."""
+    e = definitions.settings.eligibility
+    police = ", ".join(i.label for i in definitions.catalogue.indicators.values() if i.weapon and i.proactive)
+    outcomes = ", ".join(e.non_qualifying_outcomes) or "none"
+    u, c = e.usable_grade, e.credible_grade
+    weapon = (f"at least one reported weapon-related risk event in the last {e.review_window_days} days whose "
+              f"outcome is not one of: {outcomes}. Police-generated evidence ({police or 'none'}) never lists "
+              f"anyone alone;" if not e.allow_police_generated_only else
+              f"at least one weapon-related risk event in the last {e.review_window_days} days whose outcome is "
+              f"not one of: {outcomes}, or corroborated intelligence in that window;")
+    corroboration = (f"intelligence counts as corroborated only with {e.min_intelligence_reports} or more weapon "
+                     f"intelligence reports in that window graded {u} or better (source A\u2013{u[0]}, assessment "
+                     f"1\u2013{u[1]}), from different sources or with one graded {c} or better (source "
+                     f"A\u2013{c[0]}, assessment 1\u2013{c[1]}); ungraded reports, source E and assessments "
+                     f"4\u20135 never corroborate"
+                     + ("; a source's reports on one date count once;" if e.intelligence_distinct_dates else ";"))
+    return [weapon, corroboration]
+
+
 def _rules(definitions: Definitions) -> list[str]:
     s = definitions.settings
     e = s.eligibility
-    intel = (f"at least {e.min_intelligence_reports} weapon intelligence reports"
-             + (" on different dates" if e.intelligence_distinct_dates else ""))
-    outcomes = ", ".join(e.non_qualifying_outcomes) or "none"
-    cohort = (f"the {s.cohort.size} highest-ranked eligible people" if s.cohort.method == "top_n"
-              else f"every eligible person with a risk score of at least {s.cohort.min_score:g}")
     rag = (f"red at a risk score of {s.rag.red:g} or more, amber at {s.rag.amber:g} or more, green below"
            if s.rag.method == "fixed" else
            f"red for the top {s.rag.red_share:.0%} of the cohort, amber for the next {s.rag.amber_share:.0%}, "
@@ -158,15 +182,15 @@ def _rules(definitions: Definitions) -> list[str]:
         *paragraph("A person can be listed only when all of these hold at the as-of date:"),
         *bullets([
             f"aged {e.min_age} to {e.max_age} (whole years);",
-            f"at least one weapon-related risk event in the last {e.review_window_days} days whose outcome is not "
-            f"one of: {outcomes}; or, when the only weapon evidence is intelligence, {intel} in that window;",
+            *_evidence_rules(definitions),
             f"a risk score of at least {e.min_risk_score:g}.",
         ]),
-        *paragraph("No one is listed on vulnerability alone, on stale history, or on a single uncorroborated "
-               "intelligence report."),
+        *paragraph("No one is listed on vulnerability alone, on stale history, on police-generated evidence alone"
+                   + (" (unless the settings allow it)" if e.allow_police_generated_only else "")
+                   + ", or on uncorroborated or poorly graded intelligence."),
         *heading(4, "Cohort and bands (config/hkc.toml [cohort], [rag], [vulnerability])"),
         *bullets([
-            f"Listed: {cohort}, ranked by risk score, then the most recent weapon-related event, then person id "
+            f"Listed: {_listed(definitions)}, ranked by risk score, then the most recent weapon-related event, then person id "
             f"(the same data always gives the same ranks).",
             f"RAG band ({s.rag.method}): {rag}.",
             f"Vulnerability band: high at {s.vulnerability.high:g} or more, medium at {s.vulnerability.medium:g} or "
