@@ -78,9 +78,12 @@ def audit_section(audit: dict | None, audit_spec: AuditSpec) -> list[str]:
     lines += paragraph(
         f"Audited: {count_text(shown.get('n'))} people; selected means {shown.get('selection', {}).get('label')}. "
         f"Intervals are {round(100 * conf):g}% bootstrap percentile intervals ({count_text(prov.get('resamples'))} "
-        f"resamples, seed {prov.get('seed')}). A disparity is flagged when the ratio to the reference group lies "
-        f"{rule}. Counts under {small} are shown as <{small} and the rates resting on them are withheld; groups "
-        f"that small raise no flag.")
+        f"resamples, seed {prov.get('seed')}), or exact intervals where a count behind a rate is under {small} "
+        f"(Clopper-Pearson for rates, Katz log for ratios). A disparity is flagged when the ratio to the reference "
+        f"group lies {rule}; minority ethnic groups are also compared together (pooled), which can be assessed "
+        f"when single groups are too small. Counts under {small} are shown as <{small} and the rates resting on "
+        f"them are withheld; a group too small to assess is said so, and the absence of a flag is then not "
+        f"evidence of fairness.")
     lines += _selection_tables(shown, conf)
     flags = shown.get("flags", [])
     lines += heading(4, "Flags")
