@@ -113,6 +113,14 @@ class CohortSettings:
         default=25.0, metadata=doc("lowest risk score listed (methods threshold_capped and threshold)", min=0)
     )
 
+    def describe(self) -> str:
+        """Who is listed among the eligible, in words (the packs and the transparency record say this)."""
+        if self.method == "top_n":
+            return f"the {self.size} highest-ranked eligible people"
+        if self.method == "threshold":
+            return f"every eligible person with a risk score of at least {self.min_score:g}"
+        return f"every eligible person with a risk score of at least {self.min_score:g}, at most {self.size} of them"
+
 
 @dataclass(frozen=True)
 class RagSettings:

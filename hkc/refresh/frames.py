@@ -12,7 +12,7 @@ from hkc.definitions import CohortSettings, Definitions
 from hkc.matrix import PeerMap, ScoreResult, cut_off_reason, movement, rationale, vulnerability_bands
 
 __all__ = ["COHORT_COLUMNS", "SCORES_COLUMNS", "cohort_frame", "scores_frame", "with_peers_and_decisions",
-           "stored_scores", "dates_as_text", "rules_text", "cohort_rule"]
+           "stored_scores", "dates_as_text", "rules_text"]
 
 COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "age", "sex", "ethnicity", "area",
                   "movement", "rationale", "vulnerability_band", "vulnerability_rationale", "latest_weapon_date",
@@ -113,18 +113,9 @@ def rules_text(definitions: Definitions) -> dict:
             "intelligence_distinct_dates": e.intelligence_distinct_dates, "min_risk_score": e.min_risk_score,
             "allow_police_generated_only": e.allow_police_generated_only, "weapon": weapon,
             "corroboration": corroboration, "score": score, "eligibility": eligibility,
-            "cohort": cohort_rule(definitions), "rag": rag,
+            "cohort": definitions.settings.cohort.describe(), "rag": rag,
             "catalogue_version": definitions.catalogue.version, "definitions": definitions.describe()}
 
-
-def cohort_rule(definitions: Definitions) -> str:
-    """Who is listed among the eligible, by ``[cohort] method``."""
-    c = definitions.settings.cohort
-    if c.method == "top_n":
-        return f"the {c.size} highest-ranked eligible people"
-    if c.method == "threshold":
-        return f"every eligible person with a risk score of at least {c.min_score:g}"
-    return f"every eligible person with a risk score of at least {c.min_score:g}, at most {c.size} of them"
 
 
 def _weapon_rule(definitions: Definitions) -> str:

@@ -80,7 +80,7 @@ NO_USE = "not described in this version of the record"
 
 def _summary(definitions: Definitions) -> list[str]:
     e = definitions.settings.eligibility
-    listed = _listed(definitions)
+    listed = definitions.settings.cohort.describe()
     n = len(definitions.catalogue.indicators)
     return [
         *heading(2, "Tier 1: summary"),
@@ -139,15 +139,6 @@ def _oversight(definitions: Definitions) -> list[str]:
     ]
 
 
-def _listed(definitions: Definitions) -> str:
-    """Who is listed among the eligible, by ``[cohort] method``."""
-    c = definitions.settings.cohort
-    if c.method == "top_n":
-        return f"the {c.size} highest-ranked eligible people"
-    if c.method == "threshold":
-        return f"every eligible person with a risk score of at least {c.min_score:g}"
-    return f"every eligible person with a risk score of at least {c.min_score:g}, at most {c.size} of them"
-
 
 def _evidence_rules(definitions: Definitions) -> list[str]:
     """The weapon-evidence and corroboration bullets, from the settings and the catalogue."""
@@ -190,7 +181,7 @@ def _rules(definitions: Definitions) -> list[str]:
                    + ", or on uncorroborated or poorly graded intelligence."),
         *heading(4, "Cohort and bands (config/hkc.toml [cohort], [rag], [vulnerability])"),
         *bullets([
-            f"Listed: {_listed(definitions)}, ranked by risk score, then the most recent weapon-related event, then person id "
+            f"Listed: {definitions.settings.cohort.describe()}, ranked by risk score, then the most recent weapon-related event, then person id "
             f"(the same data always gives the same ranks).",
             f"RAG band ({s.rag.method}): {rag}.",
             f"Vulnerability band: high at {s.vulnerability.high:g} or more, medium at {s.vulnerability.medium:g} or "
