@@ -46,7 +46,7 @@ def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | 
            f"up {moved.get('up', 0)}, down {moved.get('down', 0)}, same {moved.get('same', 0)}; "
            f"removed {len(second.removed)}; periphery {second.manifest['periphery']}, "
            f"peer groups {second.manifest['peer_groups']}, places {second.manifest['places']}; "
-           f"audit flags {second.manifest['audit']['flags']}")
+           f"fairness audit {second.manifest['audit']['summary'] or 'no flags'}")
     yield ""
     yield f"open first: {out / latest.isoformat() / 'cohort.html'}  (the meeting pack)"
     yield f"then:       {out / latest.isoformat() / 'cohort.csv'} (police view), periphery.csv, peer_groups.csv, "

@@ -39,13 +39,15 @@ def git_commit(here: Path | None = None) -> str | None:
 
 @dataclass(frozen=True)
 class AuditSummary:
-    """The audit in four figures: which spec, how many flags and findings, and whether a
-    retrospective (error rates against what happened next) was possible."""
+    """The audit in brief: which spec, how many flags (with their one-line summary and sentences) and
+    findings, and whether a retrospective (error rates against what happened next) was possible."""
 
     spec_sha256: str
     flags: int
     findings: int
     retrospective: bool
+    summary: str = ""                 # "5 flags: 2 in who is selected, …" (hkc.audit.flags.flag_summary)
+    flagged: tuple[str, ...] = ()     # one sentence per flag, as the partner copy words it (withheld groups unnamed)
 
 
 @dataclass
@@ -86,6 +88,7 @@ class RunManifest:
     def as_dict(self) -> dict[str, Any]:
         """Plain data (``run.json``); the finishing fields only once the run has them."""
         out = dataclasses.asdict(self)
+        out["audit"]["flagged"] = list(out["audit"]["flagged"])  # JSON's shape: a list
         for late in ("finished_at", "stages_seconds", "permissions"):
             if out[late] is None:
                 del out[late]

@@ -50,6 +50,8 @@ def refresh_summary(result, *, preview: int) -> str:
         "rows: " + "; ".join(f"{n} read {c['read']:,} = used {c['used']:,} + quarantined {c['rejected']:,}"
                              for n, c in m["counts"].items()),
         f"stored as run {result.run_id}" + (" (replaced the earlier run for this date)" if result.replaced else ""),
+        f"fairness audit: {m['audit']['summary'] or 'no flags'} (audit/audit.html; a flag is a prompt to look, "
+        f"not proof of unfairness, and no flag is not proof of fairness)",
     ]
     if preview and len(result.members):
         top = result.members.head(preview)

@@ -14,6 +14,7 @@ directly.  What each module does:
 :mod:`hkc.audit.exact`       Exact intervals for small counts (Clopper–Pearson, Katz log, Newcombe); never of zero width.
 :mod:`hkc.audit.file`        The fairness audit: who a list falls on, how sure we are, against which baseline, and why.
 :mod:`hkc.audit.findings`    Findings: plain-English sentences generated from an audit result and its flag rule.
+:mod:`hkc.audit.flags`       What an audit flags, decided in one place: the list every output counts.
 :mod:`hkc.audit.groups`      Group metrics: who is selected, by group, with intervals — :func:`audit_selection`.
 :mod:`hkc.audit.refresh`     The fairness audit of a refresh: who the cohort falls on, against which baseline, and why.
 :mod:`hkc.audit.report`      Writing an audit result out: ``audit.json``, a self-contained ``audit.html``, CSV tables, and flat metrics.
@@ -29,6 +30,7 @@ from hkc.audit.disclosure import suppress_small_cells
 from hkc.audit.drivers import driver_decomposition
 from hkc.audit.file import run_file_audit
 from hkc.audit.findings import findings, format_percent, is_number
+from hkc.audit.flags import flag_list, flag_summary
 from hkc.audit.groups import audit_selection
 from hkc.audit.refresh import audit_refresh
 from hkc.audit.report import audit_metrics, write_audit
@@ -43,6 +45,8 @@ __all__ = [
     "composition_baselines",
     "driver_decomposition",
     "findings",
+    "flag_list",
+    "flag_summary",
     "finite_or_none",
     "format_percent",
     "interval_or_none",

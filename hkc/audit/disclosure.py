@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hkc.audit.findings import is_number
+from hkc.audit.flags import nested_audits, redact_flags
 from hkc.definitions import METRICS
 
 __all__ = ["WITHHELD", "GROUP_COUNTS", "suppress_small_cells"]
@@ -283,8 +284,6 @@ def suppress_small_cells(result: dict, *, threshold: int) -> dict:
     if any(_small(overall.get(k), threshold) for k in GROUP_COUNTS):
         _hide_counts(overall, GROUP_COUNTS, threshold, small_label)
         _withhold(overall, [*METRICS, "ci"])
-    out["flags"] = [f for f in out.get("flags", []) if f["group"] not in withheld.get(f["attribute"], [])
-                    and f["reference"] not in withheld.get(f["attribute"], [])]
     out["undefined"] = [u for u in out.get("undefined", []) if u["group"] not in withheld.get(u["attribute"], [])]
     if isinstance(out.get("baselines"), dict):
         _suppress_baselines(out["baselines"], hidden, threshold, small_label)
@@ -296,6 +295,12 @@ def suppress_small_cells(result: dict, *, threshold: int) -> dict:
         # a refresh's retrospective audit is a whole result of its own: suppress it as one (its
         # small groups' rates and its findings would otherwise pass the safety net untouched)
         retrospective["audit"] = suppress_small_cells(retrospective["audit"], threshold=threshold)
+    # the same number of flags as the auditor's copy; a withheld group's flag keeps its place without its figures
+    hidden_by_attr = {attr: sorted({g for a, g in hidden if a == attr} | set(withheld.get(attr, [])))
+                      for attr in {a for a, _ in hidden} | set(withheld)}
+    nested_hidden = {section: nested.get("suppression", {}).get("withheld_groups", {})
+                     for section, _prefix, nested in nested_audits(out)}
+    out["flags"] = redact_flags(out.get("flags", []), hidden_by_attr, nested_hidden)
     out = _safety_net(out, threshold, small_label)
     out["suppression"] = {
         "threshold": threshold, "shown_as": small_label,

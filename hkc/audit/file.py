@@ -59,6 +59,7 @@ from hkc.audit.groups import DENOMINATORS as DENOMINATORS
 from hkc.audit.groups import NO_ROWS as NO_ROWS
 from hkc.audit.groups import QUANTILES as QUANTILES
 from hkc.audit.groups import RATE_COUNTS as RATE_COUNTS
+from hkc.audit.flags import flag_list
 from hkc.audit.groups import audit_selection
 from hkc.audit.report import write_audit
 from hkc.definitions import DEFAULT_LABELS as DEFAULT_LABELS
@@ -135,5 +136,6 @@ def run_file_audit(input: Path, *, score: str, threshold: float | None, selected
                              where=where, row_of=row_of)
     result["selection"] |= {"column": selected, "threshold": threshold}
     result["provenance"]["input"] = {"file": str(input), "sha256": sha256_file(input)}
+    result["flags"] = flag_list(result)  # the one list the page and the terminal count
     write_audit(result, Path(out), title=title or f"Fairness audit of {input.name}")
     return result

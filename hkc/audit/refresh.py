@@ -27,6 +27,7 @@ import pandas as pd
 from hkc.audit.baselines import age_band, age_matched_population, composition_baselines
 from hkc.audit.drivers import driver_decomposition
 from hkc.audit.findings import findings
+from hkc.audit.flags import flag_list
 from hkc.audit.groups import audit_selection
 from hkc.definitions import AuditSpec, Definitions
 from hkc.extract import Extract
@@ -109,16 +110,9 @@ def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Serie
                 ref = groups[attr].value_counts().idxmax()
             result["drivers"][attr] = driver_decomposition(contrib, groups[["person_id", attr]], attribute=attr,
                                                            reference=ref, indicator_flags=flags, spec=spec)
-    for attr, d in result["drivers"].items():  # recording-driven disparities join the audit's flags
-        for g in d["groups"]:
-            for name in ("intelligence", "proactive"):
-                if g.get(f"{name}_flag"):
-                    result["flags"].append({"attribute": attr, "group": g["group"], "reference": d["reference"],
-                                            "metric": f"{name}_share_of_risk_points",
-                                            "ratio": g[f"{name}_share_ratio"], "ci": g[f"{name}_share_ratio_ci"],
-                                            "small": g["small"], "source": "drivers"})
     result["retrospective"] = _retrospective(extract, definitions, spec, as_of)
     result["findings"] = findings(result)
+    result["flags"] = flag_list(result)  # the one list every output counts (hkc.audit.flags)
     result["as_of"] = as_of.isoformat()
     return result
 

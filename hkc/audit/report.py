@@ -25,7 +25,8 @@ from hkc.audit.bootstrap import finite_or_none
 from hkc.audit.charts import COLOURS, charts
 from hkc.audit.disclosure import GROUP_COUNTS, WITHHELD, suppress_small_cells
 from hkc.audit.findings import findings
-from hkc.audit.wording import METRIC_WORDS, compared_groups, format_percent, is_number, listed
+from hkc.audit.flags import SECTION_WORDS, flag_summary
+from hkc.audit.wording import METRIC_WORDS, compared_groups, format_percent, is_number, listed, sentence
 from hkc.definitions import METRICS
 from hkc.errors import OutputError
 from hkc.outputs import jsonable, neutralise, render, replace_atomically, write_json, write_text_atomic
@@ -252,6 +253,8 @@ def write_audit(result: dict, out: Path, *, title: str) -> list[Path]:
         html = render("audit.html.j2", dict(
             title=title, result=data, findings=sentences, charts=charts(data), metric_words=METRIC_WORDS,
             colours=COLOURS, assessment=_assessment(data), retrospective_findings=_retrospective_findings(data),
+            flags=data.get("flags", []), flag_summary=sentence(flag_summary(data.get("flags", []))),
+            section_words=lambda section: SECTION_WORDS.get(section) or section.split(":")[-1].replace("_", " "),
             caveat_outcome=CAVEAT_OUTCOME,
             caveat_small=CAVEAT_SMALL.format(small_cell=data.get("thresholds", {}).get("small_cell", 10)),
             metrics=[m for m in METRICS if any(m in g.get("ci", {}) for a in data.get("attributes", {}).values()

@@ -25,6 +25,7 @@ import pandas as pd
 
 from hkc.definitions import PartnerSettings
 from hkc.messages import movement_words
+from hkc.partnership.checks import pack_checks
 from hkc.partnership.drawing import network_drawing
 from hkc.partnership.pseudonyms import DEMO_LABEL, IdScrubber, is_demo_key, pseudonymise
 
@@ -350,6 +351,7 @@ def _page(manifest: Mapping[str, Any], settings: PartnerSettings, demo: bool) ->
                           "and give a Reason (required for decline). Every other cell is locked and sealed: a pack "
                           "with an edited locked cell is refused on import."),
         "fields": [f for f in settings.fields],
+        "checks": pack_checks(manifest, audit_page="audit/audit.html (partner copy)"),
         "provenance": {"config_sha256": manifest.get("config_sha256", ""),
                        "inputs_sha256": manifest.get("inputs_sha256", ""),
                        "hkc_version": manifest.get("hkc_version", "")},

@@ -210,6 +210,8 @@ def _about_rows(facts: dict) -> list[list[Any]]:
              ["Listed", facts["counts"]["cohort"]], ["Periphery", facts["counts"]["periphery"]],
              ["Removed since last refresh", facts["counts"]["removed"]],
              ["How to record decisions", facts["decision_help"]],
+             ["Fairness audit", facts["checks"]["audit"]], ["Against chance", facts["checks"]["chance"]],
+             *[[f"Flag {i}", text] for i, text in enumerate(facts["checks"]["flagged"], 1)],
              ["Config SHA-256", p["config_sha256"]], ["Inputs SHA-256", p["inputs_sha256"]],
              ["hkc version", p["hkc_version"]]]
     return rows

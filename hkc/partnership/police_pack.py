@@ -19,6 +19,7 @@ from openpyxl.utils import get_column_letter
 
 from hkc.messages import movement_words
 from hkc.outputs import environment, neutralise
+from hkc.partnership.checks import pack_checks
 from hkc.partnership.drawing import network_drawing
 
 __all__ = ["pack_facts", "write_html", "write_xlsx", "COHORT_HEADERS"]
@@ -118,6 +119,7 @@ def pack_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, 
         "removed_note": ("First refresh in this history: nobody to compare with."
                          if previous_as_of is None else f"Nobody listed on {previous_as_of} has left the list."),
         "rules": rules,
+        "checks": pack_checks(manifest, audit_page="audit/audit.html"),
         **_peer_facts(periphery, peer_groups, places, peer_edges),
         "periphery_headers": PERIPHERY_HEADERS, "group_headers": GROUP_HEADERS, "place_headers": PLACE_HEADERS,
         "provenance": {
@@ -197,6 +199,8 @@ def write_xlsx(facts: dict, path: Path) -> Path:
         ["Rows quarantined", p["rows_rejected"]], ["Config SHA-256", p["config_sha256"]],
         ["Inputs SHA-256", p["inputs_sha256"]], ["hkc version", p["hkc_version"]],
         ["Definitions", facts["rules"]["definitions"]], ["Note", facts["banner"]],
+        ["Fairness audit", facts["checks"]["audit"]], ["Against chance", facts["checks"]["chance"]],
+        *[[f"Flag {i}", text] for i, text in enumerate(facts["checks"]["flagged"], 1)],
     ], {1: 20, 2: 90}, wrap={2})
     wb.save(path)
     return path

@@ -25,7 +25,7 @@ from typing import Literal
 import pandas as pd
 
 from hkc import __version__
-from hkc.audit import audit_metrics, audit_refresh, suppress_small_cells
+from hkc.audit import audit_metrics, audit_refresh, flag_summary, suppress_small_cells
 from hkc.definitions import AuditSpec, Definitions, refresh_audit_spec
 from hkc.errors import HkcError, OutputError
 from hkc.extract import Extract, check_capacity, load_extract, probe_extract
@@ -201,7 +201,7 @@ def _audit(run: Listing, definitions: Definitions, spec: AuditSpec, as_of: dt.da
     return audit, suppress_small_cells(audit, threshold=spec.disclosure.small_cell)
 
 
-def _manifest(data_dir: str | Path, run: Listing, *, audit: dict, spec: AuditSpec, definitions: Definitions,
+def _manifest(data_dir: str | Path, run: Listing, *, audit: dict, partner_audit: dict, spec: AuditSpec, definitions: Definitions,
               store: HistoryStore, as_of: dt.date, started: str) -> RunManifest:
     extract, settings, catalogue = run.extract, definitions.settings, definitions.catalogue
     inputs_sha = hashlib.sha256("".join(f"{k}:{v};" for k, v in sorted(extract.sha256.items())).encode()).hexdigest()
@@ -219,9 +219,11 @@ def _manifest(data_dir: str | Path, run: Listing, *, audit: dict, spec: AuditSpe
                       "catalogue": {"path": str(catalogue.path), "sha256": catalogue.sha256,
                                     "version": catalogue.version}},
         definitions=definitions.describe(),
-        audit=AuditSummary(spec_sha256=spec.digest(), flags=len(audit.get("flags", [])),
+        audit=AuditSummary(spec_sha256=spec.digest(), flags=len(audit["flags"]),
                            findings=len(audit.get("findings", [])),
-                           retrospective=bool(audit.get("retrospective", {}).get("available"))),
+                           retrospective=bool(audit.get("retrospective", {}).get("available")),
+                           summary=flag_summary(partner_audit["flags"]),
+                           flagged=tuple(f["text"] for f in partner_audit["flags"])),
         hkc_version=__version__, git_commit=git_commit(), python=platform.python_version(), database=store.url,
         started_at=started)
 
@@ -244,7 +246,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     spec = refresh_audit_spec(definitions)
     audit, partner_audit = _audit(run, definitions, spec, as_of, stages)
     scores = scores_frame(run.scored, run.chosen.ranked, run.chosen.members, cohort=definitions.settings.cohort)
-    manifest = _manifest(data_dir, run, audit=audit, spec=spec, definitions=definitions, store=store, as_of=as_of,
+    manifest = _manifest(data_dir, run, audit=audit, partner_audit=partner_audit, spec=spec, definitions=definitions, store=store, as_of=as_of,
                          started=started)
     manifest.permissions = modes
     try:

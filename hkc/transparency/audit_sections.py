@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hkc.audit import findings, suppress_small_cells
+from hkc.audit import findings, flag_summary, suppress_small_cells
 from hkc.definitions import AuditSpec
 from hkc.transparency.markdown import bullets, count_text, heading, paragraph, rate_text, ratio_text, table
 
@@ -61,6 +61,14 @@ def _baseline_tables(audit: Mapping, conf: float) -> list[str]:
     return lines
 
 
+def _flag_text(f: Mapping, conf: float) -> str:
+    """A flag's sentence; a flag stored before flags carried one is worded from its fields."""
+    if f.get("text"):
+        return str(f["text"])
+    return (f"{f['attribute']} {f['group']} against {f['reference']}: {f['metric'].replace('_', ' ')} "
+            f"ratio {ratio_text(f.get('ratio'), f.get('ci'), conf)}")
+
+
 def audit_section(audit: dict | None, audit_spec: AuditSpec) -> list[str]:
     lines = heading(3, "7. Fairness audit of the latest run")
     if not audit:
@@ -86,10 +94,14 @@ def audit_section(audit: dict | None, audit_spec: AuditSpec) -> list[str]:
         f"evidence of fairness.")
     lines += _selection_tables(shown, conf)
     flags = shown.get("flags", [])
-    lines += heading(4, "Flags")
-    lines += (bullets(f"{f['attribute']} {f['group']} against {f['reference']}: {f['metric'].replace('_', ' ')} "
-                       f"ratio {ratio_text(f.get('ratio'), f.get('ci'), conf)}" for f in flags)
-              if flags else paragraph("No disparity was flagged at these thresholds."))
+    lines += heading(4, f"Flags: {len(flags)}")
+    summary = flag_summary(flags)
+    lines += paragraph(f"{summary[0].upper() + summary[1:]}. The same list, in the same order, as the run's audit page, "
+                       f"`run.json` and packs; a flag on a group too small to show is counted without its figures. "
+                       f"A flag is a prompt to look, not proof of unfairness; with many comparisons some arise by chance.")
+    lines += (bullets(_flag_text(f, conf) for f in flags) if flags
+              else paragraph("No disparity was flagged at these thresholds; at small sizes that is not evidence of "
+                             "fairness."))
     lines += _baseline_tables(shown, conf)
     sentences = findings(shown)
     lines += [*heading(4, "Findings"), *(bullets(sentences) if sentences else paragraph("No findings were generated."))]
