@@ -83,13 +83,14 @@ class RunManifest:
     finished_at: str | None = None
     stages_seconds: dict[str, float] | None = field(default=None)
     permissions: dict[str, str] | None = None  # the modes of what the run wrote: folders, files
+    chance: dict[str, Any] | None = None  # the list against chance on the extract's own history (hkc.model.chance)
 
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (``run.json``); the finishing fields only once the run has them."""
         out = dataclasses.asdict(self)
         out["audit"]["flagged"] = list(out["audit"]["flagged"])  # JSON's shape: a list
-        for late in ("finished_at", "stages_seconds", "permissions"):
+        for late in ("finished_at", "stages_seconds", "permissions", "chance"):
             if out[late] is None:
                 del out[late]
         return out

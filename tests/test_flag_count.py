@@ -155,3 +155,30 @@ def test_the_partner_copy_of_an_audit_keeps_the_count(run):
     for threshold in (10, 50, 500):  # more and more groups withheld: the count never changes
         copy = suppress_small_cells(result.audit, threshold=threshold)
         assert len(copy["flags"]) == len(result.audit["flags"])
+
+
+def test_every_pack_says_the_chance_line_of_run_json_on_its_first_page(run):
+    result, _, _ = run
+    manifest = json.loads((result.out / "run.json").read_text())
+    line = manifest["chance"]["sentence"]
+    assert manifest["chance"]["available"] and "random draw" in line
+    for pack in (result.out / "cohort.html", result.out / "partner" / "cohort.html"):
+        text, _ = _page(pack, "flags")
+        assert f"Against chance: {' '.join(line.split())}" in text
+        html = pack.read_text(encoding="utf-8")
+        assert html.index('class="checks"') < html.index("<table")  # on the first page, above every table
+    assert line in result.audit["findings"]
+
+
+@pytest.mark.parametrize("too_small", [False, True])
+def test_a_list_not_shown_to_beat_chance_is_one_more_flag(too_small):
+    chance = {"available": True, "no_better_than_chance": True, "too_small": too_small,
+              "difference": {"estimate": -0.06, "ci": [-0.2, 0.08]}, "pooled": {"listed": 12 if too_small else 200},
+              "sentence": "…"}
+    base = {"attributes": {}, "thresholds": {"confidence": 0.95}}
+    assert flag_list(base) == []
+    flags = flag_list(base | {"chance": chance})
+    assert len(flags) == 1 and flags[0]["section"] == "chance"
+    assert ("too few listings (12" in flags[0]["text"]) is too_small
+    assert ("-6.0 percentage points" in flags[0]["text"]) is (not too_small)
+    assert flag_list(base | {"chance": chance | {"no_better_than_chance": False}}) == []

@@ -132,9 +132,12 @@ def _chance_flags(result: Mapping) -> list[dict]:
     if isinstance(estimate, int | float) and isinstance(ci, list | tuple) and len(ci) == 2:
         figures = (f": precision {100 * estimate:+.1f} percentage points against a random draw "
                    f"(95% CI {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})")
+    listed = (chance.get("pooled") or {}).get("listed")
+    text = ("the list is not shown to do better than a random draw among the eligible: too few listings"
+            + (f" ({listed} over the backtest's quarters)" if isinstance(listed, int) else "") + " to tell"
+            if chance.get("too_small") else "the list did no better than a random draw among the eligible" + figures)
     return [{"section": "chance", "attribute": None, "group": None, "reference": "a random draw among the eligible",
-             "metric": "precision", "ratio": None, "ci": ci, "small": False,
-             "text": "the list did no better than a random draw among the eligible" + figures}]
+             "metric": "precision", "ratio": None, "ci": ci, "small": bool(chance.get("too_small")), "text": text}]
 
 
 def nested_audits(result: Mapping) -> Iterable[tuple[str, str, Mapping]]:

@@ -65,8 +65,12 @@ def _selection_audit(scores: pd.DataFrame, selected: np.ndarray, spec: AuditSpec
 
 
 def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Series, definitions: Definitions,
-                  spec: AuditSpec, as_of: dt.date) -> dict:
-    """The whole refresh audit as one ``audit.json`` dictionary (see the module docstring)."""
+                  spec: AuditSpec, as_of: dt.date, chance: dict | None = None) -> dict:
+    """The whole refresh audit as one ``audit.json`` dictionary (see the module docstring).
+
+    ``chance`` is the refresh's backtest of the list against a random draw (:func:`hkc.model.chance_line`,
+    aggregates only): kept under ``chance``, its sentence joins the findings and, when the list is not
+    shown to beat chance, it is a flag."""
     scores = scored.scores
     in_population = _population_mask(scores, definitions)
     pop = scores[in_population].reset_index(drop=True)
@@ -112,6 +116,9 @@ def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Serie
                                                            reference=ref, indicator_flags=flags, spec=spec)
     result["retrospective"] = _retrospective(extract, definitions, spec, as_of)
     result["findings"] = findings(result)
+    if chance is not None:
+        result["chance"] = chance
+        result["findings"].append(chance["sentence"])
     result["flags"] = flag_list(result)  # the one list every output counts (hkc.audit.flags)
     result["as_of"] = as_of.isoformat()
     return result

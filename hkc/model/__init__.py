@@ -5,6 +5,7 @@ directly.  What each module does:
 
 ==========================  ============================================================
 :mod:`hkc.model.backtest`   Temporal backtests: does a ranking pick out who goes on to be involved, and is the model any better?
+:mod:`hkc.model.chance`     The list against chance: would the matrix's recent lists have beaten a random draw?
 :mod:`hkc.model.champion`   The champion model: loading the registered version that earned the alias, and scoring with it.
 :mod:`hkc.model.pipeline`   The optional model: scikit-learn pipelines on the matrix's features, calibrated on a later snapshot.
 :mod:`hkc.model.ranking`    Ranking measures: how well a score picks out who goes on to be involved, with paired intervals.
@@ -17,6 +18,7 @@ directly.  What each module does:
 
 from hkc.model.backtest import evaluate_snapshot, fit_for, run_backtest
 from hkc.model.champion import load_champion, score_with_model
+from hkc.model.chance import chance_line
 from hkc.model.pipeline import base_pipeline, explain, feature_columns, fit_model, model_inputs
 from hkc.model.ranking import Ranker, compare_to_matrix, rankers_for, ranking_metrics
 from hkc.model.report import backtest_facts, write_backtest
@@ -42,6 +44,7 @@ __all__ = [
     "backtest_facts",
     "base_pipeline",
     "build_snapshot",
+    "chance_line",
     "check_no_leakage",
     "compare_to_matrix",
     "eligible_snapshots",

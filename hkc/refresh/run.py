@@ -33,7 +33,7 @@ from hkc.frames import isin
 from hkc.history import HistoryStore, database_file, open_store
 from hkc.manifest import AuditSummary, RunManifest, git_commit, now
 from hkc.matrix import PeerMap, ScoreResult, map_peers, removed_people, score_people, select_cohort
-from hkc.model import load_champion, score_with_model
+from hkc.model import chance_line, load_champion, score_with_model
 from hkc.outputs import SwapError, atomic_folder, check_output_folder, output_lock, private_files, write_json
 from hkc.partnership import PseudonymKeyError, decision_history, partner_key
 from hkc.refresh.frames import cohort_frame, scores_frame, stored_scores, with_peers_and_decisions
@@ -193,9 +193,11 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
 def _audit(run: Listing, definitions: Definitions, spec: AuditSpec, as_of: dt.date,
            stages: _Stages) -> tuple[dict, dict]:
     """The refresh's fairness audit, and its partner copy with small cells suppressed."""
+    chance = stages.run("chance", "backtesting the list against chance on the extract's own history", chance_line,
+                        run.extract, definitions=definitions, as_of=as_of)
     audit = stages.run("audit", f"auditing fairness ({spec.bootstrap.resamples:,} bootstrap resamples)",
                        audit_refresh, extract=run.extract, scored=run.scored, cohort_ids=run.members["person_id"],
-                       definitions=definitions, spec=spec, as_of=as_of)
+                       definitions=definitions, spec=spec, as_of=as_of, chance=chance)
     if run.model_audit is not None:  # the champion's calibration and error rates by group on its test snapshot
         audit["model"] = run.model_audit
     return audit, suppress_small_cells(audit, threshold=spec.disclosure.small_cell)
@@ -225,7 +227,7 @@ def _manifest(data_dir: str | Path, run: Listing, *, audit: dict, partner_audit:
                            summary=flag_summary(partner_audit["flags"]),
                            flagged=tuple(f["text"] for f in partner_audit["flags"])),
         hkc_version=__version__, git_commit=git_commit(), python=platform.python_version(), database=store.url,
-        started_at=started)
+        started_at=started, chance=audit.get("chance"))
 
 
 def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions, db_url: str,
