@@ -157,8 +157,8 @@ def test_the_partner_copy_of_an_audit_keeps_the_count(run):
         assert len(copy["flags"]) == len(result.audit["flags"])
 
 
-def test_every_pack_says_the_chance_line_of_run_json_on_its_first_page(run):
-    result, _, _ = run
+def test_every_pack_and_the_transparency_record_say_the_chance_line_of_run_json(run):
+    result, definitions, url = run
     manifest = json.loads((result.out / "run.json").read_text())
     line = manifest["chance"]["sentence"]
     assert manifest["chance"]["available"] and "random draw" in line
@@ -168,6 +168,11 @@ def test_every_pack_says_the_chance_line_of_run_json_on_its_first_page(run):
         html = pack.read_text(encoding="utf-8")
         assert html.index('class="checks"') < html.index("<table")  # on the first page, above every table
     assert line in result.audit["findings"]
+    store = open_store(url)
+    stored = store.find_run(AS_OF)
+    record = transparency_record(definitions=definitions, manifest=store.manifest(stored.run_id),
+                                 audit=store.audit(stored.run_id), audit_spec=refresh_audit_spec(definitions))
+    assert "The list against chance" in record and " ".join(line.split()[:12]) in " ".join(record.split())
 
 
 @pytest.mark.parametrize("too_small", [False, True])

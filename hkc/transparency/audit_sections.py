@@ -102,6 +102,10 @@ def audit_section(audit: dict | None, audit_spec: AuditSpec) -> list[str]:
     lines += (bullets(_flag_text(f, conf) for f in flags) if flags
               else paragraph("No disparity was flagged at these thresholds; at small sizes that is not evidence of "
                              "fairness."))
+    chance = shown.get("chance")
+    if isinstance(chance, Mapping) and chance.get("sentence"):
+        lines += heading(4, "The list against chance")
+        lines += paragraph(str(chance["sentence"]))
     lines += _baseline_tables(shown, conf)
     sentences = findings(shown)
     lines += [*heading(4, "Findings"), *(bullets(sentences) if sentences else paragraph("No findings were generated."))]
