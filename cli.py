@@ -118,26 +118,69 @@ def validate(data_dir: Path, out: Path | None, extract_date: dt.date | None, con
         click.echo(f"rejects written to {out / 'rejects.csv'}")
 
 
+def _quarters(ctx: click.Context, param: click.Parameter, value: str | None) -> list[dt.date] | None:
+    from hkc.synth.dates import parse_quarters
+
+    try:
+        return None if value is None else parse_quarters(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @main.command()
-@out_folder_option(required=True, help="Folder to write the extract into (new, empty, or one hkc wrote).")
-@click.option("--people", default=5000, show_default=True, type=click.IntRange(min=10), help="People to generate.")
+@out_folder_option(required=True, help="Folder to write the extract into (new, empty, or one hkc wrote); with "
+                   "--quarters, one extract folder per quarter end (OUT/2024-03-31/, ...) and the truth in OUT/_truth/.")
+@click.option("--people", default=5000, show_default=True, type=click.IntRange(min=10),
+              help="People to generate (with --quarters: people aged 10-30 at the last quarter end, about 90% of "
+                   "whom are known by then and in its extract).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed, same files).")
 @date_option("--until", help="Last event date (default: end of the last complete quarter)")
+@click.option("--quarters", metavar="FIRST..LAST", callback=_quarters,
+              help="Write one extract per quarter end, e.g. 2024Q1..2026Q3, each holding what was recorded by then "
+                   "(late records, outcomes that progress, people who appear, age out and move, re-keyed ids).")
+@click.option("--late-share", type=click.FloatRange(0, 1), default=None,
+              help="With --quarters: share of events recorded 1-6 months late  [default: 0.08]")
+@click.option("--rekey-share", type=click.FloatRange(0, 1), default=None,
+              help="With --quarters: share of the people in an extract whose id is re-keyed or merged each quarter  "
+                   "[default: 0.002]")
+@click.option("--unannounced-share", type=click.FloatRange(0, 1), default=None,
+              help="With --quarters: share of id changes left out of the extracts' aliases file  [default: 0.2]")
 @click.option("--dirty", default=0.0, show_default=True, type=click.FloatRange(0, 0.5),
               help="Fraction of rows given a realistic fault to quarantine.")
 @click.option("--intel-bias", multiple=True, metavar="GROUP=FACTOR", callback=pairs("Black=2", float),
               help="Multiply the recording of intelligence on an ethnic group, e.g. Black=2.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-def synth(out: Path, people: int, seed: int, until: dt.date | None, dirty: float, intel_bias: dict[str, float],
-          fmt: str) -> None:
-    """Write a synthetic force's extract (for demos, tests and benchmarks)."""
+def synth(out: Path, people: int, seed: int, until: dt.date | None, quarters: list[dt.date] | None,
+          late_share: float | None, rekey_share: float | None, unannounced_share: float | None, dirty: float,
+          intel_bias: dict[str, float], fmt: str) -> None:
+    """Write a synthetic force's extract, or one extract per quarter (for demos, tests and benchmarks)."""
+    shares = {"late_share": late_share, "rekey_share": rekey_share, "unannounced_share": unannounced_share}
+    if quarters is None:
+        given = [f"--{name.replace('_', '-')}" for name, value in shares.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{given[0]} works only with --quarters")
+    elif until is not None:
+        raise click.UsageError("--until and --quarters cannot be used together: with --quarters the last quarter "
+                               "end is the last event date")
     from hkc.definitions import load_definitions
     from hkc.outputs import prepare_output_folder
-    from hkc.synth import generate_force, last_quarter_end, write_force
+    from hkc.synth import generate_force, generate_quarters, last_quarter_end, write_force, write_quarters
 
-    end = until or last_quarter_end(dt.date.today())
     catalogue = load_definitions().catalogue
     prepare_output_folder(out)
+    if quarters is not None:
+        chosen = {name: value for name, value in shares.items() if value is not None}
+        try:
+            force = generate_quarters(people=people, seed=seed, quarters=quarters, dirty=dirty,
+                                      intel_bias=intel_bias, catalogue=catalogue, **chosen)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--intel-bias") from None
+        paths = write_quarters(force, out, fmt=fmt, progress=progress)
+        span = f"{len(quarters)} quarters ({quarters[0]} to {quarters[-1]})" if len(quarters) > 1 else f"1 quarter ({quarters[0]})"
+        click.echo(f"synthetic force through {span}, seed {seed}: "
+                   f"one extract per quarter end in {out}/, ground truth in {out / '_truth'}/ ({len(paths)} files)")
+        return
+    end = until or last_quarter_end(dt.date.today())
     try:
         force = generate_force(people=people, seed=seed, until=end, dirty=dirty, intel_bias=intel_bias,
                                catalogue=catalogue)

@@ -30,20 +30,42 @@ The model, in short (each part is a module; every constant is named in it):
 * :mod:`~hkc.synth.writing` — CSV (a dirty force's with a UTF-8 BOM and CRLF) or Parquet, each
   file written atomically; :func:`faults_for` renumbers the faults for a format.
 
+A force that **lives through quarters** (``hkc synth --quarters 2024Q1..2026Q3``):
+:func:`generate_quarters` simulates one history and :func:`write_quarters` writes one extract per
+quarter end, each holding only what had been recorded by its date — late records, outcomes that
+progress, people who appear, age out and move, and re-keyed or merged records with an ``aliases``
+file — and the ground truth of all of it under ``_truth/``:
+
+* :mod:`~hkc.synth.timeline` — recording delays, outcome paths, moves and id changes;
+* :mod:`~hkc.synth.quarters` — the force and each quarter's extract cut from it;
+* :mod:`~hkc.synth.quarter_truth` — the truth tables (late records, outcome changes, id changes, ...).
+
 Everything is vectorised numpy/pyarrow and deterministic for a seed: each component draws from
 its own stream ``numpy.random.default_rng([seed, crc32(stream)])``.
 """
 
-from hkc.synth.dates import last_quarter_end
+from hkc.synth.dates import last_quarter_end, parse_quarters
 from hkc.synth.faults import EVENT_FAULT_RULES, PEOPLE_FAULT_RULES
 from hkc.synth.force import SyntheticForce, generate_force
 from hkc.synth.people import AGE_BANDS, AREAS, ETHNIC_MIX
-from hkc.synth.writing import expected_rejects, faults_for, write_force
+from hkc.synth.quarters import ALIAS_COLUMNS, QuarterExtract, QuarterlyForce, generate_quarters
+from hkc.synth.timeline import LATE_SHARE, REKEY_SHARE, UNANNOUNCED_SHARE
+from hkc.synth.writing import expected_rejects, extract_folder, faults_for, write_force, write_quarters
 
 __all__ = [
     "SyntheticForce",
     "generate_force",
     "write_force",
+    "QuarterlyForce",
+    "QuarterExtract",
+    "generate_quarters",
+    "write_quarters",
+    "parse_quarters",
+    "extract_folder",
+    "ALIAS_COLUMNS",
+    "LATE_SHARE",
+    "REKEY_SHARE",
+    "UNANNOUNCED_SHARE",
     "last_quarter_end",
     "faults_for",
     "expected_rejects",

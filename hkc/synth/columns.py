@@ -71,6 +71,13 @@ class Column:
         if len(rows):
             self.codes[rows] = self.add(values)
 
+    def subset(self, rows: np.ndarray) -> Column:
+        """A new column holding ``rows`` of this one (the strings are shared, edits are not)."""
+        col = Column.__new__(Column)
+        col.parts, col.size, col._blank = list(self.parts), self.size, self._blank
+        col.codes = self.codes[rows]
+        return col
+
     def decode(self) -> pa.Array:
         """The whole column as text."""
         first = self.parts[0]

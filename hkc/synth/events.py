@@ -30,6 +30,7 @@ from hkc.synth.rates import Rates
 from hkc.synth.sampling import choice, choice_by_row, stream
 
 CHUNK_GROUP, CHUNK_FIRST = 48, 60  # chunk numbers of group incidents and first contacts (types: 0, 1, ...)
+LAST_AGE = 31.0                     # quarterly extracts hold people until this age
 
 
 @dataclass
@@ -51,8 +52,12 @@ class Chunk:
 class Simulation:
     """Every event of a force, drawn quarter by quarter from the rate model."""
 
-    def __init__(self, seed: int, rates: Rates, groups: Groups, places: Places, cal: Calendar):
+    def __init__(self, seed: int, rates: Rates, groups: Groups, places: Places, cal: Calendar, *,
+                 quarterly: bool = False):
         self.seed, self.rates, self.groups, self.places, self.cal = seed, rates, groups, places, cal
+        # For quarterly extracts: outcomes as they end up, not as they stand at `until`; first contacts
+        # over each person's ages 10-30, not all before `until` (see _first_contacts).
+        self.quarterly = quarterly
         self.pop = rates.pop
         self.codes, self.indicators, self.profiles = rates.codes, rates.indicators, rates.profiles
         self.victims = Victims(rates, groups)
@@ -110,10 +115,13 @@ class Simulation:
 
     def _offences(self, rng: np.random.Generator, day: np.ndarray, allowed: list[int]
                   ) -> tuple[np.ndarray, np.ndarray]:
-        """Outcomes by time before ``until`` (recent ones mostly pending), and offender or suspect roles."""
+        """Outcomes by time before ``until`` (recent ones mostly pending; if ``quarterly``, as for old
+        events, i.e. as they end up), and offender or suspect roles."""
         n = len(day)
         ago = self.cal.until - day
         period = np.where(ago < 120, 0, np.where(ago < 365, 1, 2))
+        if self.quarterly:
+            period = np.full(n, 2)
         table = np.array([OUTCOME_SHARES[o] for o in OUTCOME_CODES]).T
         outcome = choice_by_row(rng, table, period).astype(np.int8)
         outcome[rng.random(n) < NO_OUTCOME_SHARE] = -1
@@ -199,7 +207,12 @@ class Simulation:
                      key=(src_chunk.astype(np.int64) << 40) | src_inc.astype(np.int64))
 
     def _first_contacts(self, chunks: list[Chunk]) -> Chunk:
-        """One event for each person with no other (non-intelligence) event: how they became known."""
+        """One event for each person with no other (non-intelligence) event: how they became known.
+
+        In a single extract it falls before ``until``, so everyone in the extract is known.  If
+        ``quarterly``, it falls anywhere in the person's ages 10-30, so that at every date the same
+        share of each age is known: those it would put before the history starts get it in the
+        history's first year (known already), and those it puts after ``until`` none (not known yet)."""
         rng = stream(self.seed, "events:first contact")
         pop, cal = self.pop, self.cal
         intel = np.array([ind.intelligence for ind in self.indicators])
@@ -214,8 +227,16 @@ class Simulation:
         pick = choice(rng, [s for _, _, s in options], n)
         typ = np.array([t for t, _, _ in options])[pick]
         role = np.array([r for _, r, _ in options], dtype=np.int8)[pick]
-        lo = np.maximum(cal.start, pop.dob[person] + math.ceil(CRIMINAL_AGE * 365.25))
-        day = lo + (rng.random(n) * (cal.until + 1 - lo)).astype(np.int64)
+        first_age = math.ceil(CRIMINAL_AGE * 365.25)
+        if self.quarterly:
+            day = pop.dob[person] + first_age + (rng.random(n) * (math.floor(LAST_AGE * 365.25) - first_age)
+                                                 ).astype(np.int64)
+            day = np.where(day < cal.start, cal.start + rng.integers(0, 365, size=n), day)
+            known = day <= cal.until
+            person, day, typ, role, n = person[known], day[known], typ[known], role[known], int(known.sum())
+        else:
+            lo = np.maximum(cal.start, pop.dob[person] + first_age)
+            day = lo + (rng.random(n) * (cal.until + 1 - lo)).astype(np.int64)
         source = np.zeros(n, dtype=np.int8)
         location = np.full(n, -1, dtype=np.int64)
         occurrence = np.zeros(n, dtype=bool)

@@ -161,8 +161,10 @@ def inject_people(rng: np.random.Generator, cols: dict[str, Column], pop: People
 
 def inject_events(rng: np.random.Generator, cols: dict[str, Column], ev: Chunk, pop: People,
                    quarantined: np.ndarray, total: int, cal: Calendar, codes: Sequence[str],
-                   ids_width: int) -> tuple[FaultPlan, np.ndarray]:
-    """Event faults, never on events of ``quarantined`` people.  Returns the plan and rows kept clean."""
+                   ids_width: int, first_unknown: int | None = None) -> tuple[FaultPlan, np.ndarray]:
+    """Event faults, never on events of ``quarantined`` people.  Returns the plan and rows kept clean.
+
+    ``unknown_person`` faults get ids numbered from ``first_unknown`` (default: just after ``pop``)."""
     plan, n = FaultPlan(), len(ev.person)
     if total == 0:
         return plan, np.zeros(0, dtype=np.int64)
@@ -204,7 +206,8 @@ def inject_events(rng: np.random.Generator, cols: dict[str, Column], ev: Chunk, 
         elif rule == "bad_grade":
             plan.edit(cols, rows, "grade", rule, _cycle(_BAD_GRADES, k))
         elif rule == "unknown_person":
-            plan.edit(cols, rows, "person_id", rule, numbered("P", pop.n + 1 + np.arange(k), ids_width))
+            start = pop.n + 1 if first_unknown is None else first_unknown
+            plan.edit(cols, rows, "person_id", rule, numbered("P", start + np.arange(k), ids_width))
     return plan, eligible[at:]
 
 

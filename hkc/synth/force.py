@@ -5,21 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from hkc.definitions import Catalogue
 from hkc.extract import ETHNICITY_CODES, SEX_CODES
 from hkc.messages import did_you_mean
-from hkc.synth.columns import date_text, event_columns, numbered, people_columns
-from hkc.synth.dates import make_calendar
-from hkc.synth.events import Simulation, merge
+from hkc.synth.columns import Column, date_text, event_columns, numbered, people_columns
+from hkc.synth.dates import Calendar, make_calendar
+from hkc.synth.events import Chunk, Simulation, merge
 from hkc.synth.faults import add_noise, assemble, inject_events, inject_people
-from hkc.synth.network import make_groups, make_places
-from hkc.synth.people import AREAS, make_latent, make_people, population_table
+from hkc.synth.network import Places, make_groups, make_places
+from hkc.synth.people import AGE_RANGE, AREAS, Groups, People, make_latent, make_people, population_table
 from hkc.synth.rates import Rates
 from hkc.synth.sampling import stream
 
@@ -74,7 +75,7 @@ def check_intel_bias(intel_bias: Mapping[str, float] | None) -> dict[str, float]
     return bias
 
 
-def _check_arguments(*, people, seed, years, dirty, until) -> None:
+def check_arguments(*, people, seed, years, dirty, until) -> None:
     """ValueError naming the first argument out of range."""
     def whole(x: object) -> bool:
         return isinstance(x, numbers.Integral) and not isinstance(x, bool)
@@ -91,7 +92,7 @@ def _check_arguments(*, people, seed, years, dirty, until) -> None:
         raise ValueError(f"until must be a date, not {until!r}")
 
 
-def _truth_tables(person_ids, pop, groups, places, place_ids, latent_truth: dict,
+def truth_tables(person_ids, pop, groups, places, place_ids, latent_truth: dict,
                   n_events: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The planted truth: each person's latent traits and group, the groups' members, the places."""
     ids = person_ids.to_numpy(zero_copy_only=False)
@@ -117,6 +118,68 @@ def _truth_tables(person_ids, pop, groups, places, place_ids, latent_truth: dict
     return truth, group_table, locations
 
 
+@dataclass
+class World:
+    """A simulated force before it is written as text: the steps every extract is cut from.
+
+    ``ev`` holds every event in date order (:func:`hkc.synth.events.merge`); ``person_ids`` and
+    ``place_ids`` are the identifiers of people and places by number."""
+
+    cal: Calendar
+    pop: People
+    groups: Groups
+    places: Places
+    latent_truth: dict[str, np.ndarray]
+    ev: Chunk
+    person_ids: pa.Array
+    place_ids: pa.Array
+    width: int
+
+
+def simulate(*, people: int, seed: int, cal: Calendar, bias: Mapping[str, float], catalogue: Catalogue,
+             ages: tuple[float, float] = AGE_RANGE, quarterly: bool = False) -> World:
+    """People, groups, places, propensities and every event of a force over the quarters of ``cal``.
+
+    ``ages``: ages at ``cal.until`` (uniform).  ``quarterly``: draw each offence's outcome as
+    it ends up, not as it stands at ``cal.until`` (quarterly extracts derive the outcome at each
+    date from it), and first contacts over each person's ages 10-30, so that some are not known
+    by ``cal.until`` (see :meth:`hkc.synth.events.Simulation._first_contacts`)."""
+    pop = make_people(stream(seed, "people"), people, cal, ages=ages)
+    groups = make_groups(stream(seed, "groups"), pop, cal)
+    places = make_places(stream(seed, "places"), pop, groups)
+    latent = make_latent(stream(seed, "latent"), pop, groups, cal.quarters)
+    rates = Rates(pop, latent, cal, catalogue, bias)
+    ev = merge(Simulation(seed, rates, groups, places, cal, quarterly=quarterly).run(), cal)
+    latent_truth = latent.truth
+    del rates, latent
+    width = max(6, len(str(people)))
+    return World(cal=cal, pop=pop, groups=groups, places=places, latent_truth=latent_truth, ev=ev,
+                 person_ids=numbered("P", np.arange(1, people + 1), width), place_ids=places.ids(), width=width)
+
+
+def faulty_tables(rng: np.random.Generator, pcols: dict[str, Column], ecols: dict[str, Column], pop: People,
+                  ev: Chunk, dirty: float, cal: Calendar, codes: Sequence[str], width: int,
+                  first_unknown: int | None = None) -> tuple[pa.Table, pa.Table, pd.DataFrame]:
+    """The ``people`` and ``events`` tables with ``dirty`` faults and noise injected (see
+    :mod:`hkc.synth.faults`), and the faults as ``file, row, column, rule, value``.
+
+    ``pop`` and ``ev`` are the rows of ``pcols`` and ``ecols`` (``ev.person`` indexes ``pop``);
+    ``first_unknown`` numbers the ids of ``unknown_person`` faults (default: after ``pop``)."""
+    n_people, n_events = pop.n, len(ev.person)
+    per_person = np.bincount(ev.person, minlength=n_people)
+    pplan, quarantined, clean_people = inject_people(rng, pcols, pop, per_person, round(dirty * n_people), cal)
+    eplan, clean_events = inject_events(rng, ecols, ev, pop, quarantined, round(dirty * n_events), cal, codes,
+                                        width, first_unknown=first_unknown)
+    if dirty > 0:
+        add_noise(rng, pcols, clean_people[:round(dirty * n_people)], "people")
+        add_noise(rng, ecols, clean_events[:round(dirty * n_events)], "events")
+    people_table, people_faults = assemble(pcols, pplan, "people")
+    events_table, event_faults = assemble(ecols, eplan, "events")
+    faults = (pd.concat([people_faults, event_faults], ignore_index=True)
+              .sort_values(["file", "row"], kind="stable").reset_index(drop=True))
+    return people_table, events_table, faults
+
+
 def generate_force(*, people: int = 5000, seed: int = 0, until: dt.date, dirty: float = 0.0,
                    intel_bias: Mapping[str, float] | None = None, catalogue: Catalogue,
                    years: int = 5) -> SyntheticForce:
@@ -134,41 +197,19 @@ def generate_force(*, people: int = 5000, seed: int = 0, until: dt.date, dirty: 
     catalogue : the indicator catalogue; events of every type in it are generated.
     years : years of history.
     """
-    _check_arguments(people=people, seed=seed, years=years, dirty=dirty, until=until)
+    check_arguments(people=people, seed=seed, years=years, dirty=dirty, until=until)
     bias = check_intel_bias(intel_bias)
     people, seed, years, dirty = int(people), int(seed), int(years), float(dirty)
-    cal = make_calendar(until, years)
-    pop = make_people(stream(seed, "people"), people, cal)
-    groups = make_groups(stream(seed, "groups"), pop, cal)
-    places = make_places(stream(seed, "places"), pop, groups)
-    latent = make_latent(stream(seed, "latent"), pop, groups, cal.quarters)
-    rates = Rates(pop, latent, cal, catalogue, bias)
-    ev = merge(Simulation(seed, rates, groups, places, cal).run(), cal)
-    latent_truth = latent.truth
-    del rates, latent
-
-    width = max(6, len(str(people)))
-    person_ids = numbered("P", np.arange(1, people + 1), width)
-    place_ids = places.ids()
-    pcols = people_columns(pop, person_ids)
-    ecols = event_columns(ev, person_ids, catalogue.codes, place_ids)
-    rng = stream(seed, "faults")
+    world = simulate(people=people, seed=seed, cal=make_calendar(until, years), bias=bias, catalogue=catalogue)
+    cal, pop, ev = world.cal, world.pop, world.ev
+    pcols = people_columns(pop, world.person_ids)
+    ecols = event_columns(ev, world.person_ids, catalogue.codes, world.place_ids)
     n_events = np.bincount(ev.person, minlength=people)
-    pplan, quarantined, clean_people = inject_people(rng, pcols, pop, n_events, round(dirty * people), cal)
-    eplan, clean_events = inject_events(rng, ecols, ev, pop, quarantined, round(dirty * len(ev.person)), cal,
-                                        catalogue.codes, width)
-    if dirty > 0:
-        add_noise(rng, pcols, clean_people[:round(dirty * people)], "people")
-        add_noise(rng, ecols, clean_events[:round(dirty * len(ev.person))], "events")
-    del ev
-    people_table, people_faults = assemble(pcols, pplan, "people")
-    events_table, event_faults = assemble(ecols, eplan, "events")
+    people_table, events_table, faults = faulty_tables(stream(seed, "faults"), pcols, ecols, pop, ev, dirty, cal,
+                                                       catalogue.codes, world.width)
     del pcols, ecols
-    faults = (pd.concat([people_faults, event_faults], ignore_index=True)
-              .sort_values(["file", "row"], kind="stable").reset_index(drop=True))
-
-    truth, group_table, locations = _truth_tables(person_ids, pop, groups, places, place_ids, latent_truth,
-                                                   n_events)
+    truth, group_table, locations = truth_tables(world.person_ids, pop, world.groups, world.places,
+                                                   world.place_ids, world.latent_truth, n_events)
     return SyntheticForce(people=people_table.to_pandas(), events=events_table.to_pandas(),
                           population=population_table(people), faults=faults, truth_people=truth, until=until,
                           seed=seed, dirty=float(dirty), groups=group_table, locations=locations)

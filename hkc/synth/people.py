@@ -101,8 +101,11 @@ def area_mix() -> np.ndarray:
     return mix
 
 
-def make_people(rng: np.random.Generator, n: int, cal: Calendar) -> People:
-    """``n`` people of the county: demographics, care flags and the scores behind their propensities."""
+def make_people(rng: np.random.Generator, n: int, cal: Calendar,
+                ages: tuple[float, float] = AGE_RANGE) -> People:
+    """``n`` people of the county: demographics, care flags and the scores behind their propensities.
+
+    ``ages``: the range of ages at ``cal.until`` (uniform)."""
     sizes = np.array([a[2] for a in AREAS])
     area = choice(rng, sizes, n).astype(np.int16)
     eth_five = choice_by_row(rng, area_mix(), area)
@@ -110,7 +113,7 @@ def make_people(rng: np.random.Generator, n: int, cal: Calendar) -> People:
     eth = to_code[eth_five]
     eth[rng.random(n) < NOT_STATED_SHARE] = ETHNICITY_CODES.index("Not stated")
     sex = np.array([SEX_CODES.index(s) for s in SEX_SHARES])[choice(rng, list(SEX_SHARES.values()), n)]
-    lo, hi = (math.ceil(AGE_RANGE[0] * 365.25) + 1, math.floor(AGE_RANGE[1] * 365.25))
+    lo, hi = (math.ceil(ages[0] * 365.25) + 1, math.floor(ages[1] * 365.25))
     dob = cal.until - rng.integers(lo, hi, size=n)
     ic_table = np.array([IC_GIVEN_ETHNICITY[e] for e in ETHNICITY_CODES])
     ic = choice_by_row(rng, ic_table, eth)
