@@ -33,7 +33,7 @@ LAYERS: dict[str, float] = {
     "hkc.extract": 3, "hkc.tracking": 3,
     "hkc.matrix": 4, "hkc.synth": 4,
     "hkc.audit": 5, "hkc.history": 5,
-    "hkc.model": 6, "hkc.partnership": 6,
+    "hkc.model": 6, "hkc.partnership": 6, "hkc.evaluation": 6,
     "hkc.refresh": 7, "hkc.transparency": 7, "hkc.report_text": 7, "hkc.demo": 7, "hkc.commandline": 7,
 }
 # (importer's unit, imported unit) pairs that the table would allow but the house forbids.

@@ -14,6 +14,7 @@ from typing import Any
 
 from hkc.audit.findings import is_number
 from hkc.audit.flags import nested_audits, redact_flags
+from hkc.audit.sections import map_sections
 from hkc.definitions import METRICS
 
 __all__ = ["WITHHELD", "GROUP_COUNTS", "suppress_small_cells"]
@@ -295,6 +296,8 @@ def suppress_small_cells(result: dict, *, threshold: int) -> dict:
         # a refresh's retrospective audit is a whole result of its own: suppress it as one (its
         # small groups' rates and its findings would otherwise pass the safety net untouched)
         retrospective["audit"] = suppress_small_cells(retrospective["audit"], threshold=threshold)
+    if isinstance(out.get("decided"), dict):  # each section of what is decided is a result of its own
+        out["decided"] = map_sections(out["decided"], lambda a: suppress_small_cells(a, threshold=threshold))
     # the same number of flags as the auditor's copy; a withheld group's flag keeps its place without its figures
     hidden_by_attr = {attr: sorted({g for a, g in hidden if a == attr} | set(withheld.get(attr, [])))
                       for attr in {a for a, _ in hidden} | set(withheld)}

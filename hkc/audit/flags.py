@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hkc.audit.sections import decided_sections
 from hkc.audit.wording import METRIC_WORDS, ci_text, compared_groups, result_label
 
-__all__ = ["flag_list", "redact_flags", "flag_summary", "nested_audits", "SECTION_WORDS"]
+__all__ = ["flag_list", "redact_flags", "flag_summary", "nested_audits", "section_words", "SECTION_WORDS"]
 
 SECTION_WORDS = {
     "selection": "who is selected",
@@ -34,7 +35,21 @@ SECTION_WORDS = {
     "baselines": "the cohort against baseline populations",
     "retrospective": "the list of a year earlier against what happened next",
     "chance": "the list against chance",
+    "periphery": "who is put on the periphery list", "referrals": "referrals", "additions": "additions to the list",
+    "removals": "removals from the list", "ever_listed": "who was ever listed in four quarters",
+    "ever_adopted": "who was ever adopted in four quarters", "by_decision": "the meeting's decisions",
 }
+
+
+def section_words(section: str) -> str:
+    """A flag's section in words: ``decided:changes:additions`` is "additions to the list"."""
+    if section in SECTION_WORDS:
+        return SECTION_WORDS[section]
+    parts = section.split(":")
+    for part in reversed(parts[:-1] if "by_decision" in parts else parts):
+        if part in SECTION_WORDS:
+            return SECTION_WORDS[part]
+    return parts[-1].replace("_", " ")
 
 _DRIVER_METRICS = {"mean_risk_points": ("flag", "ratio", "ratio_ci", "mean risk points"),
                    "intelligence_share_of_risk_points": ("intelligence_flag", "intelligence_share_ratio",
@@ -150,15 +165,11 @@ def nested_audits(result: Mapping) -> Iterable[tuple[str, str, Mapping]]:
         yield from _decided(decided, "decided")
 
 
-def _decided(node: Mapping, path: str) -> Iterable[tuple[str, str, Mapping]]:
-    for name, part in node.items():
-        if not isinstance(part, Mapping):
-            continue
+def _decided(decided: Mapping, path: str) -> Iterable[tuple[str, str, Mapping]]:
+    for section_path, part in decided_sections(decided, path):
         if isinstance(part.get("audit"), Mapping):
-            title = part.get("title") or name.replace("_", " ")
-            yield f"{path}:{name}", f"{title}: ", part["audit"]
-        elif "available" not in part:
-            yield from _decided(part, f"{path}:{name}")
+            title = part.get("title") or section_path.rsplit(":", 1)[-1].replace("_", " ")
+            yield section_path, f"{title}: ", part["audit"]
 
 
 def flag_list(result: Mapping) -> list[dict]:
@@ -198,8 +209,7 @@ def flag_summary(flags: list[dict]) -> str:
         return "no flags"
     counts: dict[str, int] = {}
     for f in flags:
-        section = f.get("section", "selection")
-        words = SECTION_WORDS.get(section) or section.split(":", 1)[-1].replace("_", " ")
+        words = section_words(f.get("section", "selection"))
         counts[words] = counts.get(words, 0) + 1
     n = len(flags)
     return f"{n} flag{'s' if n != 1 else ''}: " + ", ".join(f"{c} in {w}" for w, c in counts.items())

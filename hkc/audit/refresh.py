@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from hkc.audit.baselines import age_band, age_matched_population, composition_baselines
+from hkc.audit.decided import decided_audits
 from hkc.audit.drivers import driver_decomposition
 from hkc.audit.findings import findings
 from hkc.audit.flags import flag_list
@@ -32,7 +33,7 @@ from hkc.audit.groups import audit_selection
 from hkc.definitions import AuditSpec, Definitions
 from hkc.extract import Extract
 from hkc.frames import isin
-from hkc.matrix import ScoreResult, knife_outcome, score_people, select_cohort
+from hkc.matrix import ScoreResult, ages_at, knife_outcome, score_people, select_cohort
 
 __all__ = ['audit_refresh']
 
@@ -65,12 +66,14 @@ def _selection_audit(scores: pd.DataFrame, selected: np.ndarray, spec: AuditSpec
 
 
 def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Series, definitions: Definitions,
-                  spec: AuditSpec, as_of: dt.date, chance: dict | None = None) -> dict:
+                  spec: AuditSpec, as_of: dt.date, chance: dict | None = None, decided: dict | None = None) -> dict:
     """The whole refresh audit as one ``audit.json`` dictionary (see the module docstring).
 
     ``chance`` is the refresh's backtest of the list against a random draw (:func:`hkc.model.chance_line`,
     aggregates only): kept under ``chance``, its sentence joins the findings and, when the list is not
-    shown to beat chance, it is a flag."""
+    shown to beat chance, it is a flag.  ``decided`` holds what the history knows (``periphery_ids``,
+    ``listings`` and ``decisions`` of the earlier runs, ``earlier_runs``): with it, the audit covers what is
+    decided (:func:`_decided`)."""
     scores = scored.scores
     in_population = _population_mask(scores, definitions)
     pop = scores[in_population].reset_index(drop=True)
@@ -115,6 +118,8 @@ def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Serie
             result["drivers"][attr] = driver_decomposition(contrib, groups[["person_id", attr]], attribute=attr,
                                                            reference=ref, indicator_flags=flags, spec=spec)
     result["retrospective"] = _retrospective(extract, definitions, spec, as_of)
+    if decided is not None:
+        result["decided"] = _decided(extract, scores, cohort_ids, definitions, spec, as_of, decided)
     result["findings"] = findings(result)
     if chance is not None:
         result["chance"] = chance
@@ -122,6 +127,25 @@ def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Serie
     result["flags"] = flag_list(result)  # the one list every output counts (hkc.audit.flags)
     result["as_of"] = as_of.isoformat()
     return result
+
+
+def _decided(extract: Extract, scores: pd.DataFrame, cohort_ids: pd.Series, definitions: Definitions,
+             spec: AuditSpec, as_of: dt.date, decided: dict) -> dict:
+    """The periphery, decisions, referrals, additions and removals, and the cumulative audits of the last
+    four quarters (:func:`hkc.audit.decided.decided_audits`).  Groups come from everyone scored (people of
+    earlier runs absent from this extract are counted as such); the cumulative population is everyone in the
+    age range at any of the runs, so a list that takes every eligible person can still be audited."""
+    e = definitions.settings.eligibility
+    dob, inside = extract.people["date_of_birth"], np.zeros(len(extract.people), bool)
+    for day in [*decided["earlier_runs"], as_of]:
+        age = ages_at(dob, dt.date.fromisoformat(str(day)[:10]))
+        inside |= (age >= e.min_age) & (age <= e.max_age)
+    return decided_audits(
+        _groups(scores, spec), spec=spec, as_of=as_of, population_ids=scores["person_id"],
+        eligible_ids=scores.loc[scores["eligible"].to_numpy(), "person_id"], cohort_ids=cohort_ids,
+        periphery_ids=decided["periphery_ids"], listings=decided["listings"], decisions=decided["decisions"],
+        earlier_runs=decided["earlier_runs"], cumulative_population_ids=extract.people.loc[inside, "person_id"],
+        cumulative_population_words=f"everyone aged {e.min_age}-{e.max_age} at any of these runs")
 
 
 def _retrospective(extract: Extract, definitions: Definitions, spec: AuditSpec, as_of: dt.date) -> dict:

@@ -25,7 +25,8 @@ from hkc.audit.bootstrap import finite_or_none
 from hkc.audit.charts import COLOURS, charts
 from hkc.audit.disclosure import GROUP_COUNTS, WITHHELD, suppress_small_cells
 from hkc.audit.findings import findings
-from hkc.audit.flags import SECTION_WORDS, flag_summary
+from hkc.audit.flags import flag_summary, section_words
+from hkc.audit.sections import decided_sections, selected_shares
 from hkc.audit.wording import METRIC_WORDS, compared_groups, format_percent, is_number, listed, sentence
 from hkc.definitions import METRICS
 from hkc.errors import OutputError
@@ -227,6 +228,47 @@ def _retrospective_findings(result: Mapping) -> list[str]:
     return list(past.get("findings") or findings(dict(past)))
 
 
+def _decided_view(result: Mapping) -> list[dict[str, Any]]:
+    """The sections of what is decided as the page shows them: words, findings and a table per attribute
+    (intersections left to ``audit.json``); additions also show each group's share of the people added."""
+    decided = result.get("decided")
+    if not isinstance(decided, Mapping):
+        return []
+    out = []
+    for path, section in decided_sections(decided):
+        view: dict[str, Any] = {"title": sentence(str(section.get("title") or path.rsplit(":", 1)[-1])),
+                                "available": bool(section.get("available")), "reason": section.get("reason"),
+                                "description": section.get("description", ""), "tables": {}, "findings": [],
+                                "shares": path.endswith("additions")}
+        absent = section.get("not_in_extract")
+        if isinstance(absent, Mapping) and absent.get("n"):
+            view["not_in_extract"] = (f"{absent['n']} people of earlier runs are not in this extract "
+                                      f"({absent.get('selected', 0)} of them selected): counted here, not in the rates.")
+        audit = section.get("audit")
+        if view["available"] and isinstance(audit, Mapping):
+            view["findings"] = list(audit.get("findings") or findings(dict(audit)))
+            shares = selected_shares(audit) if view["shares"] else {}
+            for attr, a in audit.get("attributes", {}).items():
+                if "*" in attr:
+                    continue
+                share = {r["group"]: r for r in shares.get(attr, [])}
+                rows = []
+                for g in a["groups"]:
+                    ci, ratio, ratio_ci = g.get("ci"), g.get("ratio"), g.get("ratio_ci")
+                    rows.append({
+                        "group": g["group"], "is_reference": g["group"] == a["reference"], "n": g.get("n"),
+                        "selected": g.get("selected"), "rate": g.get("selection_rate"),
+                        "rate_ci": ci.get("selection_rate") if isinstance(ci, Mapping) else ci,
+                        "ratio": ratio.get("selection_rate") if isinstance(ratio, Mapping) else ratio,
+                        "ratio_ci": ratio_ci.get("selection_rate") if isinstance(ratio_ci, Mapping) else ratio_ci,
+                        "flagged": "selection_rate" in listed(g, "flags"),
+                        "unassessed": bool(listed(g, "unassessed") or listed(g, "indicative")),
+                        "share": share.get(g["group"], {}).get("share"), "share_ci": share.get(g["group"], {}).get("ci")})
+                view["tables"][attr] = {"reference": a["reference"], "groups": rows}
+        out.append(view)
+    return out
+
+
 def write_audit(result: dict, out: Path, *, title: str) -> list[Path]:
     """Write ``audit.json``, ``audit.html`` and the CSV tables into ``out``; return the paths.
 
@@ -253,8 +295,8 @@ def write_audit(result: dict, out: Path, *, title: str) -> list[Path]:
         html = render("audit.html.j2", dict(
             title=title, result=data, findings=sentences, charts=charts(data), metric_words=METRIC_WORDS,
             colours=COLOURS, assessment=_assessment(data), retrospective_findings=_retrospective_findings(data),
-            flags=data.get("flags", []), flag_summary=sentence(flag_summary(data.get("flags", []))),
-            section_words=lambda section: SECTION_WORDS.get(section) or section.split(":")[-1].replace("_", " "),
+            flags=data.get("flags", []), decided=_decided_view(data), flag_summary=sentence(flag_summary(data.get("flags", []))),
+            section_words=section_words,
             caveat_outcome=CAVEAT_OUTCOME,
             caveat_small=CAVEAT_SMALL.format(small_cell=data.get("thresholds", {}).get("small_cell", 10)),
             metrics=[m for m in METRICS if any(m in g.get("ci", {}) for a in data.get("attributes", {}).values()

@@ -5,6 +5,7 @@ directly.  What each module does:
 
 =================================  ============================================================
 :mod:`hkc.history.detail`          The detail codec: a run's contributions and evidence as zstd Parquet chunks inside the database.
+:mod:`hkc.history.listings`        What the audit reads of earlier runs: who was eligible and listed, and the decisions.
 :mod:`hkc.history.migrate`         Upgrading older history stores in place, inside the opening transaction.
 :mod:`hkc.history.retention`       Retention: erase runs and person-level history older than the retention period.
 :mod:`hkc.history.review`          Questions asked of the history: what moved between two refreshes, and why one person scores.
@@ -14,6 +15,8 @@ directly.  What each module does:
 =================================  ============================================================
 """
 
+from hkc.history.causes import run_evidence
+from hkc.history.listings import decisions_for_runs, recent_listings, recent_runs
 from hkc.history.retention import purge
 from hkc.history.review import compare_runs, explain_person
 from hkc.history.schema import metadata, runs
@@ -25,11 +28,15 @@ __all__ = [
     "HistoryStore",
     "StoredRun",
     "compare_runs",
+    "decisions_for_runs",
     "explain_person",
     "metadata",
     "open_store",
     "purge",
+    "recent_listings",
+    "recent_runs",
     "render_subject_access",
+    "run_evidence",
     "runs",
     "subject_access",
 ]

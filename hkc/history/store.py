@@ -284,6 +284,10 @@ class HistoryStore(DisclosureLog):
             text = conn.execute(sa.select(runs.c.manifest).where(runs.c.run_id == run_id)).scalar_one()
         return json.loads(text)
 
+    def frame(self, query: sa.Select) -> pd.DataFrame:
+        """The rows of a read-only query over the store's tables (:mod:`hkc.history.schema`), as a frame."""
+        return self._frame(query)
+
     def _frame(self, query: sa.Select) -> pd.DataFrame:
         with self._read() as conn:
             result = conn.execute(query)

@@ -30,7 +30,14 @@ from hkc.definitions import AuditSpec, Definitions, refresh_audit_spec
 from hkc.errors import HkcError, OutputError
 from hkc.extract import Extract, check_capacity, load_extract, probe_extract
 from hkc.frames import isin
-from hkc.history import HistoryStore, database_file, open_store
+from hkc.history import (
+    HistoryStore,
+    database_file,
+    decisions_for_runs,
+    open_store,
+    recent_listings,
+    recent_runs,
+)
 from hkc.manifest import AuditSummary, RunManifest, git_commit, now
 from hkc.matrix import PeerMap, ScoreResult, map_peers, removed_people, score_people, select_cohort
 from hkc.model import chance_line, load_champion, score_with_model
@@ -191,13 +198,18 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
 
 
 def _audit(run: Listing, definitions: Definitions, spec: AuditSpec, as_of: dt.date,
-           stages: _Stages) -> tuple[dict, dict]:
-    """The refresh's fairness audit, and its partner copy with small cells suppressed."""
+           stages: _Stages, store: HistoryStore) -> tuple[dict, dict]:
+    """The refresh's fairness audit (with what was decided, from the history), and its partner copy with
+    small cells suppressed."""
+    earlier = recent_runs(store, as_of, quarters=4)
+    decided = {"periphery_ids": run.peer_map.periphery["person_id"],
+               "listings": recent_listings(store, as_of, quarters=4),
+               "decisions": decisions_for_runs(store, earlier), "earlier_runs": [r.as_of for r in earlier]}
     chance = stages.run("chance", "backtesting the list against chance on the extract's own history", chance_line,
                         run.extract, definitions=definitions, as_of=as_of)
     audit = stages.run("audit", f"auditing fairness ({spec.bootstrap.resamples:,} bootstrap resamples)",
                        audit_refresh, extract=run.extract, scored=run.scored, cohort_ids=run.members["person_id"],
-                       definitions=definitions, spec=spec, as_of=as_of, chance=chance)
+                       definitions=definitions, spec=spec, as_of=as_of, chance=chance, decided=decided)
     if run.model_audit is not None:  # the champion's calibration and error rates by group on its test snapshot
         audit["model"] = run.model_audit
     return audit, suppress_small_cells(audit, threshold=spec.disclosure.small_cell)
@@ -246,7 +258,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         raise HkcError(AS_OF_BEFORE_EVENTS.format(as_of=as_of, first=first.date()))
     run = _list(extract, store, definitions, as_of, stages)
     spec = refresh_audit_spec(definitions)
-    audit, partner_audit = _audit(run, definitions, spec, as_of, stages)
+    audit, partner_audit = _audit(run, definitions, spec, as_of, stages, store)
     scores = scores_frame(run.scored, run.chosen.ranked, run.chosen.members, cohort=definitions.settings.cohort)
     manifest = _manifest(data_dir, run, audit=audit, partner_audit=partner_audit, spec=spec, definitions=definitions, store=store, as_of=as_of,
                          started=started)
