@@ -286,7 +286,7 @@ def explain(person_id: str, run: dt.date | None, db: str | None, config: Path | 
 def audit(input_: Path, score: str, threshold: float | None, selected: str | None, outcome: str | None,
           by: tuple[str, ...], out: Path, reference: dict[str, str], spec: Path | None, config: Path | None) -> None:
     """Audit any scored file for disparities by group, with intervals."""
-    from hkc.audit import findings, run_file_audit
+    from hkc.audit import findings, flag_summary, run_file_audit
     from hkc.definitions import load_audit_spec, refresh_audit_spec
     from hkc.outputs import prepare_output_folder
 
@@ -298,6 +298,9 @@ def audit(input_: Path, score: str, threshold: float | None, selected: str | Non
                             by=list(by), out=out, spec=audit_spec, reference=reference or None)
     for sentence in findings(result):
         click.echo(f"- {sentence}")
+    summary = flag_summary(result["flags"])
+    click.echo(f"{summary[0].upper()}{summary[1:]} (a flag is a prompt to look, not proof of unfairness; no flag is "
+               f"not proof of fairness)")
     click.echo(f"audit written to {out}: open audit.html first; audit.json holds every figure")
 
 

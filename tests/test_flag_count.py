@@ -187,3 +187,20 @@ def test_a_list_not_shown_to_beat_chance_is_one_more_flag(too_small):
     assert ("too few listings (12" in flags[0]["text"]) is too_small
     assert ("-6.0 percentage points" in flags[0]["text"]) is (not too_small)
     assert flag_list(base | {"chance": chance | {"no_better_than_chance": False}}) == []
+
+
+def test_hkc_audit_of_a_file_prints_the_count_its_page_and_json_show(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    out = tmp_path / "compas"
+    data = Path(__file__).parent / "data" / "compas" / "compas-scores-two-years.csv.gz"
+    result = CliRunner().invoke(main, ["audit", "--input", str(data), "--score", "decile_score", "--threshold", "5",
+                                       "--outcome", "two_year_recid", "--by", "race", "--reference", "race=Caucasian",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    n = len(json.loads((out / "audit.json").read_text())["flags"])
+    assert n > 0 and re.search(rf"^{n} flags?: ", result.output, re.M)
+    text, items = _page(out / "audit.html", "flags")
+    assert f"Flags: {n}" in text and len(items) == n
