@@ -109,3 +109,19 @@ def test_partner_copy_of_the_refresh_audit_holds_no_small_count(biased):
             assert not ((numbers > 0) & (numbers < 10)).any(), (table.name, col)
     auditor = json.loads((biased.out / "audit" / "audit.json").read_text())
     assert any(k in count_keys and 0 < v < 10 for k, v in _counts_in(auditor))  # the auditor sees everything
+
+
+def test_not_stated_ethnicity_is_filled_from_the_officer_code_and_the_audit_says_how_many(biased):
+    people = biased.extract.people
+    officer = people["officer_ethnicity"].astype("string")
+    not_stated = people["ethnicity"].astype(str) == "Not stated"
+    mappable = officer.isin(["IC1", "IC2", "IC3", "IC4", "IC5", "IC6"]).to_numpy()
+    ages = biased.scored.scores.set_index("person_id")["age"]
+    in_range = people["person_id"].map(ages).between(10, 17).to_numpy()
+    expected_filled = int((not_stated.to_numpy() & mappable & in_range).sum())
+    expected_left = int((not_stated.to_numpy() & ~mappable & in_range).sum())
+    assert expected_filled > 0
+    words = biased.audit["population"]["ethnicity"]
+    assert f"({expected_filled:,} people filled, {expected_left:,} still not stated)" in words
+    groups = {g["group"]: g["n"] for g in biased.audit["attributes"]["ethnicity"]["groups"]}
+    assert groups.get("Not stated", 0) == expected_left

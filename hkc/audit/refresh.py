@@ -43,10 +43,38 @@ def _population_mask(scores: pd.DataFrame, definitions: Definitions) -> np.ndarr
     return ((scores["age"] >= e.min_age) & (scores["age"] <= e.max_age)).to_numpy()
 
 
+# Officer-defined codes as ONS 2021 high-level groups (IC5, Chinese and South East Asian, is Asian in the census).
+OFFICER_GROUPS = {"IC1": "White", "IC2": "White", "IC3": "Black", "IC4": "Asian", "IC5": "Asian", "IC6": "Other"}
+NOT_STATED = "Not stated"
+
+
+def _ethnicity(scores: pd.DataFrame, officer: pd.Series | None, spec: AuditSpec) -> tuple[pd.Series, int]:
+    """Self-defined ethnicity; where it is not stated (and the spec allows), the officer-defined code's
+    group.  Returns the column and how many people were filled."""
+    ethnicity = scores["ethnicity"].astype(str)
+    if officer is None or not spec.attributes.officer_fill:
+        return ethnicity, 0
+    mapped = officer.astype("string").map(OFFICER_GROUPS).astype(object)
+    fill = (ethnicity == NOT_STATED).to_numpy() & mapped.notna().to_numpy()
+    return ethnicity.where(~fill, mapped), int(fill.sum())
+
+
+def _officer(extract: Extract, scores: pd.DataFrame) -> pd.Series | None:
+    """The officer-defined code of each scored person, in the order of ``scores`` (None without the column)."""
+    people = extract.people
+    if "officer_ethnicity" not in people:
+        return None
+    return scores["person_id"].map(pd.Series(people["officer_ethnicity"].to_numpy(), index=people["person_id"]))
+
+
 def _groups(scores: pd.DataFrame, spec: AuditSpec) -> pd.DataFrame:
+    """The audited attributes of each scored person (ethnicity filled from ``officer_ethnicity`` when present)."""
     groups = scores[["person_id"]].copy()
+    officer = scores["officer_ethnicity"] if "officer_ethnicity" in scores else None
     for col in spec.attributes.columns:
-        if col in scores:
+        if col == "ethnicity" and col in scores:
+            groups[col] = _ethnicity(scores, officer, spec)[0].to_numpy()
+        elif col in scores:
             groups[col] = scores[col].astype(str)
     if spec.attributes.age_bands:
         groups["age_band"] = age_band(scores["age"], spec.attributes.age_bands).fillna("other").astype(str)
@@ -74,7 +102,7 @@ def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Serie
     shown to beat chance, it is a flag.  ``decided`` holds what the history knows (``periphery_ids``,
     ``listings`` and ``decisions`` of the earlier runs, ``earlier_runs``): with it, the audit covers what is
     decided (:func:`_decided`)."""
-    scores = scored.scores
+    scores = scored.scores.assign(officer_ethnicity=_officer(extract, scored.scores))
     in_population = _population_mask(scores, definitions)
     pop = scores[in_population].reset_index(drop=True)
     selected = pop["person_id"].isin(cohort_ids).to_numpy()
@@ -84,6 +112,11 @@ def audit_refresh(*, extract: Extract, scored: ScoreResult, cohort_ids: pd.Serie
                         f"{definitions.settings.eligibility.max_age} at {as_of}"),
         "n": int(len(pop)), "cohort": int(selected.sum()),
     }
+    if spec.attributes.officer_fill and "ethnicity" in pop:
+        ethnicity, filled = _ethnicity(pop, pop["officer_ethnicity"], spec)
+        result["population"]["ethnicity"] = (
+            f"self-defined; where not stated, the officer-defined code's group ({filled:,} people filled, "
+            f"{int((ethnicity == NOT_STATED).sum()):,} still not stated)")
     groups = _groups(pop, spec)
 
     # Baselines: everyone scored (always), the resident population, proven weapon offenders.
@@ -160,7 +193,7 @@ def _retrospective(extract: Extract, definitions: Definitions, spec: AuditSpec, 
                         eligibility=settings.eligibility, as_of=earlier)
     chosen = select_cohort(past.scores, cohort=settings.cohort, rag=settings.rag)
     mask = _population_mask(past.scores, definitions)
-    pop = past.scores[mask].reset_index(drop=True)
+    pop = past.scores.assign(officer_ethnicity=_officer(extract, past.scores))[mask].reset_index(drop=True)
     outcome = knife_outcome(events, people=extract.people[mask].reset_index(drop=True), start=earlier,
                             days=o.horizon_days, types=o.types, roles=o.roles)
     selected = pop["person_id"].isin(chosen.members["person_id"]).to_numpy()

@@ -67,6 +67,11 @@ class AttributeSettings:
         metadata=doc("attributes audited together, written `a*b`; every part must be in `columns`"))
     age_bands: tuple[str, ...] = field(
         default=(), metadata=doc("optional age bands such as `10-13` or `25+`, audited as `age_band`; empty = off"))
+    officer_fill: bool = field(
+        default=True,
+        metadata=doc("in a refresh's audit, where self-defined ethnicity is `Not stated`, use the officer-defined "
+                      "code's group (IC1-IC2 White, IC3 Black, IC4-IC5 Asian, IC6 Other; IC9 or blank stays Not "
+                      "stated); the audit records how many people were filled"))
 
 
 @dataclass(frozen=True)
