@@ -406,6 +406,38 @@ def decisions_import(pack: Path, meeting_date: dt.date, by: str, db: str | None,
         click.echo(line)
 
 
+@main.group()
+def interventions() -> None:
+    """What the partnership did: one row per intervention, read by `hkc evaluate`."""
+
+
+@interventions.command(name="import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--by", "by", required=True, help="Who records the interventions.")
+@db_option
+@config_option
+def interventions_import(file: Path, by: str, db: str | None, config: Path | None) -> None:
+    """Record interventions from a CSV or XLSX file (all rows or none): person_id or pseudonym, start_date,
+    end_date (empty while it runs), type, lead_agency, engagement."""
+    from hkc.history import open_store
+    from hkc.partnership import InterventionImportError, PseudonymKeyError, import_interventions, partner_key
+
+    defs = _definitions(config)
+    try:
+        key = partner_key(defs.settings.partner)
+    except PseudonymKeyError:
+        key = None  # needed only when the file names people by pseudonym (then the import says so)
+    try:
+        report = import_interventions(open_store(_db_url(db, defs), create=False), file,
+                                      settings=defs.settings.interventions, by=by, key=key)
+    except InterventionImportError as exc:
+        for problem in exc.problems[:50]:
+            click.echo(f"  {problem}", err=True)
+        raise
+    for line in report.lines():
+        click.echo(line)
+
+
 @main.command()
 @click.argument("person_id")
 @db_option

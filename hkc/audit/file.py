@@ -55,11 +55,11 @@ from hkc.audit.columns import NOT_NUMERIC as NOT_NUMERIC
 from hkc.audit.columns import UNKNOWN_REFERENCE as UNKNOWN_REFERENCE
 from hkc.audit.columns import numeric_column, require_column
 from hkc.audit.drivers import UNFLAGGED_INDICATOR as UNFLAGGED_INDICATOR
+from hkc.audit.flags import flag_list
 from hkc.audit.groups import DENOMINATORS as DENOMINATORS
 from hkc.audit.groups import NO_ROWS as NO_ROWS
 from hkc.audit.groups import QUANTILES as QUANTILES
 from hkc.audit.groups import RATE_COUNTS as RATE_COUNTS
-from hkc.audit.flags import flag_list
 from hkc.audit.groups import audit_selection
 from hkc.audit.report import write_audit
 from hkc.definitions import DEFAULT_LABELS as DEFAULT_LABELS

@@ -210,6 +210,16 @@ class PartnerSettings:
 
 
 @dataclass(frozen=True)
+class InterventionSettings:
+    types: tuple[str, ...] = field(
+        default=("one_to_one", "detached_outreach", "peer_group", "family_support", "education", "disruption"),
+        metadata=doc("the intervention types an interventions file or decision may name (lower case codes)"))
+    engagement: tuple[str, ...] = field(
+        default=("engaged", "partial", "declined", "not_reached"),
+        metadata=doc("how a person engaged with an intervention (lower case codes)"))
+
+
+@dataclass(frozen=True)
 class RetentionSettings:
     days: int = field(default=730, metadata=doc("runs and person-level history older than this are purged by "
                                                  "`hkc purge`", min=1, max=DAYS_MAX))
@@ -247,6 +257,8 @@ class Settings:
     places: PlaceSettings = field(default_factory=PlaceSettings, metadata=doc("places for contextual safeguarding"))
     partner: PartnerSettings = field(default_factory=PartnerSettings, metadata=doc("the partner pack"))
     retention: RetentionSettings = field(default_factory=RetentionSettings, metadata=doc("how long history is kept"))
+    interventions: InterventionSettings = field(default_factory=InterventionSettings,
+                                                metadata=doc("what the partnership records it did"))
     model: ModelSettings = field(default_factory=ModelSettings, metadata=doc("the optional calibrated model"))
     path: Path | None = field(default=None, compare=False, metadata=doc("file loaded (not a key)"))
     sha256: str = field(default="", compare=False, metadata=doc("hash of the file (not a key)"))

@@ -5,6 +5,7 @@ directly.  What each module does:
 
 =================================  ============================================================
 :mod:`hkc.history.detail`          The detail codec: a run's contributions and evidence as zstd Parquet chunks inside the database.
+:mod:`hkc.history.interventions`   The interventions record: what the partnership did, for whom, from when.
 :mod:`hkc.history.listings`        What the audit reads of earlier runs: who was eligible and listed, and the decisions.
 :mod:`hkc.history.migrate`         Upgrading older history stores in place, inside the opening transaction.
 :mod:`hkc.history.retention`       Retention: erase runs and person-level history older than the retention period.
@@ -15,7 +16,12 @@ directly.  What each module does:
 =================================  ============================================================
 """
 
-from hkc.history.causes import run_evidence
+from hkc.history.interventions import (
+    known_person_ids,
+    partner_person_ids,
+    record_interventions,
+    stored_interventions,
+)
 from hkc.history.listings import decisions_for_runs, recent_listings, recent_runs
 from hkc.history.retention import purge
 from hkc.history.review import compare_runs, explain_person
@@ -30,13 +36,16 @@ __all__ = [
     "compare_runs",
     "decisions_for_runs",
     "explain_person",
+    "known_person_ids",
     "metadata",
     "open_store",
+    "partner_person_ids",
     "purge",
     "recent_listings",
+    "record_interventions",
     "recent_runs",
     "render_subject_access",
-    "run_evidence",
     "runs",
+    "stored_interventions",
     "subject_access",
 ]

@@ -1,4 +1,4 @@
-"""The history store's tables: runs, scores, evidence, cohort, decisions, disclosures, purges."""
+"""The history store's tables: runs, scores, evidence, cohort, decisions, interventions, disclosures, purges."""
 
 from __future__ import annotations
 
@@ -105,6 +105,22 @@ decisions = sa.Table(
     sa.Column("row", sa.Integer),
 )
 
+interventions = sa.Table(
+    "interventions", metadata,
+    sa.Column("intervention_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("start_date", sa.String(10), nullable=False),
+    sa.Column("end_date", sa.String(10)),  # NULL while it runs
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("lead_agency", sa.String(128), nullable=False),
+    sa.Column("engagement", sa.String(16), nullable=False),
+    sa.Column("recorded_by", sa.String(128), nullable=False),
+    sa.Column("recorded_at", sa.String(32), nullable=False),
+    sa.Column("source_file", sa.String(255), nullable=False),
+    sa.Column("source_sha256", sa.String(64), nullable=False),
+    sa.Column("row", sa.Integer),
+)
+
 disclosures = sa.Table(
     "disclosures", metadata,
     sa.Column("disclosure_id", sa.Integer, primary_key=True, autoincrement=True),
@@ -147,6 +163,6 @@ ROW_TABLES = (scores, removed)
 
 OLD_INDEXES = {"ix_scores_run_id", "ix_scores_person_id", "ix_removed_run_id"}  # before the (run_id, person_id) ones
 
-RECORD_TABLES = (decisions, disclosures, disclosure_people, purges)
+RECORD_TABLES = (decisions, interventions, disclosures, disclosure_people, purges)
 
 AUDIENCES = ("police", "partner", "subject")

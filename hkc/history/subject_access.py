@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from hkc.history.interventions import stored_interventions
 from hkc.history.store import HistoryStore
 
 __all__ = ["subject_access", "render_subject_access"]
@@ -60,6 +61,10 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
     decisions = [{"meeting_date": r["meeting_date"], "as_of": r["as_of"], "decision": r["decision"],
                   "reason": r["reason"], "recorded_by": r["recorded_by"], "recorded_at": r["recorded_at"]}
                  for r in _records(held["decisions"])]
+    done = [{"start_date": r["start_date"], "end_date": r["end_date"], "type": r["type"],
+             "lead_agency": r["lead_agency"], "engagement": r["engagement"], "recorded_by": r["recorded_by"],
+             "recorded_at": r["recorded_at"], "source_file": r["source_file"]}
+            for r in _records(stored_interventions(store, [person_id]))]
     log = store.disclosures()
     unknowable = int(log["people_purged"].astype(bool).sum()) if len(log) else 0
     purges = [{"purged_at": r["purged_at"], "cutoff": r["cutoff"], "runs": r["runs"]} for r in _records(store.purges())]
@@ -68,10 +73,11 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
         "person_id": person_id,
         "generated_at": (generated_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "database": store.url,
-        "held": bool(runs or removals or disclosures or decisions),
+        "held": bool(runs or removals or disclosures or decisions or done),
         "listed": bool(listed_on),
         "listed_on": listed_on,
-        "runs": runs, "removals": removals, "disclosures": disclosures, "decisions": decisions, "purges": purges,
+        "runs": runs, "removals": removals, "disclosures": disclosures, "decisions": decisions, "interventions": done,
+        "purges": purges,
         "disclosures_without_people": unknowable,
     }
 
@@ -136,4 +142,11 @@ def render_subject_access(report: dict) -> str:
                        for d in report["decisions"]])
     else:
         out += ["No decisions recorded."]
+    out += ["", "## Interventions", ""]
+    if report.get("interventions"):
+        out += _table(["From", "To", "Type", "Lead agency", "Engagement", "Recorded by"],
+                      [[d["start_date"], d["end_date"] or "(running)", d["type"], d["lead_agency"], d["engagement"],
+                        d["recorded_by"]] for d in report["interventions"]])
+    else:
+        out += ["No interventions recorded."]
     return "\n".join(out) + "\n"

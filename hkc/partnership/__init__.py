@@ -6,6 +6,7 @@ directly.  What each module does:
 ====================================  ============================================================
 :mod:`hkc.partnership.decisions`      The decisions loop: read the meeting's decisions back from a partner workbook, all or nothing.
 :mod:`hkc.partnership.drawing`        The peer network drawn for the meeting pack: a small SVG of who is linked to whom, by pseudonym.
+:mod:`hkc.partnership.interventions`  Importing what the partnership did: an interventions file (CSV or XLSX), all rows or none.
 :mod:`hkc.partnership.partner_facts`  What the partner pack shows, as plain data: pseudonymised rows of allow-listed columns only.
 :mod:`hkc.partnership.partner_pack`   The partner pack: ``partner/cohort.html``, ``cohort.xlsx`` and ``cohort.csv``, pseudonymised throughout.
 :mod:`hkc.partnership.police_pack`    The readable pack for the partnership meeting: ``cohort.html`` and ``cohort.xlsx``.
@@ -15,6 +16,7 @@ directly.  What each module does:
 """
 
 from hkc.partnership.decisions import DecisionImportError, RowProblem, decision_history, import_decisions
+from hkc.partnership.interventions import InterventionImportError, import_interventions
 from hkc.partnership.partner_pack import allowed_columns, write_partner_pack
 from hkc.partnership.police_pack import pack_facts, write_html, write_xlsx
 from hkc.partnership.pseudonyms import (
@@ -28,12 +30,14 @@ from hkc.partnership.pseudonyms import (
 
 __all__ = [
     "DecisionImportError",
+    "InterventionImportError",
     "PseudonymKeyError",
     "RowProblem",
     "allowed_columns",
     "check_key",
     "decision_history",
     "import_decisions",
+    "import_interventions",
     "key_fingerprint",
     "pack_facts",
     "partner_key",
