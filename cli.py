@@ -251,18 +251,44 @@ def movement_cmd(from_: dt.date, to: dt.date, db: str | None, config: Path | Non
         click.echo(movement_report(change))
 
 
+def _consulter(by: str | None) -> str:
+    import getpass
+
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return "unknown"
+
+
+purpose_option = click.option(
+    "--purpose", help="Why you are consulting this record: one of [consultation] purposes in config (required; "
+                      "logged with who, when and which person).")
+consulter_option = click.option("--by", "by", help="Who is consulting the record (default: the login name).")
+
+
 @main.command()
 @click.argument("person_id")
 @run_option
+@purpose_option
+@consulter_option
 @db_option
 @config_option
 @json_option
-def explain(person_id: str, run: dt.date | None, db: str | None, config: Path | None, as_json: bool) -> None:
-    """Print every event behind one person's scores in a stored run."""
-    from hkc.history import explain_person
+def explain(person_id: str, run: dt.date | None, purpose: str | None, by: str | None, db: str | None,
+            config: Path | None, as_json: bool) -> None:
+    """Print every event behind one person's scores in a stored run (the consultation is logged)."""
+    from hkc.history import check_purpose, explain_person, log_consultation, open_store
     from hkc.report_text import explanation
 
-    info = explain_person(_store(db, config), person_id, as_of=run)
+    defs = _definitions(config)
+    purpose = check_purpose(purpose, defs.settings.consultation.purposes)
+    store = open_store(_db_url(db, defs), create=False)
+    stored = store.find_run(run)  # the run must exist before anything is logged or shown
+    log_consultation(store, person_id=person_id, action="explain", purpose=purpose, by=_consulter(by),
+                     run_as_of=stored.as_of)
+    info = explain_person(store, person_id, as_of=run)
     if as_json:
         _json(info)
     else:
@@ -440,19 +466,58 @@ def interventions_import(file: Path, by: str, db: str | None, config: Path | Non
 
 @main.command()
 @click.argument("person_id")
+@purpose_option
+@consulter_option
 @db_option
 @out_file_option("Write the answer here (Markdown, or JSON with --json) instead of to standard output.")
 @config_option
 @json_option
-def sar(person_id: str, db: str | None, out: Path | None, force: bool, config: Path | None, as_json: bool) -> None:
-    """Answer a subject-access request: lists, scores, evidence and every disclosure for one person."""
-    from hkc.history import database_file, open_store, render_subject_access, subject_access
+def sar(person_id: str, purpose: str | None, by: str | None, db: str | None, out: Path | None, force: bool,
+        config: Path | None, as_json: bool) -> None:
+    """Answer a subject-access request: lists, scores, evidence and every disclosure for one person (the
+    consultation and the answer are logged)."""
+    import hashlib
+
+    from hkc.history import (
+        check_purpose,
+        database_file,
+        log_consultation,
+        open_store,
+        render_subject_access,
+        subject_access,
+    )
     from hkc.outputs import check_output_file, json_text
 
-    url = _db_url(db, _definitions(config))
+    defs = _definitions(config)
+    purpose = check_purpose(purpose, defs.settings.consultation.purposes)
+    url = _db_url(db, defs)
     check_output_file(out, force=force, database=database_file(url))
-    answer = subject_access(open_store(url, create=False), person_id)
-    _emit(json_text(answer) if as_json else render_subject_access(answer), out, "subject-access answer")
+    store = open_store(url, create=False)
+    who = _consulter(by)
+    log_consultation(store, person_id=person_id, action="sar", purpose=purpose, by=who)
+    answer = subject_access(store, person_id)
+    text = json_text(answer) if as_json else render_subject_access(answer)
+    store.log_subject_answer(person_id, name=out.name if out else "subject-access answer",
+                             sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), by=who)
+    _emit(text, out, "subject-access answer")
+
+
+@main.command(name="log")
+@click.option("--person", help="Only consultations of this person's record.")
+@click.option("--by", "by", help="Only consultations by this name.")
+@db_option
+@config_option
+@json_option
+def log_cmd(person: str | None, by: str | None, db: str | None, config: Path | None, as_json: bool) -> None:
+    """The consultation log: who consulted whose record, when and why (never what was shown)."""
+    from hkc.history import consultation_log
+    from hkc.report_text import consultation_table
+
+    frame = consultation_log(_store(db, config), person_id=person, by=by)
+    if as_json:
+        _json(frame.where(frame.notna(), None).to_dict("records"))
+    else:
+        click.echo(consultation_table(frame))
 
 
 @main.command()

@@ -59,4 +59,4 @@ def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | 
     yield f"backtest:   hkc backtest {extract} --as-of {latest} --extract-date {latest} --out {out / 'backtest'}"
     top = second.members["person_id"].iloc[0] if len(second.members) else None
     if top is not None:
-        yield f"            hkc explain {top} --db {db_url}"
+        yield f"            hkc explain {top} --purpose 'case review' --db {db_url}"

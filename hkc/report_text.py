@@ -8,7 +8,7 @@ from hkc.extract import Extract
 from hkc.history import StoredRun
 
 __all__ = ["validation_summary", "refresh_summary", "history_table", "movement_report", "explanation",
-           "backtest_summary", "purge_summary"]
+           "backtest_summary", "purge_summary", "consultation_table"]
 
 FIRST_PROBLEMS = 10
 
@@ -144,3 +144,10 @@ def backtest_summary(result: dict) -> str:
             f"{result['n']:,} people scored, {result['positives']:,} with the outcome; k = {result['k']}")
     return head + "\n" + _table(["ranker", "ROC AUC", f"precision@{result['k']}", f"recall@{result['k']}", "Brier",
                                   "ECE"], rows)
+
+def consultation_table(frame) -> str:
+    """The consultation log as a table (``hkc log``)."""
+    if not len(frame):
+        return "no consultations logged"
+    rows = frame[["consulted_at", "consulted_by", "person_id", "action", "purpose", "run_as_of"]].fillna("").values
+    return _table(["when", "by", "person", "action", "purpose", "run"], rows.tolist())

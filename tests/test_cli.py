@@ -107,7 +107,7 @@ def test_refresh_history_explain_and_movement(runner, tiny, tmp_path, offline_co
     assert "definitions:" in second.stderr
     history = invoke(runner, "history", "--db", db)
     assert "2026-06-30" in history.output and "2026-09-30" in history.output
-    explained = invoke(runner, "explain", "P1", "--db", db)
+    explained = invoke(runner, "explain", "P1", "--purpose", "case review", "--db", db)
     assert "knife_possession" in explained.output and "convicted" in explained.output
     moved = invoke(runner, "movement", "--from", "2026Q2", "--to", "2026Q3", "--db", db)
     assert moved.exit_code == 0
@@ -131,7 +131,7 @@ def test_explain_unknown_run_is_a_clear_error(runner, tiny, tmp_path, offline_co
     db = f"sqlite:///{tmp_path / 'h.db'}"
     invoke(runner, "refresh", tiny, "--as-of", "2026-09-30", "--out", tmp_path / "q3", "--db", db,
            "--config", offline_config)
-    result = invoke(runner, "explain", "P1", "--run", "2025-01-01", "--db", db)
+    result = invoke(runner, "explain", "P1", "--run", "2025-01-01", "--purpose", "case review", "--db", db)
     assert result.exit_code == 2
     assert "error: no run with as-of date 2025-01-01" in result.stderr
 

@@ -78,7 +78,7 @@ def test_partner_pack_from_a_refresh_holds_no_source_id_and_decisions_come_back(
     police = (tmp_path / str(Q3) / "cohort.csv").read_text()
     row = next(line for line in police.splitlines() if line.startswith("1,") or "NOMINAL-10001" in line)
     assert "NOMINAL-10001" in row and "decline" in row  # declined, still listed, marked
-    sar = cli("sar", "NOMINAL-10001", "--db", db, "--config", offline_config)
+    sar = cli("sar", "NOMINAL-10001", "--purpose", "subject access request", "--db", db, "--config", offline_config)
     assert sar.exit_code == 0
     assert "2026-06-30" in sar.output and "2026-09-30" in sar.output and "partner" in sar.output
 

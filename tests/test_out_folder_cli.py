@@ -175,7 +175,7 @@ def stored(site):
 
 
 FILE_COMMANDS = {
-    "sar": lambda s, out: ["sar", "P1", "--db", s.url, "--out", out, "--config", s.config],
+    "sar": lambda s, out: ["sar", "P1", "--purpose", "audit", "--db", s.url, "--out", out, "--config", s.config],
     "transparency": lambda s, out: ["transparency", "--db", s.url, "--out", out, "--config", s.config],
 }
 

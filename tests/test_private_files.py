@@ -91,7 +91,7 @@ def test_every_command_writes_privately_a_subject_access_answer_and_an_audit(tmp
     refresh(tmp_path)
     runner = CliRunner()
     answer = tmp_path / "answers" / "P1.txt"
-    sar = runner.invoke(main, ["sar", "P1", "--db", f"sqlite:///{tmp_path / 'db' / 'h.db'}", "--out", str(answer)])
+    sar = runner.invoke(main, ["sar", "P1", "--purpose", "audit", "--db", f"sqlite:///{tmp_path / 'db' / 'h.db'}", "--out", str(answer)])
     assert sar.exit_code == 0, sar.output
     assert stat.S_IMODE(answer.stat().st_mode) == 0o600
     scored = tmp_path / "scored.csv"

@@ -46,6 +46,7 @@ from hkc.definitions.model_spec import (
 )
 from hkc.definitions.settings import (
     CohortSettings,
+    ConsultationSettings,
     DatabaseSettings,
     DataSettings,
     EligibilitySettings,
@@ -73,6 +74,7 @@ __all__ = [
     "CalibrationSettings",
     "Catalogue",
     "CohortSettings",
+    "ConsultationSettings",
     "DEFAULT_LABELS",
     "DataSettings",
     "DatabaseSettings",

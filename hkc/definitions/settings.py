@@ -220,6 +220,15 @@ class InterventionSettings:
 
 
 @dataclass(frozen=True)
+class ConsultationSettings:
+    purposes: tuple[str, ...] = field(
+        default=("case review", "meeting preparation", "subject access request", "challenge or correction",
+                 "data quality check", "audit"),
+        metadata=doc("why a person's record may be consulted: `hkc explain` and `hkc sar` require one of these as "
+                      "--purpose, and the consultation log keeps it"))
+
+
+@dataclass(frozen=True)
 class RetentionSettings:
     days: int = field(default=730, metadata=doc("runs and person-level history older than this are purged by "
                                                  "`hkc purge`", min=1, max=DAYS_MAX))
@@ -259,6 +268,8 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings, metadata=doc("how long history is kept"))
     interventions: InterventionSettings = field(default_factory=InterventionSettings,
                                                 metadata=doc("what the partnership records it did"))
+    consultation: ConsultationSettings = field(default_factory=ConsultationSettings,
+                                               metadata=doc("why a person's record may be consulted"))
     model: ModelSettings = field(default_factory=ModelSettings, metadata=doc("the optional calibrated model"))
     path: Path | None = field(default=None, compare=False, metadata=doc("file loaded (not a key)"))
     sha256: str = field(default="", compare=False, metadata=doc("hash of the file (not a key)"))

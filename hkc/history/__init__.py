@@ -4,6 +4,7 @@ The face of the package: other packages import from here; modules inside it impo
 directly.  What each module does:
 
 =================================  ============================================================
+:mod:`hkc.history.consultations`   The consultation log: who consulted whose record, when and why.
 :mod:`hkc.history.detail`          The detail codec: a run's contributions and evidence as zstd Parquet chunks inside the database.
 :mod:`hkc.history.interventions`   The interventions record: what the partnership did, for whom, from when.
 :mod:`hkc.history.listings`        What the audit reads of earlier runs: who was eligible and listed, and the decisions.
@@ -16,6 +17,7 @@ directly.  What each module does:
 =================================  ============================================================
 """
 
+from hkc.history.consultations import check_purpose, consultation_log, log_consultation
 from hkc.history.interventions import (
     known_person_ids,
     partner_person_ids,
@@ -33,10 +35,13 @@ __all__ = [
     "database_file",
     "HistoryStore",
     "StoredRun",
+    "check_purpose",
     "compare_runs",
+    "consultation_log",
     "decisions_for_runs",
     "explain_person",
     "known_person_ids",
+    "log_consultation",
     "metadata",
     "open_store",
     "partner_person_ids",

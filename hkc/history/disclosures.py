@@ -54,6 +54,17 @@ class DisclosureLog:
                                f"({str(exc).splitlines()[0]}); nothing was changed") from None
         return int(disclosure_id)
 
+    def log_subject_answer(self, person_id: str, *, name: str, sha256: str, by: str) -> int:
+        """Record that a subject-access answer (``name``, its SHA-256) was given to the person it is about
+        (audience ``subject``, no run); returns the ``disclosure_id``."""
+        values, people = self._disclosure("subject", {name: sha256}, [person_id], by, None)
+        try:
+            with self.engine.begin() as conn:
+                return self._insert_disclosure(conn, values | {"run_id": None, "as_of": None}, people)
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"history database {self.url}: could not log the subject-access answer "
+                               f"({str(exc).splitlines()[0]}); the answer was not given") from None
+
     @staticmethod
     def _disclosure(audience: str, files: dict[str, str], person_ids, by: str,
                     when: dt.datetime | str | None) -> tuple[dict, list[str]]:

@@ -4,7 +4,7 @@ The Information Commissioner found no retention period for the Gangs Matrix, and
 kept of people who had been removed.  :func:`purge` deletes, in ONE transaction, every run whose
 as-of date is before ``today - older_than_days`` with all its person-level rows (scores,
 contributions, evidence, removed), the decisions made on those runs or at meetings before the
-cut-off, the interventions that ended before it, and the list of people in disclosures of those runs or made before the cut-off.  The
+cut-off, the interventions that ended before it, the consultation log before it, and the list of people in disclosures of those runs or made before the cut-off.  The
 disclosure entries themselves stay (when, to whom, how many people, file hashes) with their people
 marked purged.  The purge is logged with counts and the date range only: no id and no content of
 what was erased is kept.  On SQLite, deleted rows are overwritten (``secure_delete``) and the file
@@ -26,6 +26,7 @@ from hkc.errors import HistoryError
 from hkc.history.schema import (
     DETAIL_TABLES,
     PERSON_TABLES,
+    consultations,
     decisions,
     disclosure_people,
     disclosures,
@@ -71,6 +72,10 @@ def purge(store: HistoryStore, *, older_than_days: int, today: dt.date, by: str,
             rows["decisions"] = _count(conn, decisions, where)
             if not dry_run:
                 conn.execute(decisions.delete().where(where))
+            where = consultations.c.consulted_at < cutoff  # the consultation log is kept as long as the runs
+            rows["consultations"] = _count(conn, consultations, where)
+            if not dry_run:
+                conn.execute(consultations.delete().where(where))
             # an intervention that ended before the cut-off (one still running is kept)
             where = interventions.c.end_date.is_not(None) & (interventions.c.end_date < cutoff)
             rows["interventions"] = _count(conn, interventions, where)

@@ -121,6 +121,17 @@ interventions = sa.Table(
     sa.Column("row", sa.Integer),
 )
 
+consultations = sa.Table(  # who looked at whose record, when and why (DPA 2018 s.62); never what was shown
+    "consultations", metadata,
+    sa.Column("consultation_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("consulted_at", sa.String(32), nullable=False),
+    sa.Column("consulted_by", sa.String(128), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("purpose", sa.String(128), nullable=False),
+    sa.Column("run_as_of", sa.String(10)),
+)
+
 disclosures = sa.Table(
     "disclosures", metadata,
     sa.Column("disclosure_id", sa.Integer, primary_key=True, autoincrement=True),
@@ -163,6 +174,6 @@ ROW_TABLES = (scores, removed)
 
 OLD_INDEXES = {"ix_scores_run_id", "ix_scores_person_id", "ix_removed_run_id"}  # before the (run_id, person_id) ones
 
-RECORD_TABLES = (decisions, interventions, disclosures, disclosure_people, purges)
+RECORD_TABLES = (decisions, interventions, consultations, disclosures, disclosure_people, purges)
 
 AUDIENCES = ("police", "partner", "subject")

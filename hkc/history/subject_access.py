@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from hkc.history.consultations import consultation_log
 from hkc.history.interventions import stored_interventions
 from hkc.history.store import HistoryStore
 
@@ -65,6 +66,9 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
              "lead_agency": r["lead_agency"], "engagement": r["engagement"], "recorded_by": r["recorded_by"],
              "recorded_at": r["recorded_at"], "source_file": r["source_file"]}
             for r in _records(stored_interventions(store, [person_id]))]
+    consulted = [{"consulted_at": r["consulted_at"], "by": r["consulted_by"], "action": r["action"],
+                  "purpose": r["purpose"], "run_as_of": r["run_as_of"]}
+                 for r in _records(consultation_log(store, person_id=person_id))]
     log = store.disclosures()
     unknowable = int(log["people_purged"].astype(bool).sum()) if len(log) else 0
     purges = [{"purged_at": r["purged_at"], "cutoff": r["cutoff"], "runs": r["runs"]} for r in _records(store.purges())]
@@ -77,6 +81,7 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
         "listed": bool(listed_on),
         "listed_on": listed_on,
         "runs": runs, "removals": removals, "disclosures": disclosures, "decisions": decisions, "interventions": done,
+        "consultations": consulted,
         "purges": purges,
         "disclosures_without_people": unknowable,
     }
@@ -142,6 +147,13 @@ def render_subject_access(report: dict) -> str:
                        for d in report["decisions"]])
     else:
         out += ["No decisions recorded."]
+    out += ["", "## Who consulted this record", ""]
+    if report.get("consultations"):
+        out += _table(["When", "By", "Action", "Purpose", "Run"],
+                      [[c["consulted_at"], c["by"], c["action"], c["purpose"], c["run_as_of"] or ""]
+                       for c in report["consultations"]])
+    else:
+        out += ["No consultation of this record is logged."]
     out += ["", "## Interventions", ""]
     if report.get("interventions"):
         out += _table(["From", "To", "Type", "Lead agency", "Engagement", "Recorded by"],
