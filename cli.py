@@ -279,7 +279,7 @@ consulter_option = click.option("--by", "by", help="Who is consulting the record
 def explain(person_id: str, run: dt.date | None, purpose: str | None, by: str | None, db: str | None,
             config: Path | None, as_json: bool) -> None:
     """Print every event behind one person's scores in a stored run (the consultation is logged)."""
-    from hkc.history import check_purpose, explain_person, log_consultation, open_store
+    from hkc.history import check_purpose, explain_person, log_consultation, open_store, person_rights, rights_lines
     from hkc.report_text import explanation
 
     defs = _definitions(config)
@@ -289,10 +289,13 @@ def explain(person_id: str, run: dt.date | None, purpose: str | None, by: str | 
     log_consultation(store, person_id=person_id, action="explain", purpose=purpose, by=_consulter(by),
                      run_as_of=stored.as_of)
     info = explain_person(store, person_id, as_of=run)
+    info["rights"] = person_rights(store, person_id)
     if as_json:
         _json(info)
     else:
         click.echo(explanation(info))
+        for line in rights_lines(info["rights"]):
+            click.echo(line)
 
 
 @main.command()
@@ -500,6 +503,81 @@ def sar(person_id: str, purpose: str | None, by: str | None, db: str | None, out
     store.log_subject_answer(person_id, name=out.name if out else "subject-access answer",
                              sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), by=who)
     _emit(text, out, "subject-access answer")
+
+
+@main.group()
+def person() -> None:
+    """One person's rights: challenge their listing, correct a wrong event."""
+
+
+def _person_done(data: dict, as_json: bool, line: str) -> None:
+    if as_json:
+        _json(data)
+    else:
+        click.echo(line)
+
+
+@person.command(name="challenge")
+@click.argument("person_id")
+@click.option("--reason", required=True, help="What is disputed, in words.")
+@click.option("--by", "by", required=True, help="Who records the challenge.")
+@db_option
+@config_option
+@json_option
+def person_challenge(person_id: str, reason: str, by: str, db: str | None, config: Path | None, as_json: bool) -> None:
+    """Record a challenge to a person's listing; it stays open until `hkc person resolve` records its outcome."""
+    from hkc.history import raise_challenge
+
+    challenge_id = raise_challenge(_store(db, config), person_id, reason=reason, by=by)
+    _person_done({"challenge_id": challenge_id, "person_id": person_id, "status": "open"}, as_json,
+                 f"challenge {challenge_id} recorded for {person_id}: open until its outcome is recorded "
+                 f"(hkc person resolve {person_id} --outcome upheld|rejected|withdrawn --note TEXT --by NAME); "
+                 f"the next refresh marks the person as under challenge")
+
+
+@person.command(name="resolve")
+@click.argument("person_id")
+@click.option("--outcome", required=True, type=click.Choice(["upheld", "rejected", "withdrawn"]))
+@click.option("--note", required=True, help="Why, in words.")
+@click.option("--by", "by", required=True, help="Who records the outcome.")
+@db_option
+@config_option
+@json_option
+def person_resolve(person_id: str, outcome: str, note: str, by: str, db: str | None, config: Path | None,
+                   as_json: bool) -> None:
+    """Record the outcome of a person's open challenge."""
+    from hkc.history import resolve_challenge
+
+    challenge_id = resolve_challenge(_store(db, config), person_id, outcome=outcome, note=note, by=by)
+    _person_done({"challenge_id": challenge_id, "person_id": person_id, "status": outcome}, as_json,
+                 f"challenge {challenge_id} for {person_id}: {outcome}")
+
+
+@person.command(name="rectify")
+@click.argument("person_id")
+@click.option("--event", "event_id", required=True, help="The event shown to be wrong (its event_id).")
+@click.option("--reason", required=True, help="Why the event is wrong, in words.")
+@click.option("--by", "by", required=True, help="Who records the correction.")
+@click.option("--lift", is_flag=True, help="Lift the exclusion: the source record has been corrected.")
+@db_option
+@config_option
+@json_option
+def person_rectify(person_id: str, event_id: str, reason: str, by: str, lift: bool, db: str | None,
+                   config: Path | None, as_json: bool) -> None:
+    """Exclude an event shown to be wrong from every later refresh (or lift the exclusion with --lift)."""
+    from hkc.history import exclude_event, lift_exclusion
+
+    store = _store(db, config)
+    if lift:
+        lift_exclusion(store, person_id, event_id=event_id, reason=reason, by=by)
+        _person_done({"person_id": person_id, "event_id": event_id, "status": "lifted"}, as_json,
+                     f"event {event_id} of {person_id} counts again from the next refresh")
+        return
+    exclusion_id = exclude_event(store, person_id, event_id=event_id, reason=reason, by=by)
+    _person_done({"exclusion_id": exclusion_id, "person_id": person_id, "event_id": event_id, "status": "excluded"},
+                 as_json, f"event {event_id} of {person_id} is excluded from scoring from the next refresh on, "
+                          f"until lifted (hkc person rectify {person_id} --event {event_id} --lift --reason TEXT "
+                          f"--by NAME)")
 
 
 @main.command(name="log")

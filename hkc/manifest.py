@@ -84,6 +84,7 @@ class RunManifest:
     stages_seconds: dict[str, float] | None = field(default=None)
     permissions: dict[str, str] | None = None  # the modes of what the run wrote: folders, files
     chance: dict[str, Any] | None = None  # the list against chance on the extract's own history (hkc.model.chance)
+    excluded_events: int = 0  # events kept out of this run as shown to be wrong (hkc person rectify)
 
 
     def as_dict(self) -> dict[str, Any]:

@@ -88,6 +88,7 @@ class Extract:
     sha256: dict[str, str]
     extra_columns: dict[str, list[str]] = field(default_factory=dict)
     extract_date: dt.date | None = None
+    excluded_events: int = 0  # events left out by the refresh as shown to be wrong (hkc person rectify)
 
     def reconciles(self) -> bool:
         return all(c["read"] == c["used"] + c["rejected"] for c in self.counts.values())

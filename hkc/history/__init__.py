@@ -11,6 +11,7 @@ directly.  What each module does:
 :mod:`hkc.history.migrate`         Upgrading older history stores in place, inside the opening transaction.
 :mod:`hkc.history.retention`       Retention: erase runs and person-level history older than the retention period.
 :mod:`hkc.history.review`          Questions asked of the history: what moved between two refreshes, and why one person scores.
+:mod:`hkc.history.rights`          One person's rights: a challenge and its outcome; an event excluded from scoring as wrong.
 :mod:`hkc.history.schema`          The history store's tables: runs, scores, evidence, cohort, decisions, disclosures, purges.
 :mod:`hkc.history.store`           The history store: every refresh, its scores, evidence and cohort, in one database.
 :mod:`hkc.history.subject_access`  Subject access: everything the history holds about one person, and everyone it went to.
@@ -27,11 +28,33 @@ from hkc.history.interventions import (
 from hkc.history.listings import decisions_for_runs, recent_listings, recent_runs
 from hkc.history.retention import purge
 from hkc.history.review import compare_runs, explain_person
+from hkc.history.rights import (
+    OUTCOMES,
+    active_exclusions,
+    challenges_of,
+    exclude_event,
+    exclusions_of,
+    lift_exclusion,
+    person_rights,
+    raise_challenge,
+    resolve_challenge,
+    rights_lines,
+)
 from hkc.history.schema import metadata, runs
 from hkc.history.store import HistoryStore, StoredRun, database_file, open_store
 from hkc.history.subject_access import render_subject_access, subject_access
 
 __all__ = [
+    "rights_lines",
+    "person_rights",
+    "resolve_challenge",
+    "raise_challenge",
+    "lift_exclusion",
+    "exclusions_of",
+    "exclude_event",
+    "challenges_of",
+    "active_exclusions",
+    "OUTCOMES",
     "database_file",
     "HistoryStore",
     "StoredRun",

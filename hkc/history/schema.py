@@ -121,6 +121,32 @@ interventions = sa.Table(
     sa.Column("row", sa.Integer),
 )
 
+challenges = sa.Table(  # a person's challenge to their listing, and its recorded outcome
+    "challenges", metadata,
+    sa.Column("challenge_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("raised_at", sa.String(32), nullable=False),
+    sa.Column("raised_by", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("outcome", sa.String(16)),  # NULL while open: upheld, rejected or withdrawn
+    sa.Column("outcome_at", sa.String(32)),
+    sa.Column("outcome_by", sa.String(128)),
+    sa.Column("outcome_note", sa.Text),
+)
+
+exclusions = sa.Table(  # an event shown to be wrong, kept out of scoring until the source record is corrected
+    "exclusions", metadata,
+    sa.Column("exclusion_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("event_id", sa.String(64), nullable=False, index=True),
+    sa.Column("excluded_at", sa.String(32), nullable=False),
+    sa.Column("excluded_by", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("lifted_at", sa.String(32)),  # NULL while the exclusion holds
+    sa.Column("lifted_by", sa.String(128)),
+    sa.Column("lifted_reason", sa.Text),
+)
+
 consultations = sa.Table(  # who looked at whose record, when and why (DPA 2018 s.62); never what was shown
     "consultations", metadata,
     sa.Column("consultation_id", sa.Integer, primary_key=True, autoincrement=True),
@@ -174,6 +200,7 @@ ROW_TABLES = (scores, removed)
 
 OLD_INDEXES = {"ix_scores_run_id", "ix_scores_person_id", "ix_removed_run_id"}  # before the (run_id, person_id) ones
 
-RECORD_TABLES = (decisions, interventions, consultations, disclosures, disclosure_people, purges)
+RECORD_TABLES = (decisions, interventions, challenges, exclusions, consultations, disclosures, disclosure_people,
+                 purges)
 
 AUDIENCES = ("police", "partner", "subject")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from hkc.history.consultations import consultation_log
 from hkc.history.interventions import stored_interventions
+from hkc.history.rights import person_rights, rights_lines
 from hkc.history.store import HistoryStore
 
 __all__ = ["subject_access", "render_subject_access"]
@@ -69,6 +70,7 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
     consulted = [{"consulted_at": r["consulted_at"], "by": r["consulted_by"], "action": r["action"],
                   "purpose": r["purpose"], "run_as_of": r["run_as_of"]}
                  for r in _records(consultation_log(store, person_id=person_id))]
+    rights = person_rights(store, person_id)
     log = store.disclosures()
     unknowable = int(log["people_purged"].astype(bool).sum()) if len(log) else 0
     purges = [{"purged_at": r["purged_at"], "cutoff": r["cutoff"], "runs": r["runs"]} for r in _records(store.purges())]
@@ -77,11 +79,12 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
         "person_id": person_id,
         "generated_at": (generated_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "database": store.url,
-        "held": bool(runs or removals or disclosures or decisions or done),
+        "held": bool(runs or removals or disclosures or decisions or done or rights["challenges"]
+                     or rights["exclusions"]),
         "listed": bool(listed_on),
         "listed_on": listed_on,
         "runs": runs, "removals": removals, "disclosures": disclosures, "decisions": decisions, "interventions": done,
-        "consultations": consulted,
+        "consultations": consulted, "challenges": rights["challenges"], "exclusions": rights["exclusions"],
         "purges": purges,
         "disclosures_without_people": unknowable,
     }
@@ -147,6 +150,11 @@ def render_subject_access(report: dict) -> str:
                        for d in report["decisions"]])
     else:
         out += ["No decisions recorded."]
+    out += ["", "## Challenges and corrections", ""]
+    if report.get("challenges") or report.get("exclusions"):
+        out += [f"- {line}" for line in rights_lines(report)[1:]]
+    else:
+        out += ["No challenge or correction recorded."]
     out += ["", "## Who consulted this record", ""]
     if report.get("consultations"):
         out += _table(["When", "By", "Action", "Purpose", "Run"],

@@ -16,7 +16,8 @@ __all__ = ["COHORT_COLUMNS", "SCORES_COLUMNS", "cohort_frame", "scores_frame", "
 
 COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "age", "sex", "ethnicity", "area",
                   "movement", "rationale", "vulnerability_band", "vulnerability_rationale", "latest_weapon_date",
-                  "peer_group", "decisions", "latest_decision", "latest_meeting_date", "latest_reason", "declined"]
+                  "peer_group", "decisions", "latest_decision", "latest_meeting_date", "latest_reason", "declined",
+                  "under_challenge"]
 SCORES_COLUMNS = ["person_id", "risk_score", "vulnerability_score", "eligible", "in_cohort", "priority_rank",
                   "reason", "age", "sex", "ethnicity", "area"]
 
@@ -60,8 +61,10 @@ def scores_frame(scored: ScoreResult, ranked: pd.DataFrame, members: pd.DataFram
     return frame.sort_values("person_id", kind="stable")[SCORES_COLUMNS].reset_index(drop=True)
 
 
-def with_peers_and_decisions(members: pd.DataFrame, peer_map: PeerMap, decisions: pd.DataFrame) -> pd.DataFrame:
-    """Each member's peer group and decision history (a declined member stays listed, marked)."""
+def with_peers_and_decisions(members: pd.DataFrame, peer_map: PeerMap, decisions: pd.DataFrame,
+                             challenged: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
+    """Each member's peer group and decision history (a declined member stays listed, marked), and whether
+    their listing is under an open challenge (``hkc person challenge``)."""
     members = members.copy()
     groups = peer_map.peer_groups.drop_duplicates("person_id").set_index("person_id")["peer_group"]
     members["peer_group"] = members["person_id"].map(groups).astype(object).fillna("")
@@ -70,6 +73,7 @@ def with_peers_and_decisions(members: pd.DataFrame, peer_map: PeerMap, decisions
         members[col] = members["person_id"].map(history[col]) if col in history else None
     members["decisions"] = members["decisions"].fillna(0).astype(int)
     members["declined"] = members["declined"].fillna(False).astype(bool)
+    members["under_challenge"] = members["person_id"].astype(str).isin(set(challenged))
     return members[COHORT_COLUMNS]
 
 

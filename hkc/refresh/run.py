@@ -32,6 +32,8 @@ from hkc.extract import Extract, check_capacity, load_extract, probe_extract
 from hkc.frames import isin
 from hkc.history import (
     HistoryStore,
+    active_exclusions,
+    challenges_of,
     database_file,
     decisions_for_runs,
     open_store,
@@ -189,12 +191,33 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
                           catalogue=definitions.catalogue, as_of=as_of)
     decisions = decision_history(store, members["person_id"].tolist() + peer_map.periphery["person_id"].tolist())
     run = Listing(extract=extract, scored=scored, chosen=chosen, previous=previous, peer_map=peer_map,
-                  members=with_peers_and_decisions(members, peer_map, decisions), gone=gone, decisions=decisions)
+                  members=with_peers_and_decisions(members, peer_map, decisions, challenged=_challenged(store)),
+                  gone=gone, decisions=decisions)
     if settings.model.enabled:
         run.members, run.model_note, run.model_audit = stages.run(
             "model", "adding the champion model's probabilities", _with_model, run.members, extract, definitions, as_of)
         stages.progress(run.model_note)
     return run
+
+
+def _challenged(store: HistoryStore) -> set[str]:
+    """Everyone with an open challenge to their listing."""
+    held = challenges_of(store)
+    return set(held.loc[held["outcome"].isna(), "person_id"].astype(str)) if len(held) else set()
+
+
+def _without_excluded(extract: Extract, excluded: pd.DataFrame, say: Say) -> Extract:
+    """The extract without the events excluded as wrong (``hkc person rectify``): they count nowhere in this
+    run — not in the scores, the audit or the backtest — until the exclusion is lifted."""
+    if not len(excluded) or not len(extract.events):
+        return extract
+    events = extract.events
+    key = events["person_id"].astype(str) + "\x1f" + events["event_id"].astype(str)
+    wrong = set(excluded["person_id"].astype(str) + "\x1f" + excluded["event_id"].astype(str))
+    drop = key.isin(wrong).to_numpy()
+    if drop.any():
+        say(f"{int(drop.sum())} event(s) excluded from scoring as shown to be wrong (hkc person rectify)")
+    return dataclasses.replace(extract, events=events[~drop].reset_index(drop=True), excluded_events=int(drop.sum()))
 
 
 def _audit(run: Listing, definitions: Definitions, spec: AuditSpec, as_of: dt.date,
@@ -239,7 +262,7 @@ def _manifest(data_dir: str | Path, run: Listing, *, audit: dict, partner_audit:
                            summary=flag_summary(partner_audit["flags"]),
                            flagged=tuple(f["text"] for f in partner_audit["flags"])),
         hkc_version=__version__, git_commit=git_commit(), python=platform.python_version(), database=store.url,
-        started_at=started, chance=audit.get("chance"))
+        started_at=started, chance=audit.get("chance"), excluded_events=extract.excluded_events)
 
 
 def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions, db_url: str,
@@ -253,6 +276,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     store = _open_history(db_url, out, say)
     extract = stages.run("validate", "loading and validating the extract", load_extract, data_dir,
                          catalogue=definitions.catalogue, extract_date=day, progress=say)
+    extract = _without_excluded(extract, active_exclusions(store), say)
     first = extract.events["date"].min() if len(extract.events) else None
     if first is not None and pd.Timestamp(as_of) < first:
         raise HkcError(AS_OF_BEFORE_EVENTS.format(as_of=as_of, first=first.date()))
