@@ -240,11 +240,13 @@ def history(db: str | None, config: Path | None, as_json: bool) -> None:
 @config_option
 @json_option
 def movement_cmd(from_: dt.date, to: dt.date, db: str | None, config: Path | None, as_json: bool) -> None:
-    """Entries, exits and RAG changes between two stored refreshes."""
-    from hkc.history import compare_runs
+    """Entries, exits and RAG changes between two stored refreshes, each move down with its cause."""
+    from hkc.history import compare_runs, open_store
     from hkc.report_text import movement_report
 
-    change = compare_runs(_store(db, config), from_, to)
+    defs = _definitions(config)
+    change = compare_runs(open_store(_db_url(db, defs), create=False), from_, to, catalogue=defs.catalogue,
+                          non_qualifying_outcomes=defs.settings.eligibility.non_qualifying_outcomes)
     if as_json:
         _json(change)
     else:

@@ -80,25 +80,50 @@ def purge_summary(result: dict) -> str:
 
 
 def movement_report(change: dict) -> str:
-    share = change["share_reduced_or_removed"]
+    """Entries, exits and RAG changes, with the headline split by cause (:func:`hkc.history.compare_runs`).
+
+    Decay, the cut-off and re-keying are said in words not to be evidence that anything worked; the
+    old single share stays only as a labelled line beside the split.
+    """
+    share, split, n = change["share_reduced_or_removed"], change["causes"], change["before_size"]
     lines = [
-        f"cohort {change['from']} ({change['before_size']}) -> {change['to']} ({change['after_size']})",
+        f"cohort {change['from']} ({n}) -> {change['to']} ({change['after_size']})",
         f"entries: {len(change['entries'])}; exits: {change['removed']}; RAG reduced: {change['rag_reduced']}, "
         f"raised: {change['rag_raised']}, unchanged: {change['rag_same']}",
-        "share of the earlier cohort whose RAG reduced or who were removed: "
-        + ("n/a (empty cohort)" if share is None else f"{share:.0%} ({change['rag_reduced'] + change['removed']} "
-                                                      f"of {change['before_size']})"),
     ]
+    if not n:
+        lines.append("why people moved down or off the list: n/a (the earlier cohort was empty)")
+    else:
+        rows = [(split["words"][c], split["counts"][c], f"{split['shares'][c]:.0%}",
+                 "not evidence that anything worked" if c in split["not_evidence"] else "")
+                for c in split["order"] if split["counts"][c]]
+        lines += ["", f"why {split['total']} of the {n} people listed on {change['from']} had their RAG reduced or "
+                      f"left the list (one cause each; share of the {n}):"]
+        if rows:
+            lines.append(_table(["cause", "people", "share", ""], rows))
+        lines.append(f"{split['not_evidence_count']} of the {split['total']} moved through time alone (scores decay), "
+                     "being overtaken at the cut-off, or an identity change: those would happen if nothing had been "
+                     "done, so they are not evidence that anything worked.")
+        rules = split["no_longer_eligible_by_rule"]
+        if rules["age"]:
+            lines.append(f"of the {split['counts']['no_longer_eligible']} no longer eligible, {rules['age']} passed the "
+                         "age limit: that too would happen if nothing had been done.")
+        lines.append("the old single figure, which counts decay and overtaking as success (share of the earlier "
+                     f"cohort whose RAG reduced or who were removed): {share:.0%} ({split['total']} of {n})")
+    if change.get("catalogue", {}).get("text"):
+        lines.append(change["catalogue"]["text"])
     if change["entries"]:
         lines += ["", "entries:", _table(["person_id", "rank", "rag", "risk"],
                                          [(e["person_id"], e["rank"], e["rag"], e["risk_score"]) for e in change["entries"]])]
     if change["exits"]:
-        lines += ["", "exits:", _table(["person_id", "was rank", "was rag", "reason"],
-                                       [(e["person_id"], e["rank"], e["rag"], e["reason"]) for e in change["exits"]])]
+        lines += ["", "exits:", _table(["person_id", "was rank", "was rag", "cause", "why"],
+                                       [(e["person_id"], e["rank"], e["rag"], e["cause"], e["cause_text"])
+                                        for e in change["exits"]])]
     moved = [c for c in change["rag_changes"] if c["change"] != "same"]
     if moved:
-        lines += ["", "RAG changes:", _table(["person_id", "before", "after", "change"],
-                                             [(c["person_id"], c["rag_before"], c["rag_after"], c["change"]) for c in moved])]
+        lines += ["", "RAG changes:", _table(["person_id", "before", "after", "change", "cause", "why"],
+                                             [(c["person_id"], c["rag_before"], c["rag_after"], c["change"],
+                                               c.get("cause") or "", c.get("cause_text") or "") for c in moved])]
     return "\n".join(lines)
 
 
@@ -144,6 +169,7 @@ def backtest_summary(result: dict) -> str:
             f"{result['n']:,} people scored, {result['positives']:,} with the outcome; k = {result['k']}")
     return head + "\n" + _table(["ranker", "ROC AUC", f"precision@{result['k']}", f"recall@{result['k']}", "Brier",
                                   "ECE"], rows)
+
 
 def consultation_table(frame) -> str:
     """The consultation log as a table (``hkc log``)."""

@@ -190,7 +190,7 @@ def test_movement_json_holds_the_entries_exits_and_rag_changes_of_the_two_lists(
 
 def test_explain_json_holds_the_score_and_every_point_behind_it(stored):
     top = cohort(stored, UNTIL).iloc[0]
-    data = as_json("explain", top["person_id"], "--run", "2026Q3", "--db", stored["url"], "--json")
+    data = as_json("explain", top["person_id"], "--run", "2026Q3", "--purpose", "audit", "--db", stored["url"], "--json")
     assert data["score"]["risk_score"] == pytest.approx(top["risk_score"])
     risk = [c["points"] for c in data["contributions"] if c["axis"] == "risk"]
     assert round(sum(risk), 1) == pytest.approx(top["risk_score"])
@@ -202,7 +202,7 @@ def test_explain_json_holds_the_score_and_every_point_behind_it(stored):
 def test_sar_json_lists_every_run_that_listed_the_person(stored):
     before, after = cohort(stored, Q2), cohort(stored, UNTIL)
     leaver = sorted(set(before["person_id"]) - set(after["person_id"]))[0]
-    data = as_json("sar", leaver, "--db", stored["url"], "--json")
+    data = as_json("sar", leaver, "--purpose", "subject access request", "--db", stored["url"], "--json")
     assert data["person_id"] == leaver and data["listed"]
     assert data["listed_on"] == ["2026-06-30"]
     scores = pd.read_parquet(stored["root"] / str(Q2) / "scores.parquet")

@@ -4,6 +4,7 @@ The face of the package: other packages import from here; modules inside it impo
 directly.  What each module does:
 
 =================================  ============================================================
+:mod:`hkc.history.causes`          Reading what the movement causes need from the history: a run's evidence for some people, in one pass.
 :mod:`hkc.history.consultations`   The consultation log: who consulted whose record, when and why.
 :mod:`hkc.history.detail`          The detail codec: a run's contributions and evidence as zstd Parquet chunks inside the database.
 :mod:`hkc.history.interventions`   The interventions record: what the partnership did, for whom, from when.
@@ -18,6 +19,7 @@ directly.  What each module does:
 =================================  ============================================================
 """
 
+from hkc.history.causes import run_evidence
 from hkc.history.consultations import check_purpose, consultation_log, log_consultation
 from hkc.history.interventions import (
     known_person_ids,
@@ -73,6 +75,7 @@ __all__ = [
     "record_interventions",
     "recent_runs",
     "render_subject_access",
+    "run_evidence",
     "runs",
     "stored_interventions",
     "subject_access",

@@ -3,16 +3,25 @@
 The face of the package: other packages import from here; modules inside it import each other
 directly.  What each module does:
 
-==========================  ============================================================
-:mod:`hkc.matrix.cohort`    The ranked cohort: who is listed, in what order, with which RAG band, and what moved.
-:mod:`hkc.matrix.features`  Features as of a date: the points every event earns, and their sum per person and indicator.
-:mod:`hkc.matrix.outcomes`  The outcome label: who had a knife-related event as offender or suspect in a window after a date.
-:mod:`hkc.matrix.peers`     Peer mapping: who is involved in incidents together, the peer groups and the periphery.
-:mod:`hkc.matrix.places`    Places: where the cohort and its periphery are involved in knife-related events.
-:mod:`hkc.matrix.scoring`   Scores, eligibility and rationale: who may be listed, and the evidence behind every point.
-==========================  ============================================================
+=============================  ============================================================
+:mod:`hkc.matrix.causes`       Why someone moved down or off the list: one cause per person, the same in removed.csv and hkc movement.
+:mod:`hkc.matrix.cohort`       The ranked cohort: who is listed, in what order, with which RAG band, and what moved.
+:mod:`hkc.matrix.corrections`  What changed in a person's record between two extracts: events gone, changed, late or new.
+:mod:`hkc.matrix.features`     Features as of a date: the points every event earns, and their sum per person and indicator.
+:mod:`hkc.matrix.outcomes`     The outcome label: who had a knife-related event as offender or suspect in a window after a date.
+:mod:`hkc.matrix.peers`        Peer mapping: who is involved in incidents together, the peer groups and the periphery.
+:mod:`hkc.matrix.places`       Places: where the cohort and its periphery are involved in knife-related events.
+:mod:`hkc.matrix.scoring`      Scores, eligibility and rationale: who may be listed, and the evidence behind every point.
+=============================  ============================================================
 """
 
+from hkc.matrix.causes import (
+    CAUSE_WORDS,
+    CAUSES,
+    NOT_EVIDENCE,
+    movement_causes,
+    removal_causes,
+)
 from hkc.matrix.cohort import (
     CUT_OFF,
     Cohort,
@@ -31,7 +40,10 @@ from hkc.matrix.peers import PeerMap, link_reason, map_peers
 from hkc.matrix.scoring import ScoreResult, ages_at, format_points, rationale, score_people
 
 __all__ = [
+    "CAUSES",
+    "CAUSE_WORDS",
     "CUT_OFF",
+    "NOT_EVIDENCE",
     "Cohort",
     "PeerMap",
     "ScoreResult",
@@ -45,9 +57,11 @@ __all__ = [
     "link_reason",
     "map_peers",
     "movement",
+    "movement_causes",
     "rag_bands",
     "rag_level",
     "rationale",
+    "removal_causes",
     "removed_people",
     "score_people",
     "select_cohort",

@@ -39,9 +39,10 @@ from hkc.history import (
     open_store,
     recent_listings,
     recent_runs,
+    run_evidence,
 )
 from hkc.manifest import AuditSummary, RunManifest, git_commit, now
-from hkc.matrix import PeerMap, ScoreResult, map_peers, removed_people, score_people, select_cohort
+from hkc.matrix import PeerMap, ScoreResult, map_peers, removal_causes, removed_people, score_people, select_cohort
 from hkc.model import chance_line, load_champion, score_with_model
 from hkc.outputs import SwapError, atomic_folder, check_output_folder, output_lock, private_files, write_json
 from hkc.partnership import PseudonymKeyError, decision_history, partner_key
@@ -183,6 +184,13 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
         last = store.cohort(previous.run_id) if previous else None
         members = cohort_frame(scored, chosen.members, last, definitions)
         gone = removed_people(chosen.members, last, scored.scores, chosen.ranked, cohort=settings.cohort)
+        if previous is not None:  # each removal with its cause and text, as `hkc movement` gives them
+            gone = removal_causes(gone, previous=last,
+                                  previous_evidence=run_evidence(store, previous.run_id, gone["person_id"]),
+                                  scored=scored, members=chosen.members, ranked=chosen.ranked, cohort=settings.cohort,
+                                  previous_as_of=previous.as_of, as_of=as_of, catalogue=definitions.catalogue,
+                                  non_qualifying_outcomes=settings.eligibility.non_qualifying_outcomes,
+                                  decisions=store.decisions(gone["person_id"]) if len(gone) else None)
         return chosen, previous, members, gone
 
     chosen, previous, members, gone = stages.run("cohort", "ranking the cohort", build_cohort)
