@@ -100,10 +100,14 @@ def init(directory: Path) -> None:
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @out_folder_option(required=False, help="Write OUT/rejects.csv here (new, empty, or one hkc wrote).")
 @extract_date_option
+@date_option("--as-of", help="Check that the extract supports a score as of this date (default: --extract-date, "
+             "else the last quarter end)")
 @config_option
-def validate(data_dir: Path, out: Path | None, extract_date: dt.date | None, config: Path | None) -> None:
-    """Check an extract against the input contract and quarantine bad rows."""
-    from hkc.extract import check_capacity, load_extract, probe_extract
+def validate(data_dir: Path, out: Path | None, extract_date: dt.date | None, as_of: dt.date | None,
+             config: Path | None) -> None:
+    """Check an extract against the input contract and quarantine bad rows; say whether it can support a score."""
+    from hkc.dates import quarter_end
+    from hkc.extract import check_capacity, coverage_problems, load_extract, probe_extract
     from hkc.outputs import prepare_output_folder, replace_atomically, write_csv
     from hkc.report_text import validation_summary
 
@@ -113,6 +117,11 @@ def validate(data_dir: Path, out: Path | None, extract_date: dt.date | None, con
     progress(check_capacity(data_dir).describe())  # loading is most of a refresh's memory: same check
     extract = load_extract(data_dir, catalogue=defs.catalogue, extract_date=extract_date, progress=progress)
     click.echo(validation_summary(extract))
+    as_of = as_of or extract_date or quarter_end(dt.date.today())
+    problems, notes = coverage_problems(extract.events, as_of=as_of, catalogue=defs.catalogue, settings=defs.settings.data)
+    for line in notes + [f"as of {as_of}: {p.message}" for p in problems] or [
+            f"as of {as_of}: the extract covers the history the score needs and is not stale"]:
+        click.echo(line)
     if folder is not None:
         replace_atomically(folder / "rejects.csv", lambda tmp: write_csv(extract.rejects, tmp))
         click.echo(f"rejects written to {out / 'rejects.csv'}")
@@ -203,17 +212,26 @@ def synth(out: Path, people: int, seed: int, until: dt.date | None, quarters: li
               help="Require (or skip) the pseudonymised partner pack; by default it is written when "
                    "HKC_PSEUDONYM_KEY is set.")
 @click.option("--by", "by", help="Who runs this refresh, for the disclosure log (default: your login name).")
+@click.option("--accept-short-history", is_flag=True,
+              help="Accept an extract that starts later than the longest lookback before --as-of (recorded in run.json).")
+@click.option("--accept-stale", is_flag=True,
+              help="Accept an --as-of date long after the extract's latest event (recorded in run.json).")
+@click.option("--accept-shrink", is_flag=True,
+              help="Accept people or events falling sharply since the previous run (recorded in run.json).")
 @config_option
 def refresh(data_dir: Path, as_of: dt.date, out: Path, db: str | None, extract_date: dt.date | None,
-            partner_pack: bool | None, by: str | None, config: Path | None) -> None:
+            partner_pack: bool | None, by: str | None, accept_short_history: bool, accept_stale: bool,
+            accept_shrink: bool, config: Path | None) -> None:
     """Run the quarterly refresh: validate, score, rank, write the packs, store history."""
     from hkc.refresh import run_refresh
     from hkc.report_text import refresh_summary
 
     defs = _definitions(config)
     mode = "auto" if partner_pack is None else "yes" if partner_pack else "no"
+    accept = {name for name, on in (("short_history", accept_short_history), ("stale", accept_stale),
+                                    ("shrunk", accept_shrink)) if on}
     result = run_refresh(data_dir, as_of=as_of, out=out, definitions=defs, db_url=db, extract_date=extract_date,
-                         progress=progress, partner_pack=mode, by=by)
+                         progress=progress, partner_pack=mode, by=by, accept=frozenset(accept))
     click.echo(refresh_summary(result, preview=defs.settings.outputs.preview_rows))
 
 

@@ -85,13 +85,14 @@ class RunManifest:
     permissions: dict[str, str] | None = None  # the modes of what the run wrote: folders, files
     chance: dict[str, Any] | None = None  # the list against chance on the extract's own history (hkc.model.chance)
     excluded_events: int = 0  # events kept out of this run as shown to be wrong (hkc person rectify)
+    checks: dict[str, Any] | None = None  # extract checks accepted with their flag, and any not judged
 
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (``run.json``); the finishing fields only once the run has them."""
         out = dataclasses.asdict(self)
         out["audit"]["flagged"] = list(out["audit"]["flagged"])  # JSON's shape: a list
-        for late in ("finished_at", "stages_seconds", "permissions", "chance"):
+        for late in ("finished_at", "stages_seconds", "permissions", "chance", "checks"):
             if out[late] is None:
                 del out[late]
         return out

@@ -49,6 +49,18 @@ class DataSettings:
         default="extract",
         metadata=doc("default extract folder, relative to the deployment folder"),
     )
+    coverage_tolerance_days: int = field(
+        default=31, metadata=doc("an extract may start this many days after the as-of date minus the longest "
+                                  "indicator lookback before the refresh refuses it as too short", min=0, max=DAYS_MAX))
+    coverage_min_events: int = field(
+        default=1000, metadata=doc("the short-history and stale checks are judged only on extracts with at least "
+                                    "this many events (a handful says nothing about what an extract covers)", min=0))
+    max_days_after_latest_event: int = field(
+        default=31, metadata=doc("the as-of date may be at most this many days after the extract's latest event",
+                                  min=0, max=DAYS_MAX))
+    max_shrink: float = field(
+        default=0.2, metadata=doc("people or events may fall by at most this share against the previous stored "
+                                   "run before the refresh refuses the extract", min=0.0, max=1.0))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,15 @@ from hkc import __version__
 from hkc.audit import audit_metrics, audit_refresh, flag_summary, suppress_small_cells
 from hkc.definitions import AuditSpec, Definitions, refresh_audit_spec
 from hkc.errors import HkcError, OutputError
-from hkc.extract import Extract, check_capacity, load_extract, probe_extract
+from hkc.extract import (
+    Extract,
+    check_capacity,
+    coverage_problems,
+    load_extract,
+    probe_extract,
+    refuse_or_accept,
+    shrink_problems,
+)
 from hkc.frames import isin
 from hkc.history import (
     HistoryStore,
@@ -42,7 +50,15 @@ from hkc.history import (
     run_evidence,
 )
 from hkc.manifest import AuditSummary, RunManifest, git_commit, now
-from hkc.matrix import PeerMap, ScoreResult, map_peers, removal_causes, removed_people, score_people, select_cohort
+from hkc.matrix import (
+    PeerMap,
+    ScoreResult,
+    map_peers,
+    removal_causes,
+    removed_people,
+    score_people,
+    select_cohort,
+)
 from hkc.model import chance_line, load_champion, score_with_model
 from hkc.outputs import SwapError, atomic_folder, check_output_folder, output_lock, private_files, write_json
 from hkc.partnership import PseudonymKeyError, decision_history, partner_key
@@ -118,7 +134,7 @@ class _Stages:
 def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions,
                 db_url: str | None = None, extract_date: dt.date | None = None,
                 progress: Say | None = None, partner_pack: PartnerPack = "auto",
-                by: str | None = None, demo_key: bool = False) -> RefreshResult:
+                by: str | None = None, demo_key: bool = False, accept: frozenset[str] = frozenset()) -> RefreshResult:
     """Run the whole refresh for ``as_of`` and write ``out``; see the module docstring.
 
     ``out`` must be new, empty or an earlier hkc output, and neither the current folder, nor the
@@ -128,6 +144,8 @@ def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions:
     ``partner_pack``: "auto" writes the pseudonymised partner pack when the key is set (and says
     so when it is not), "yes" requires it, "no" skips it.  ``by`` names who ran the refresh in the
     disclosure log (default: the operating-system user).  ``demo_key`` uses the labelled demo key.
+    ``accept`` names the extract checks the analyst accepts (``short_history``, ``stale``, ``shrunk``:
+    :mod:`hkc.extract.coverage`); any other that fires refuses the run before any work is stored.
     """
     if extract_date is not None and as_of > extract_date:
         raise HkcError(AS_OF_AFTER_EXTRACT.format(as_of=as_of, extract_date=extract_date))
@@ -139,7 +157,7 @@ def run_refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions:
     with private_files(group_readable=definitions.settings.outputs.group_readable) as modes, output_lock(out):
         return _refresh(data_dir, as_of=as_of, out=out, definitions=definitions, db_url=url,
                         extract_date=extract_date, say=progress or (lambda _m: None), partner_pack=partner_pack,
-                        by=by or _user(), demo_key=demo_key, modes=modes)
+                        by=by or _user(), demo_key=demo_key, modes=modes, accept=frozenset(accept))
 
 
 def _user() -> str:
@@ -206,6 +224,24 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
             "model", "adding the champion model's probabilities", _with_model, run.members, extract, definitions, as_of)
         stages.progress(run.model_note)
     return run
+
+
+def _coverage(data_dir: str | Path, extract: Extract, store: HistoryStore, definitions: Definitions,
+              as_of: dt.date, accept: frozenset[str], say: Say) -> dict:
+    """Whether the extract can support a score as of ``as_of`` (:mod:`hkc.extract.coverage`): refuse in one
+    line unless accepted; returns what the run records (the checks accepted, and any not judged)."""
+    data = definitions.settings.data
+    problems, notes = coverage_problems(extract.events, as_of=as_of, catalogue=definitions.catalogue, settings=data)
+    previous = store.previous_run(as_of)
+    if previous is not None:
+        problems += shrink_problems(extract.counts, store.manifest(previous.run_id).get("counts"),
+                                    before_as_of=previous.as_of, settings=data)
+    accepted = refuse_or_accept(problems, accept, file=str(data_dir))
+    for note in notes:
+        say(note)
+    for a in accepted:
+        say(f"accepted with {a['flag']}: {a['message']}")
+    return {"accepted": accepted, "notes": notes}
 
 
 def _challenged(store: HistoryStore) -> set[str]:
@@ -275,7 +311,7 @@ def _manifest(data_dir: str | Path, run: Listing, *, audit: dict, partner_audit:
 
 def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions, db_url: str,
              extract_date: dt.date | None, say: Say, partner_pack: PartnerPack, by: str,
-             demo_key: bool, modes: dict[str, str]) -> RefreshResult:
+             demo_key: bool, modes: dict[str, str], accept: frozenset[str]) -> RefreshResult:
     started, stages = now(), _Stages(say)
     key = _partner_key(definitions, partner_pack, demo_key, say)  # before any work: a missing key fails fast
     day = extract_date or max(as_of, dt.date.today())
@@ -288,6 +324,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     first = extract.events["date"].min() if len(extract.events) else None
     if first is not None and pd.Timestamp(as_of) < first:
         raise HkcError(AS_OF_BEFORE_EVENTS.format(as_of=as_of, first=first.date()))
+    checks = _coverage(data_dir, extract, store, definitions, as_of, accept, say)  # before any output or storage
     run = _list(extract, store, definitions, as_of, stages)
     spec = refresh_audit_spec(definitions)
     audit, partner_audit = _audit(run, definitions, spec, as_of, stages, store)
@@ -295,6 +332,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     manifest = _manifest(data_dir, run, audit=audit, partner_audit=partner_audit, spec=spec, definitions=definitions, store=store, as_of=as_of,
                          started=started)
     manifest.permissions = modes
+    manifest.checks = checks
     try:
         run_id, replaced, manifest, written = _publish(out, run, store, manifest=manifest, scores=scores, audit=audit,
                                                        partner_audit=partner_audit, definitions=definitions,
