@@ -356,23 +356,49 @@ def audit(input_: Path, score: str, threshold: float | None, selected: str | Non
 @main.command()
 @run_option
 @db_option
-@out_file_option("Write the record here (Markdown) instead of to standard output.")
+@click.option("--backtest", type=click.Path(path_type=Path, exists=True),
+              help="backtest.json, or the folder `hkc backtest --out` wrote: the record reports its figures.")
+@out_file_option("Write the record here (Markdown, or JSON with --json) instead of to standard output.")
 @config_option
-def transparency(run: dt.date | None, db: str | None, out: Path | None, force: bool, config: Path | None) -> None:
-    """Write an algorithmic transparency record from the definitions and a stored run."""
+@json_option
+def transparency(run: dt.date | None, db: str | None, backtest: Path | None, out: Path | None, force: bool,
+                 config: Path | None, as_json: bool) -> None:
+    """Write the algorithmic transparency record (the ATRS tiers) from the definitions, a stored run and the history."""
     from hkc.definitions import refresh_audit_spec
     from hkc.history import database_file, open_store
-    from hkc.outputs import check_output_file
-    from hkc.transparency import transparency_record
+    from hkc.outputs import check_output_file, json_text
+    from hkc.transparency import gather_facts, to_json, to_markdown, transparency_document
 
     defs = _definitions(config)
     url = _db_url(db, defs)
     check_output_file(out, force=force, database=database_file(url))
-    store = open_store(url, create=False)
-    stored = store.find_run(run)
-    text = transparency_record(definitions=defs, manifest=store.manifest(stored.run_id),
-                               audit=store.audit(stored.run_id), audit_spec=refresh_audit_spec(defs))
-    _emit(text, out, "transparency record")
+    doc = transparency_document(gather_facts(open_store(url, create=False), definitions=defs,
+                                             audit_spec=refresh_audit_spec(defs), as_of=run, backtest=backtest))
+    _emit(json_text(to_json(doc)) if as_json else to_markdown(doc), out, "transparency record")
+
+
+@main.command()
+@run_option
+@db_option
+@click.option("--backtest", type=click.Path(path_type=Path, exists=True),
+              help="backtest.json, or the folder `hkc backtest --out` wrote: the assessment reports its figures.")
+@out_file_option("Write the assessment here (Markdown, or JSON with --json) instead of to standard output.")
+@config_option
+@json_option
+def dpia(run: dt.date | None, db: str | None, backtest: Path | None, out: Path | None, force: bool,
+         config: Path | None, as_json: bool) -> None:
+    """Draft the data protection impact assessment (DPA 2018 s.64), equality note and ALGO-CARE checklist."""
+    from hkc.definitions import refresh_audit_spec
+    from hkc.history import database_file, open_store
+    from hkc.outputs import check_output_file, json_text
+    from hkc.transparency import dpia_document, gather_facts, to_json, to_markdown
+
+    defs = _definitions(config)
+    url = _db_url(db, defs)
+    check_output_file(out, force=force, database=database_file(url))
+    doc = dpia_document(gather_facts(open_store(url, create=False), definitions=defs,
+                                     audit_spec=refresh_audit_spec(defs), as_of=run, backtest=backtest))
+    _emit(json_text(to_json(doc)) if as_json else to_markdown(doc), out, "impact assessment")
 
 
 @main.command()
@@ -485,6 +511,31 @@ def interventions_import(file: Path, by: str, db: str | None, config: Path | Non
         raise
     for line in report.lines():
         click.echo(line)
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--cohorts", required=True, metavar="FIRST..LAST",
+              help="Cohort quarters to evaluate, each a stored run: one (2025Q1) or a range (2025Q1..2025Q4).")
+@click.option("--window", default=365, show_default=True, type=click.IntRange(min=1),
+              help="Days before and after each cohort date in which outcomes are counted.")
+@click.option("--primary", default="did_near_miss", show_default=True,
+              type=click.Choice(["did_near_miss", "matched", "rd_cutoff"]), help="The design the verdict leads with.")
+@out_folder_option(required=True)
+@db_option
+@extract_date_option
+@config_option
+def evaluate(data_dir: Path, cohorts: str, window: int, primary: str, out: Path, db: str | None,
+             extract_date: dt.date | None, config: Path | None) -> None:
+    """Did it work? The listed cohorts' outcomes in a later extract: the naive before/after beside honest designs."""
+    from hkc.evaluation import parse_cohorts, run_evaluation
+
+    defs = _definitions(config)
+    result = run_evaluation(data_dir, cohorts=parse_cohorts(cohorts), window_days=window, out=out, definitions=defs,
+                            db_url=_db_url(db, defs), primary=primary, extract_date=extract_date, progress=progress)
+    for sentence in result["verdict"][:2]:
+        click.echo(sentence)
+    click.echo(f"evaluation written to {out}: open evaluation.html first; evaluation.json holds every figure")
 
 
 @main.command()

@@ -27,7 +27,7 @@ DATE_OPTIONS = {
     ("validate", "extract_date"), ("synth", "until"), ("refresh", "as_of"), ("refresh", "extract_date"),
     ("movement", "from_"), ("movement", "to"), ("explain", "run"), ("transparency", "run"),
     ("backtest", "as_of"), ("backtest", "extract_date"), ("train", "as_of"), ("train", "extract_date"),
-    ("decisions import", "meeting_date"),
+    ("decisions import", "meeting_date"), ("dpia", "run"), ("validate", "as_of"), ("evaluate", "extract_date"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Markdown for the transparency record: escaped text, tables, bullets, and numbers with their intervals."""
+"""Markdown for hkc's records: escaped text, tables, bullets, and numbers with their intervals."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from typing import Any
 
 from hkc.audit import format_percent, is_number
 
-__all__ = ['markdown_text', 'TO_BE_COMPLETED', 'table', 'bullets', 'paragraph', 'heading', 'todo', 'yes_no',
-           'count_text', 'rate_text', 'ratio_text']
-
-TO_BE_COMPLETED = "To be completed by the partnership."
+__all__ = ['markdown_text', 'table', 'bullets', 'paragraph', 'heading', 'yes_no', 'count_text', 'rate_text',
+           'ratio_text']
 
 
 # Always escaped; `_` only at a word's edge (CommonMark never reads `knife_violence` as emphasis).
@@ -56,13 +54,6 @@ def paragraph(text: str) -> list[str]:
 
 def heading(level: int, text: str) -> list[str]:
     return ["#" * level + " " + markdown_text(text), ""]
-
-
-def todo(*topics: str, known: Sequence[tuple[str, Any]] = ()) -> list[str]:
-    """An item table: ``known`` entries, then those the partnership must write, marked in bold."""
-    return (["| Item | Entry |", "| --- | --- |"]
-            + [f"| {markdown_text(k)} | {markdown_text(v)} |" for k, v in known]
-            + [f"| {markdown_text(t)} | **{TO_BE_COMPLETED}** |" for t in topics] + [""])
 
 
 def yes_no(flag: bool) -> str:
