@@ -153,13 +153,13 @@ def test_selecting_twice_gives_identical_frames():
     (120.0, "red"), (80.0, "red"), (79.9, "amber"), (45.0, "amber"), (44.9, "green"), (0.1, "green"),
 ])
 def test_fixed_rag_bands_include_the_threshold_value(score, band):
-    assert rag_bands(np.array([score]), settings=SETTINGS.rag).tolist() == [band]
+    assert rag_bands(np.array([score]), settings=rag_settings(method="fixed")).tolist() == [band]
     assert (SETTINGS.rag.red, SETTINGS.rag.amber) == (80.0, 45.0)
 
 
 def test_select_cohort_applies_fixed_rag_to_members():
     frame = scores_frame(("R", 80, "2026-09-01"), ("A", 45, "2026-09-01"), ("G", 44.9, "2026-09-01"))
-    cohort = select_cohort(frame, cohort=SETTINGS.cohort, rag=SETTINGS.rag)
+    cohort = select_cohort(frame, cohort=SETTINGS.cohort, rag=rag_settings(method="fixed"))
     assert dict(zip(cohort.members["person_id"], cohort.members["rag"], strict=True)) == {
         "R": "red", "A": "amber", "G": "green"}
 
@@ -338,7 +338,7 @@ def quarter(builder: ExtractBuilder, as_of: dt.date):
     assert extract.rejects.empty
     scored = score_people(extract.people, extract.events, catalogue=CATALOGUE,
                           eligibility=SETTINGS.eligibility, as_of=as_of)
-    return scored.scores, select_cohort(scored.scores, cohort=SETTINGS.cohort, rag=SETTINGS.rag)
+    return scored.scores, select_cohort(scored.scores, cohort=SETTINGS.cohort, rag=rag_settings(method="fixed"))
 
 
 def test_two_quarters_classify_movement_and_list_stale_people_as_removed():

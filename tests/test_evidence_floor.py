@@ -357,7 +357,7 @@ def test_explain_says_which_rule_failed_and_by_how_much(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'history.db'}")
     status = {pid: explain_person(store, pid)["status"] for pid in ("LISTED", "STALE", "ADULT")}
     assert status == {
-        "LISTED": "listed: rank 1, green",
+        "LISTED": "listed: rank 1, red",
         "STALE": "not eligible: latest weapon-related event is 373 days old; the review window is 365 days: "
                  "possession of a bladed article, convicted",
         "ADULT": "not eligible: age 18 is 1 year above the maximum age 17 at the as-of date",

@@ -260,13 +260,14 @@ def test_periphery_reason_names_the_cohort_links_and_incidents(tmp_path):
     b.event("C1", "knife_violence", days_ago=ago["O4"], occurrence_id="O4")
     b.event("Q", "knife_victim", days_ago=ago["O4"], occurrence_id="O4")  # Q is the victim
     periphery = map_builder(b, ["C1", "C2"], tmp_path).periphery.set_index("person_id")
-    assert periphery.loc["P", "reason"] == "co-involved with 2 cohort members in 3 incidents since March 2026; " \
-                                           "a child (age 15)"
+    assert periphery.loc["P", "reason"] == "co-offending or co-suspect with 2 cohort members in 3 incidents since " \
+                                           "March 2026; a child (age 15)"
     assert periphery.loc["P", "linked_to"] == "C1;C2"
     assert (periphery.loc["P", "cohort_links"], periphery.loc["P", "shared_occurrences"]) == (2, 3)
     victim = periphery.loc["Q", "reason"]
-    assert victim.startswith("co-involved with 1 cohort member in 1 incident in June 2026; vulnerability score ")
-    assert not any(word in reason.lower() for reason in periphery["reason"] for word in ROLE_WORDS)
+    assert victim.startswith("victim or witness in 1 incident involving 1 cohort member in June 2026; "
+                             "vulnerability score ")
+    assert periphery["link_type"].to_dict() == {"P": "co_offending", "Q": "at_risk"}
 
 
 @pytest.mark.parametrize(("members", "incidents", "first", "last", "text"), [

@@ -226,7 +226,7 @@ def test_movement_and_removed_with_reasons_across_two_quarters(tmp_path, definit
     cohort = pd.read_csv(tmp_path / "q3" / "cohort.csv").set_index("person_id")
     assert cohort.loc["NEW", "movement"] == "new"
     assert cohort.loc["NEW", "rank"] == 1
-    assert cohort.loc["STAY", "movement"] == "down"  # rank 1 -> 2 (RAG may fall too with decay)
+    assert cohort.loc["STAY", "movement"] == "\u25bc down"  # rank 1 -> 2 (RAG may fall too with decay)
     removed = pd.read_csv(tmp_path / "q3" / "removed.csv").set_index("person_id")
     fade = REASONS["stale_weapon"].format(age=392, days=365,
                                           event="knife violence (assault or wounding with a blade), convicted")

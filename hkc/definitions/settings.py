@@ -16,6 +16,7 @@ Where definitions come from, in order:
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,8 +34,9 @@ from hkc.definitions.fields import (
     unknown_key,
 )
 from hkc.errors import ConfigError
+from hkc.messages import did_you_mean
 
-__all__ = ['Settings', 'load_settings', 'GRADE_PROBLEMS']
+__all__ = ['Settings', 'AgencySettings', 'load_settings', 'GRADE_PROBLEMS', 'LINK_TYPES']
 
 GRADE_PROBLEMS = {  # why an [eligibility] grade setting is refused (BAD_VALUE's `problem`)
     "format": "must be an intelligence grade: a letter A-E then a digit 1-5, e.g. C3",
@@ -137,8 +139,11 @@ class CohortSettings:
 @dataclass(frozen=True)
 class RagSettings:
     method: Literal["fixed", "quantile"] = field(
-        default="fixed",
-        metadata=doc("`fixed` thresholds or cohort `quantile` shares", choices=("fixed", "quantile")),
+        default="quantile",
+        metadata=doc("`quantile` (the default): red = the top `red_share` of the cohort in rank order, amber the "
+                     "next `amber_share`, so the bands always tell the listed people apart; `fixed`: score "
+                     "thresholds `red` and `amber` (on another force or quarter one band can hold everyone)",
+                     choices=("fixed", "quantile")),
     )
     red: float = field(default=80.0, metadata=doc("risk score at or above which RAG is red", min=0))
     amber: float = field(default=45.0, metadata=doc("risk score at or above which RAG is amber", min=0))
@@ -164,6 +169,15 @@ class OutputSettings:
     group_readable: bool = field(default=False, metadata=doc(
         "let the owner's group read outputs and the history database (folders 0750, files 0640); by default "
         "only the owner can (0700, 0600), whatever the umask"))
+    protective_marking: str = field(default="OFFICIAL-SENSITIVE", metadata=doc(
+        "the protective marking printed at the top and bottom of every page of the police and partner packs "
+        "(the Government Security Classifications marking agreed for the pack)"))
+    print_drivers: int = field(default=3, metadata=doc(
+        "in print, each person's rationale is cut to this many top drivers; the screen and the workbooks keep "
+        "the full text", min=1))
+    print_periphery: int = field(default=12, metadata=doc(
+        "in print, each periphery section lists at most this many people; the screen and the workbooks list "
+        "them all", min=0))
 
 
 @dataclass(frozen=True)
@@ -212,6 +226,27 @@ class PlaceSettings:
 
 
 @dataclass(frozen=True)
+class AgencySettings:
+    """One agency's pack (``[partner.agencies.<name>]``): its own allow-list and, optionally, only its people."""
+
+    name: str = field(default="", metadata=doc("the table's name: the pack's folder partner/<name>/ (not a key)"))
+    label: str = field(default="", metadata=doc("the agency's name as its pack shows it (default: the table name)"))
+    fields: tuple[str, ...] = field(default=(), metadata=doc(
+        "this agency's allow-list, from the partner fields (default: [partner] fields)"))
+    areas: tuple[str, ...] = field(default=(), metadata=doc(
+        "only the people it works with: cohort members and removed people whose area is one of these, and the "
+        "periphery linked to those cohort members; empty: everyone in the partnership's pack"))
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+LINK_TYPES = ("co_offending", "at_risk", "other")
+AGENCY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+@dataclass(frozen=True)
 class PartnerSettings:
     fields: tuple[str, ...] = field(
         default=("pseudonym", "age", "sex", "area", "rag", "vulnerability_band", "rationale", "movement",
@@ -219,6 +254,18 @@ class PartnerSettings:
         metadata=doc("the only columns partner outputs may carry (an allow-list)"))
     key_variable: str = field(default="HKC_PSEUDONYM_KEY",
                               metadata=doc("environment variable holding the pseudonymisation secret"))
+    show_unproven: bool = field(default=False, metadata=doc(
+        "show allegations that are not proven (outcome nfa, pending or none recorded) in partner rationales; "
+        "false: they are left out and the rationale says how many were not shown"))
+    link_types: tuple[str, ...] = field(default=("co_offending", "at_risk"), metadata=doc(
+        "which periphery links partners see: `co_offending` (co-offender or co-suspect with a cohort member), "
+        "`at_risk` (linked only as a victim or witness: the safeguarding section), `other` (co-involved in other "
+        "roles)"))
+    meeting_pack: bool = field(default=True, metadata=doc(
+        "write the whole partnership's pack (partner/cohort.*); false: only the agencies' own packs"))
+    agencies: tuple[AgencySettings, ...] = field(default=(), metadata=doc(
+        "one pack per agency, each a separate disclosure (partner/<name>/cohort.*): a "
+        "[partner.agencies.<name>] table per agency with `label`, `fields` and `areas`"))
 
 
 @dataclass(frozen=True)
@@ -295,7 +342,11 @@ def load_settings(path: Path) -> Settings:
     for name, table in data.items():
         if name not in sections:
             raise unknown_key(name, sorted(sections), path, "top level")
-        built[name] = build_section(sections[name].default_factory, _table(table, path, name), path, name)
+        table = _table(table, path, name)
+        fixed = {}
+        if name == "partner":
+            table, fixed["agencies"] = _agencies(table, path)
+        built[name] = build_section(sections[name].default_factory, table, path, name, **fixed)
     settings = Settings(**built, path=path, sha256=digest)
     e = settings.eligibility
     if e.min_age > e.max_age:
@@ -317,9 +368,29 @@ def load_settings(path: Path) -> Settings:
     if bad_roles:
         raise ConfigError(one_line(f"{path} [outcome] roles: {_not_in(bad_roles[0], ROLES, 'role')}"),
                           file=str(path), key="roles")
+    bad_links = [t for t in settings.partner.link_types if t not in LINK_TYPES]
+    if bad_links:
+        raise ConfigError(one_line(f"{path} [partner] link_types: unknown link type '{bad_links[0]}'"
+                                   f"{did_you_mean(bad_links[0], LINK_TYPES)}; known: {', '.join(LINK_TYPES)}"),
+                          file=str(path), key="link_types")
     if settings.vulnerability.medium > settings.vulnerability.high:
         raise ConfigError(f"{path} [vulnerability]: medium is above high", file=str(path), key="medium")
     return settings
+
+
+def _agencies(table: dict[str, Any], path: Path) -> tuple[dict[str, Any], tuple[AgencySettings, ...]]:
+    """``[partner]`` without its ``agencies`` table, and one :class:`AgencySettings` per ``[partner.agencies.<name>]``."""
+    table = dict(table)
+    agencies = _table(table.pop("agencies", {}), path, "partner.agencies")
+    out = []
+    for name, spec in agencies.items():
+        if not AGENCY_NAME.fullmatch(name) or name == "audit":
+            raise ConfigError(one_line(f"{path} [partner.agencies.{name}]: an agency's name is its pack's folder: "
+                                       f"lower-case letters, digits, '_' or '-', at most 40, not 'audit'"),
+                              file=str(path), key=name)
+        section = f"partner.agencies.{name}"
+        out.append(build_section(AgencySettings, _table(spec, path, section), path, section, name=name))
+    return table, tuple(out)
 
 
 def _check_grades(e: EligibilitySettings, path: Path) -> None:

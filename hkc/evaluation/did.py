@@ -37,8 +37,8 @@ from hkc.evaluation.result import MIN_EVENTS, MIN_PEOPLE, base_result, poisson_c
 __all__ = ["did_near_miss", "did_design", "DID_LABEL"]
 
 DID_LABEL = ("Difference-in-differences: the change in the {who} group's rate from the window before the cohort "
-             "date to the window after, against the change over the same windows for eligible people ranked just "
-             "below the cut-off in the same quarter ({ranks}). It removes falls common to both groups, but cannot "
+             "date to the window after, against the change over the same windows for people ranked just below the "
+             "cut-off in the same quarter ({ranks}). It removes falls common to both groups, but cannot "
              "rule out that the listed, picked at a higher peak, would have fallen further anyway, or that the two "
              "groups were on different paths; and some of the near miss are listed later themselves, which pulls "
              "the estimate towards no effect.")

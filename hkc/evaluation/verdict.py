@@ -48,7 +48,9 @@ def _reading(result: Mapping[str, Any]) -> str:
     if result["ci_low"] <= 0 <= result["ci_high"]:
         if mde is None:
             return "no detectable effect at this size"
-        text = (f"no detectable effect at this size (this design could reliably detect only a fall of about "
+        text = ("no detectable effect at this size (at this size no fall, however large, could be reliably "
+                "detected)" if mde >= 1 else
+                f"no detectable effect at this size (this design could reliably detect only a fall of about "
                 f"{round(100 * mde)}% or more)")
         return text + ("; too small to tell" if mde >= WEAK_MDE else "")
     direction = "fall" if result["ci_high"] < 0 else "rise"

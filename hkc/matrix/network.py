@@ -4,6 +4,11 @@ A link says two people were recorded in one incident (``occurrence_id``) in the 
 whatever their roles: "co-involved", never "offended with". Each incident adds
 ``0.5 ** (age_days / half_life_days)`` to the link's weight. :mod:`hkc.matrix.peers` builds the
 peer groups and the periphery on it.
+
+Each pair also carries both people's roles in that incident, as bits (:data:`OFFENDING` for offender
+or suspect, :data:`HARMED` for victim or witness, :data:`OTHER_ROLE` for any other or no role; a
+person recorded in several roles in one incident has several bits), so the periphery can tell a
+co-offender from a victim of a cohort member.
 """
 
 from __future__ import annotations
@@ -16,17 +21,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ['CoInvolvement', 'co_involvement', 'weighted_edges', 'as_datetime', 'MAX_OCCURRENCE_PEOPLE', 'EDGE_COLUMNS']
+__all__ = ['CoInvolvement', 'co_involvement', 'weighted_edges', 'as_datetime', 'role_bits', 'MAX_OCCURRENCE_PEOPLE',
+           'EDGE_COLUMNS', 'OFFENDING', 'HARMED', 'OTHER_ROLE']
 
 MAX_OCCURRENCE_PEOPLE = 50
 
 EDGE_COLUMNS = ["person_a", "person_b", "shared_occurrences", "weight", "first", "last"]
 
+OFFENDING, HARMED, OTHER_ROLE = 1, 2, 4  # role bits: offender or suspect; victim or witness; anything else
+_ROLE_BITS = {"offender": OFFENDING, "suspect": OFFENDING, "victim": HARMED, "witness": HARMED}
+
 
 @dataclass
 class CoInvolvement:
     """The network in integer form: ``people`` (ids, sorted) and per pair of a shared incident
-    ``a < b`` (positions in ``people``), ``occurrence`` (a code) and ``day`` (days since 1970)."""
+    ``a < b`` (positions in ``people``), ``occurrence`` (a code), ``day`` (days since 1970) and
+    ``role_a``, ``role_b``: each one's role bits in that incident (see the module docstring)."""
 
     people: np.ndarray
     a: np.ndarray
@@ -34,6 +44,24 @@ class CoInvolvement:
     occurrence: np.ndarray
     day: np.ndarray
     diagnostics: dict
+    role_a: np.ndarray | None = None
+    role_b: np.ndarray | None = None
+
+
+def role_bits(roles: pd.Series | None, n: int) -> np.ndarray:
+    """The role bits of each event: :data:`OFFENDING`, :data:`HARMED` or :data:`OTHER_ROLE` (also for no role)."""
+    if roles is None:
+        return np.full(n, OTHER_ROLE, dtype=np.int8)
+    if isinstance(roles.dtype, pd.CategoricalDtype):  # the loaded extract's: look up each category once
+        names = pd.Series(roles.cat.categories, dtype=object)
+        table = np.append(_bits(names), OTHER_ROLE).astype(np.int8)
+        return table[roles.cat.codes.to_numpy()]  # code -1 (missing) takes the last entry
+    return _bits(pd.Series(roles.to_numpy(dtype=object)))
+
+
+def _bits(roles: pd.Series) -> np.ndarray:
+    text = roles.where(roles.notna(), "").astype(str).str.strip().str.lower()
+    return text.map(_ROLE_BITS).fillna(OTHER_ROLE).to_numpy(dtype=np.int8)
 
 
 def _days(dates: pd.Series | np.ndarray) -> np.ndarray:
@@ -63,10 +91,12 @@ def co_involvement(events: pd.DataFrame, *, as_of: dt.date, lookback_days: int,
     rank[by_id] = np.arange(len(names))
     people, person = names[by_id], rank[code]  # a person's position is the rank of their id
     day = day[rows]
-    # One row per (incident, person), at that person's earliest date in it.
+    bits = role_bits(events["role"].iloc[rows] if "role" in events.columns else None, len(rows))
+    # One row per (incident, person), at that person's earliest date in it, with every role they had in it.
     order = np.lexsort((day, person, occ_code))
-    occ_code, person, day = occ_code[order], person[order], day[order]
+    occ_code, person, day, bits = occ_code[order], person[order], day[order], bits[order]
     first = _run_starts(occ_code, person)
+    bits = np.bitwise_or.reduceat(bits, first) if len(first) else bits[:0]
     occ_code, person, day = occ_code[first], person[first], day[first]
     # Incident sizes; the giant ones are left out.
     starts = _run_starts(occ_code)
@@ -93,8 +123,11 @@ def co_involvement(events: pd.DataFrame, *, as_of: dt.date, lookback_days: int,
     }
     if giant.any():
         diagnostics["skipped_occurrence_ids"] = sorted(map(str, occ_names[np.flatnonzero(giant)]))[:20]
+    left_first = person[left] < person[right]
     return CoInvolvement(people=people, a=a, b=b, occurrence=occ_code[left],
-                         day=np.maximum(day[left], day[right]), diagnostics=diagnostics)
+                         day=np.maximum(day[left], day[right]), diagnostics=diagnostics,
+                         role_a=np.where(left_first, bits[left], bits[right]),
+                         role_b=np.where(left_first, bits[right], bits[left]))
 
 
 def _run_starts(*keys: np.ndarray) -> np.ndarray:

@@ -26,6 +26,15 @@ Groups are labelled ``G01, G02, …`` by size, then cohort members, then interna
 children (age at most ``child_max_age``) first, then people with a vulnerability score above 0, then
 by the weight of their links to the cohort; at most ``max_periphery``.
 
+**Each link says its role** (the ICO criticised the Gangs Matrix for listing victims as gang
+associates).  A shared incident is *co-offending* when the person and a cohort member were both
+recorded as offender or suspect in it; *victim or witness* when the person was recorded only as
+victim or witness; *other* otherwise (both victims, a subject, no role).  ``link_type`` sorts the
+person: ``co_offending`` with any co-offending incident; ``at_risk`` when linked, beyond that, only
+as a victim or witness in at least one incident ("possibly at risk from cohort members": a
+safeguarding entry, never an associate); ``other`` when linked only in other roles.  The
+``reason`` names each kind of link with its counts, co-offending first.
+
 Everything is vectorised (the pairs of people in an incident come from one numpy self-join, not a
 loop over incidents) and deterministic: row order never changes a number, a label or an order.
 """
@@ -45,7 +54,9 @@ from scipy.sparse.csgraph import connected_components
 from hkc.definitions import Catalogue, PeerSettings, PlaceSettings
 from hkc.extract import Extract
 from hkc.matrix.network import (
+    HARMED,
     MAX_OCCURRENCE_PEOPLE,
+    OFFENDING,
     CoInvolvement,
     as_datetime,
     co_involvement,
@@ -54,7 +65,9 @@ from hkc.matrix.network import (
 from hkc.matrix.places import MONTHS, rank_places
 from hkc.matrix.scoring import ScoreResult
 
-__all__ = ['PeerMap', 'map_peers', 'link_reason', 'COMMUNITY_LEVELS', 'COMMUNITY_HOPS', 'LINK_TEMPLATE', 'CHILD_NOTE', 'VULNERABILITY_NOTE', 'ASSOCIATE_COLUMNS', 'PEER_GROUP_COLUMNS', 'PERIPHERY_COLUMNS']
+__all__ = ['PeerMap', 'map_peers', 'link_reason', 'COMMUNITY_LEVELS', 'COMMUNITY_HOPS', 'LINK_TEMPLATE', 'LINK_TEMPLATES',
+           'LINK_KINDS', 'LINK_TYPES', 'CHILD_NOTE', 'VULNERABILITY_NOTE', 'ASSOCIATE_COLUMNS', 'PEER_GROUP_COLUMNS',
+           'PERIPHERY_COLUMNS']
 
 # Louvain levels kept.  The first level (each person moved to the neighbouring community that
 # gains most modularity) gives tight groups of people linked by repeated co-involvement; later
@@ -72,6 +85,17 @@ COMMUNITY_HOPS: int | None = 4
 
 LINK_TEMPLATE = "co-involved with {members} in {incidents} {when}"
 
+# The kinds of shared incident, in the order a reason names them, and the words for each.
+LINK_KINDS = ("co_offending", "victim_witness", "other")
+LINK_TEMPLATES = {
+    "any": LINK_TEMPLATE,
+    "co_offending": "co-offending or co-suspect with {members} in {incidents} {when}",
+    "victim_witness": "victim or witness in {incidents} involving {members} {when}",
+    "other": "co-involved in other roles with {members} in {incidents} {when}",
+}
+# What a periphery person is, from their kinds of link (see the module docstring).
+LINK_TYPES = ("co_offending", "at_risk", "other")
+
 CHILD_NOTE = "a child (age {age})"
 
 VULNERABILITY_NOTE = "vulnerability score {score}"
@@ -81,7 +105,8 @@ ASSOCIATE_COLUMNS = ["person_id", "associate", "shared_occurrences", "weight", "
 PEER_GROUP_COLUMNS = ["peer_group", "person_id", "in_cohort", "role", "size", "cohort_members", "in_periphery"]
 
 PERIPHERY_COLUMNS = ["person_id", "linked_to", "cohort_links", "shared_occurrences", "weight", "first_shared",
-                     "last_shared", "age", "is_child", "vulnerability_score", "peer_group", "priority", "reason"]
+                     "last_shared", "age", "is_child", "vulnerability_score", "peer_group", "priority", "reason",
+                     "link_type", "co_offending_incidents", "victim_witness_incidents", "other_incidents"]
 
 
 @dataclass
@@ -160,11 +185,12 @@ def _peer_groups(communities: list[np.ndarray], edges: pd.DataFrame, is_cohort: 
     return [groups[g] for g in sorted(range(len(groups)), key=keys.__getitem__)]
 
 
-def link_reason(*, members: int, incidents: int, first: dt.date, last: dt.date) -> str:
-    """"co-involved with 2 cohort members in 3 incidents since March 2026" (neutral about roles)."""
+def link_reason(*, members: int, incidents: int, first: dt.date, last: dt.date, kind: str = "any") -> str:
+    """"co-involved with 2 cohort members in 3 incidents since March 2026" (``kind`` "any": neutral about
+    roles); with a ``kind`` of :data:`LINK_KINDS`, the words of :data:`LINK_TEMPLATES` for it."""
     month = f"{MONTHS[first.month - 1]} {first.year}"
     same_month = (first.year, first.month) == (last.year, last.month)
-    return LINK_TEMPLATE.format(
+    return LINK_TEMPLATES[kind].format(
         members=f"{members} cohort member{'s' if members != 1 else ''}",
         incidents=f"{incidents} incident{'s' if incidents != 1 else ''}",
         when=f"in {month}" if same_month else f"since {month}")
@@ -179,16 +205,10 @@ def _periphery(net: CoInvolvement, edges: pd.DataFrame, is_cohort: np.ndarray, s
                           "weight": edges["weight"].to_numpy()[one]})
     if links.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in PERIPHERY_COLUMNS})
-    # Distinct incidents shared with any cohort member, over the pairs behind kept links.
-    n = max(len(net.people), 1)
-    kept = np.sort(edges["a"].to_numpy()[one].astype(np.int64) * n + edges["b"].to_numpy()[one])
-    pair_key = net.a.astype(np.int64) * n + net.b
-    hit = np.isin(pair_key, kept)
-    pairs = pd.DataFrame({"p": np.where(is_cohort[net.a[hit]], net.b[hit], net.a[hit]),
-                          "occurrence": net.occurrence[hit], "day": net.day[hit]})
-    incidents = pairs.groupby(["p", "occurrence"])["day"].max().reset_index().groupby("p")
+    kinds = _link_kinds(net, edges[one], is_cohort)
     per = links.groupby("p").agg(cohort_links=("c", "size"), weight=("weight", "sum")).join(
-        incidents.agg(shared_occurrences=("occurrence", "size"), first=("day", "min"), last=("day", "max")))
+        kinds.groupby("p").agg(shared_occurrences=("occurrence", "size"), first=("day", "min"), last=("day", "max")))
+    per = per.join(_by_kind(kinds))
     per["linked_to"] = links.sort_values("c").groupby("p")["c"].agg(lambda c: ";".join(net.people[c]))
     per = per.reset_index()
     per["person_id"] = net.people[per["p"].to_numpy()]
@@ -204,8 +224,44 @@ def _periphery(net: CoInvolvement, edges: pd.DataFrame, is_cohort: np.ndarray, s
     per["priority"] = np.arange(1, len(per) + 1)
     per["first_shared"] = as_datetime(per["first"].to_numpy())
     per["last_shared"] = as_datetime(per["last"].to_numpy())
+    per["link_type"] = np.where(per["co_offending_incidents"] > 0, "co_offending",
+                                np.where(per["victim_witness_incidents"] > 0, "at_risk", "other"))
     per["reason"] = [_periphery_reason(r) for r in per.itertuples(index=False)]
     return per[PERIPHERY_COLUMNS]
+
+
+def _link_kinds(net: CoInvolvement, edges: pd.DataFrame, is_cohort: np.ndarray) -> pd.DataFrame:
+    """One row per periphery person and incident shared with a cohort member over the kept links:
+    ``p``, ``occurrence``, ``day`` (the latest), ``kind`` (0 co-offending, 1 victim or witness, 2 other)
+    and ``members`` (the cohort members in it, as a tuple of positions)."""
+    n = max(len(net.people), 1)
+    kept = np.sort(edges["a"].to_numpy().astype(np.int64) * n + edges["b"].to_numpy())
+    hit = np.isin(net.a.astype(np.int64) * n + net.b, kept)
+    a_in = is_cohort[net.a[hit]]
+    role_a = net.role_a[hit] if net.role_a is not None else np.zeros(int(hit.sum()), dtype=np.int8)
+    role_b = net.role_b[hit] if net.role_b is not None else np.zeros(int(hit.sum()), dtype=np.int8)
+    p_role, c_role = np.where(a_in, role_b, role_a), np.where(a_in, role_a, role_b)
+    pairs = pd.DataFrame({"p": np.where(a_in, net.b[hit], net.a[hit]), "c": np.where(a_in, net.a[hit], net.b[hit]),
+                          "occurrence": net.occurrence[hit], "day": net.day[hit],
+                          "co": (p_role & OFFENDING).astype(bool) & (c_role & OFFENDING).astype(bool),
+                          "harmed": (p_role & HARMED).astype(bool) & ~(p_role & OFFENDING).astype(bool)})
+    out = pairs.groupby(["p", "occurrence"]).agg(day=("day", "max"), co=("co", "any"), harmed=("harmed", "any"),
+                                                 members=("c", lambda c: tuple(sorted(set(c)))))
+    out["kind"] = np.where(out["co"], 0, np.where(out["harmed"], 1, 2))
+    return out.reset_index()[["p", "occurrence", "day", "kind", "members"]]
+
+
+def _by_kind(kinds: pd.DataFrame) -> pd.DataFrame:
+    """Per periphery person (index ``p``) and kind of link: incidents, cohort members, first and last day."""
+    out = pd.DataFrame(index=pd.Index(np.unique(kinds["p"].to_numpy()), name="p"))
+    for k, name in enumerate(LINK_KINDS):
+        part = kinds[kinds["kind"] == k].groupby("p")
+        out[f"{name}_incidents"] = part.size().reindex(out.index, fill_value=0).astype(int)
+        out[f"{name}_members"] = part["members"].agg(lambda m: len(set().union(*m))).reindex(out.index,
+                                                                                          fill_value=0).astype(int)
+        out[f"{name}_first"] = part["day"].min().reindex(out.index)
+        out[f"{name}_last"] = part["day"].max().reindex(out.index)
+    return out
 
 
 def _positive_vulnerability(column: pd.Series) -> pd.Series:
@@ -213,9 +269,15 @@ def _positive_vulnerability(column: pd.Series) -> pd.Series:
     return column > 0 if column.name == "vulnerability_score" else column
 
 
+def _day_date(day: float) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=int(day))
+
+
 def _periphery_reason(row) -> str:
-    first, last = (pd.Timestamp(x).date() for x in (row.first_shared, row.last_shared))
-    parts = [link_reason(members=row.cohort_links, incidents=row.shared_occurrences, first=first, last=last)]
+    parts = [link_reason(members=getattr(row, f"{kind}_members"), incidents=getattr(row, f"{kind}_incidents"),
+                         first=_day_date(getattr(row, f"{kind}_first")), last=_day_date(getattr(row, f"{kind}_last")),
+                         kind=kind)
+             for kind in LINK_KINDS if getattr(row, f"{kind}_incidents") > 0]
     if row.is_child:
         parts.append(CHILD_NOTE.format(age=row.age))
     if row.vulnerability_score > 0:

@@ -1,14 +1,18 @@
 """What the partner pack shows, as plain data: pseudonymised rows of allow-listed columns only.
 
-:func:`partner_facts` turns the police-view frames into sections (cohort, periphery, peer groups,
-places, removed) whose rows hold only the columns governed by ``[partner] fields``.  Id columns
-hold pseudonyms; every text shown (area, place, rationale, link, reason, decision history, group
-label) is scrubbed last, against every person id in the extract: a shown person's id becomes the
-pseudonym, anyone else's ``[id withheld]``, and the pack counts what was scrubbed.  Partners see
-bands, not scores: the points in a rationale (which add up to the score) are dropped, and a reason
-that names a score or points (a removal reason, a periphery link) keeps only the rule in words
-(:func:`partner_reason`).
-:mod:`hkc.partnership.partner_pack` renders the result.
+:func:`partner_facts` turns the police-view frames into sections (cohort, periphery, safeguarding,
+peer groups, places, removed) whose rows hold only the columns governed by ``[partner] fields``.
+Id columns hold pseudonyms; every text shown (area, place, rationale, link, reason, decision
+history, group label) is scrubbed last, against every person id in the extract: a shown person's
+id becomes the pseudonym, anyone else's ``[id withheld]``, and the pack counts what was scrubbed.
+Partners see bands, not scores, and no unproven allegation by default
+(:mod:`hkc.partnership.partner_text`).
+
+The periphery: when it says each link's role (``link_type``, from :func:`hkc.matrix.map_peers`),
+people linked only as a victim or witness go to their own **safeguarding** section, "possibly at
+risk from cohort members", never beside co-offenders, and only the link types in ``[partner]
+link_types`` are shown at all.  A periphery without roles is shown in one section, as links of
+unknown role.  :mod:`hkc.partnership.partner_pack` renders the result.
 """
 
 from __future__ import annotations
@@ -23,104 +27,38 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hkc.definitions import PartnerSettings
+from hkc.definitions import OutputSettings, PartnerSettings
 from hkc.messages import movement_words
 from hkc.partnership.checks import pack_checks
-from hkc.partnership.drawing import network_drawing
+from hkc.partnership.drawing import network_drawing, pack_charts
+from hkc.partnership.partner_columns import (
+    COLUMNS,
+    DECISION_COLUMNS,
+    LINK_WORDS,
+    NOT_AVAILABLE,
+    PARTNER_FIELDS,
+    PERIPHERY_TITLES,
+    SAFEGUARDING,
+    SECTION_COLUMNS,
+    SECTIONS,
+)
+from hkc.partnership.partner_text import (
+    PARTNER_REASONS,
+    not_shown,
+    partner_reason,
+    proven_rationale,
+    proven_reason,
+    top_drivers,
+)
+from hkc.partnership.printing import print_facts
 from hkc.partnership.pseudonyms import DEMO_LABEL, IdScrubber, is_demo_key, pseudonymise
 
-__all__ = ['partner_facts', 'partner_reason', 'PARTNER_REASONS', 'PARTNER_FIELDS', 'COLUMNS', 'SECTION_COLUMNS', 'DECISION_COLUMNS', 'NOT_AVAILABLE']
+__all__ = ['partner_facts', 'partner_reason', 'PARTNER_REASONS', 'PARTNER_FIELDS', 'COLUMNS', 'SECTION_COLUMNS',
+           'DECISION_COLUMNS', 'NOT_AVAILABLE', 'LINK_WORDS', 'SAFEGUARDING']
 
-
-PARTNER_FIELDS = {
-    "pseudonym": "the keyed pseudonym that stands for the person id (required)",
-    "rank": "position in the ranked cohort",
-    "age": "age in whole years at the as-of date",
-    "sex": "recorded sex",
-    "ethnicity": "self-defined ethnicity",
-    "area": "district or neighbourhood",
-    "rag": "red/amber/green band (for removed people, the band they had)",
-    "vulnerability_band": "high/medium/low vulnerability band (never the score)",
-    "rationale": "the indicators behind the band; the link that puts someone on the periphery; why someone left",
-    "vulnerability_rationale": "the indicators behind the vulnerability band",
-    "movement": "new / up / down / no change since the last refresh",
-    "latest_weapon_date": "date of the latest weapon-related event",
-    "peer_group": "the person's peer group, and the peer-groups section",
-    "decision": "the decisions so far, and the Decision and Reason columns the meeting fills in",
-}
-
-# column -> (the field that must be allowed for it to appear, or None for place aggregates; label)
-COLUMNS: dict[str, tuple[str | None, str]] = {
-    "pseudonym": ("pseudonym", "Pseudonym"), "rank": ("rank", "Rank"), "rag": ("rag", "RAG"),
-    "age": ("age", "Age"), "sex": ("sex", "Sex"), "ethnicity": ("ethnicity", "Ethnicity"), "area": ("area", "Area"),
-    "vulnerability_band": ("vulnerability_band", "Vulnerability"), "movement": ("movement", "Movement"),
-    "peer_group": ("peer_group", "Peer group"), "latest_weapon_date": ("latest_weapon_date", "Latest weapon event"),
-    "rationale": ("rationale", "Rationale"),
-    "vulnerability_rationale": ("vulnerability_rationale", "Vulnerability rationale"),
-    "link": ("rationale", "Link to the cohort"), "previous_rag": ("rag", "Previous RAG"),
-    "removed_reason": ("rationale", "Reason for removal"),
-    "size": ("peer_group", "People"), "cohort_members": ("peer_group", "Cohort members"),
-    "members": ("peer_group", "Members (pseudonyms)"),
-    "location": (None, "Place"), "activity": (None, "Knife-related activity (recency-weighted)"),
-    "events": (None, "Events"), "people": (None, "People involved"),
-    "active_groups": ("peer_group", "Peer groups active here"),
-    "decision_history": ("decision", "Decisions so far"), "decision": ("decision", "Decision"),
-    "decision_reason": ("decision", "Reason"),
-}
-
-DECISION_COLUMNS = ("decision_history", "decision", "decision_reason")
-
-SECTION_COLUMNS = {
-    "cohort": ("pseudonym", "rank", "rag", "age", "sex", "ethnicity", "area", "vulnerability_band", "movement",
-               "peer_group", "latest_weapon_date", "rationale", "vulnerability_rationale", *DECISION_COLUMNS),
-    "periphery": ("pseudonym", "age", "sex", "area", "vulnerability_band", "peer_group", "link", *DECISION_COLUMNS),
-    "peer_groups": ("peer_group", "size", "cohort_members", "members"),
-    "places": ("location", "activity", "events", "people", "active_groups"),
-    "removed": ("pseudonym", "previous_rag", "removed_reason"),
-}
-
-SECTIONS = (("cohort", "Cohort", "Cohort"), ("periphery", "Periphery", "Periphery: associates not on the list"),
-            ("peer_groups", "Peer groups", "Peer groups"), ("places", "Places", "Places"),
-            ("removed", "Removed", "Removed since the last refresh"))
-
-NOT_AVAILABLE = "{what} not available in this run (peer mapping did not run)."
 
 _POINTS = re.compile(r",\s*-?\d+(?:\.\d+)?\s*pts\b")  # points add up to the score; partners get bands
-
-# Reasons in the police view name the amount ("risk score 20 is 5 points below the minimum 25");
-# partners see bands, so the partner copy keeps the rule in words (police view: hkc.matrix REASONS, CUT_OFF).
-PARTNER_REASONS = {
-    "low_score": "risk score below the minimum for listing",
-    "cut_off_score": "still eligible but below the cohort cut-off (risk score below the cohort minimum)",
-    "cut_off_rank": "still eligible but below the cohort cut-off ({size})",
-    "vulnerability_only": "vulnerability only: no risk event counts",
-    "vulnerability_note": "vulnerability recorded",
-    "scored": "does not meet the listing rules (the police view gives the detail)",
-}
-_N = r"-?\d+(?:\.\d+)?"
-_CUT = r"still eligible but below the cohort cut-off \("
-_REASON_PATTERNS = {  # the police view's whole reason -> the PARTNER_REASONS entry that replaces it
-    "low_score": re.compile(rf"risk score {_N} is {_N} points below the minimum {_N}"),
-    "cut_off_score": re.compile(rf"{_CUT}risk score {_N} is {_N} points below the cohort minimum {_N}\)"),
-    "cut_off_rank": re.compile(rf"{_CUT}rank \d+; (?P<size>cohort is top \d+)\)"),
-    "vulnerability_only": re.compile(rf"vulnerability only: no risk event counts, so the risk score is {_N}"),
-}
-_VULNERABILITY_SCORE = re.compile(rf"\bvulnerability score {_N}")  # the periphery link's note
-_SCORED = re.compile(rf"\bscores?\s+(?:is\s+|of\s+)?{_N}|\d\s*(?:points?|pts)\b", re.IGNORECASE)
 _NOT_FREE_TEXT = {"pseudonym", "members", "latest_weapon_date"}  # made by hkc: pseudonyms, an ISO date
-
-
-def partner_reason(text: str) -> str:
-    """A reason as partners see it: the rule in words, never a score or points.
-
-    The police view's reasons with an amount become :data:`PARTNER_REASONS` wording; any other text
-    that still names a score or points is replaced whole by ``PARTNER_REASONS["scored"]``.
-    """
-    for name, pattern in _REASON_PATTERNS.items():
-        if match := pattern.fullmatch(text):
-            return PARTNER_REASONS[name].format(**match.groupdict())
-    text = _VULNERABILITY_SCORE.sub(PARTNER_REASONS["vulnerability_note"], text)
-    return PARTNER_REASONS["scored"] if _SCORED.search(text) else text
 
 
 def _blank(value: Any) -> bool:
@@ -191,6 +129,7 @@ class _Pack:
     groups: dict[str, list[str]] | None
     membership: dict[str, str]
     history: dict[str, dict]
+    show_unproven: bool = False
 
     def row(self, values: dict, section: str) -> dict:
         """A section's row: its allowed columns only (text raw: :func:`_scrub` runs over every row last)."""
@@ -200,6 +139,13 @@ class _Pack:
             out["decision_history"] = hist
         out["_declined"], out["_rag"] = is_declined, values.get("rag", values.get("previous_rag", ""))
         return out
+
+
+def _shown_periphery(periphery: pd.DataFrame | None, settings: PartnerSettings) -> pd.DataFrame | None:
+    """The periphery partners may see: with roles recorded, only the link types ``[partner] link_types`` allows."""
+    if periphery is None or "link_type" not in periphery.columns:
+        return periphery
+    return periphery[periphery["link_type"].astype(str).isin(settings.link_types)]
 
 
 def _people(members: pd.DataFrame, removed: pd.DataFrame, periphery: pd.DataFrame | None,
@@ -214,24 +160,46 @@ def _people(members: pd.DataFrame, removed: pd.DataFrame, periphery: pd.DataFram
     return shown, shown | set(grouped)
 
 
-def _cohort_rows(pack: _Pack, members: pd.DataFrame) -> list[dict]:
-    ps = pack.ps
-    return [pack.row({"_id": str(r["person_id"]), "pseudonym": ps(r["person_id"]), "rank": _int(r["rank"]),
-                      "rag": _text(r["rag"]), "age": _int(r.get("age")), "sex": _text(r.get("sex")),
-                      "ethnicity": _text(r.get("ethnicity")), "area": _text(r.get("area")),
-                      "vulnerability_band": _text(r.get("vulnerability_band")),
-                      "movement": movement_words(_text(r.get("movement"))),
-                      "peer_group": pack.membership.get(str(r["person_id"]), ""),
-                      "latest_weapon_date": _text(r.get("latest_weapon_date"))[:10],
-                      "rationale": _POINTS.sub("", _text(r.get("rationale"))),
-                      "vulnerability_rationale": _POINTS.sub("", _text(r.get("vulnerability_rationale")))},
-                     "cohort")
-            for r in members.sort_values("rank", kind="stable").to_dict("records")]
+def _rationale(pack: _Pack, text: str, drivers: int) -> tuple[str, str]:
+    """The rationale partners read (no points, no unproven allegation unless ``show_unproven``), in
+    full and cut to its top ``drivers`` for print, each saying how many allegations were left out."""
+    text, dropped = _POINTS.sub("", text), 0
+    if not pack.show_unproven:
+        text, dropped = proven_rationale(text)
+    return tuple("; ".join(t for t in (full, not_shown(dropped)) if t)  # type: ignore[return-value]
+                 for full in (text, top_drivers(text, drivers)))
 
 
-def _periphery_rows(pack: _Pack, periphery: pd.DataFrame | None) -> list[dict]:
+def _cohort_rows(pack: _Pack, members: pd.DataFrame, drivers: int) -> list[dict]:
     rows = []
-    for r in ([] if periphery is None else periphery.to_dict("records")):
+    for r in members.sort_values("rank", kind="stable").to_dict("records"):
+        rationale, printed = _rationale(pack, _text(r.get("rationale")), drivers)
+        row = pack.row({"_id": str(r["person_id"]), "pseudonym": pack.ps(r["person_id"]), "rank": _int(r["rank"]),
+                        "rag": _text(r["rag"]), "age": _int(r.get("age")), "sex": _text(r.get("sex")),
+                        "ethnicity": _text(r.get("ethnicity")), "area": _text(r.get("area")),
+                        "vulnerability_band": _text(r.get("vulnerability_band")),
+                        "movement": movement_words(_text(r.get("movement"))),
+                        "peer_group": pack.membership.get(str(r["person_id"]), ""),
+                        "latest_weapon_date": _text(r.get("latest_weapon_date"))[:10], "rationale": rationale,
+                        "vulnerability_rationale": _rationale(pack, _text(r.get("vulnerability_rationale")),
+                                                              drivers)[0]}, "cohort")
+        if "rationale" in row:
+            row["_rationale_print"] = printed
+        rows.append(row)
+    return rows
+
+
+def _periphery_rows(pack: _Pack, periphery: pd.DataFrame | None, section: str) -> list[dict]:
+    """The rows of the periphery (``section`` "periphery") or the safeguarding section."""
+    if periphery is None:
+        return []
+    if "link_type" in periphery.columns:
+        at_risk = periphery["link_type"].astype(str) == SAFEGUARDING
+        periphery = periphery[at_risk if section == "safeguarding" else ~at_risk]
+    elif section == "safeguarding":
+        return []
+    rows = []
+    for r in periphery.to_dict("records"):
         pid = str(r["person_id"])
         links = _ids(r.get("linked_to"))
         text = f"linked to {', '.join(pack.ps(i) for i in links)}" if links else ""
@@ -243,7 +211,8 @@ def _periphery_rows(pack: _Pack, periphery: pd.DataFrame | None) -> list[dict]:
                               "sex": _text(r.get("sex")), "area": _text(r.get("area")),
                               "vulnerability_band": _text(r.get("vulnerability_band")),
                               "peer_group": _text(r.get("peer_group")) or pack.membership.get(pid, ""),
-                              "link": text}, "periphery"))
+                              "link_role": LINK_WORDS.get(_text(r.get("link_type")), _text(r.get("link_type"))),
+                              "link": text}, section))
     return rows
 
 
@@ -281,8 +250,12 @@ def _place_rows(pack: _Pack, places: pd.DataFrame | None) -> list[dict]:
 
 
 def _removed_rows(pack: _Pack, removed: pd.DataFrame) -> list[dict]:
+    def reason(text: str) -> str:
+        text = partner_reason(text)
+        return text if pack.show_unproven else proven_reason(text)
+
     return [pack.row({"pseudonym": pack.ps(r["person_id"]), "previous_rag": _text(r.get("previous_rag")),
-                      "removed_reason": partner_reason(_text(r.get("reason")))}, "removed")
+                      "removed_reason": reason(_text(r.get("reason")))}, "removed")
             for r in removed.sort_values("previous_rank", kind="stable").to_dict("records")]
 
 
@@ -294,15 +267,26 @@ def _scrub(all_rows: dict[str, list[dict]], drawings: list[dict], scrubber: IdSc
         row[col] = text
     for drawing, label in zip(drawings, scrubber.scrub([d["label"] for d in drawings], count=False), strict=True):
         drawing["label"] = label  # the group's label, already counted in its row
+    printed = [row for row in all_rows["cohort"] if row.get("_rationale_print")]
+    for row, text in zip(printed, scrubber.scrub([r["_rationale_print"] for r in printed], count=False), strict=True):
+        row["_rationale_print"] = text  # the print copy of a rationale, already counted in its row
+
+
+def _periphery_title(roles: bool, link_types: tuple[str, ...]) -> str:
+    shown = tuple(t for t in ("co_offending", "other") if t in link_types)
+    return PERIPHERY_TITLES.get(shown, SECTIONS[1][2]) if roles else SECTIONS[1][2]
 
 
 def _sections(all_rows: dict[str, list[dict]], drawings: list[dict], *, allowed: set[str], fields: set[str],
               periphery: pd.DataFrame | None, groups: dict | None, places: pd.DataFrame | None,
-              previous: str | None) -> list[dict]:
+              previous: str | None, link_types: tuple[str, ...]) -> list[dict]:
+    roles = periphery is not None and "link_type" in periphery.columns
     notes = {
         "cohort": "Nobody met the eligibility rules at this date.",
         "periphery": NOT_AVAILABLE.format(what="The periphery is") if periphery is None
         else "Nobody is on the periphery of the cohort in this run.",
+        "safeguarding": "Nobody is linked to cohort members only as a victim or witness in this run."
+        if SAFEGUARDING in link_types else "Not shared with partners under the current [partner] link_types.",
         "peer_groups": "Peer groups are not shared with partners under the current [partner] fields."
         if "peer_group" not in fields else NOT_AVAILABLE.format(what="Peer groups are") if groups is None
         else "No peer group holds two or more cohort members in this run.",
@@ -310,16 +294,18 @@ def _sections(all_rows: dict[str, list[dict]], drawings: list[dict], *, allowed:
         "removed": "First refresh in this history: nobody to compare with." if not previous
         else f"Nobody listed on {previous} has left the list.",
     }
-    available = {"cohort": True, "periphery": periphery is not None,
+    available = {"cohort": True, "periphery": periphery is not None, "safeguarding": roles,
                  "peer_groups": groups is not None and "peer_group" in fields, "places": places is not None,
                  "removed": True}
     sections = []
     for name, sheet, title in SECTIONS:
-        columns = [c for c in SECTION_COLUMNS[name] if c in allowed]
-        sections.append({"name": name, "sheet": sheet, "title": title, "columns": columns,
-                         "labels": [COLUMNS[c][1] for c in columns], "rows": all_rows[name],
-                         "available": available[name], "note": notes[name],
-                         "decisions": "decision" in columns,
+        if name == "safeguarding" and not roles:
+            continue  # roles not recorded: nobody can be told apart, so one periphery section
+        columns = [c for c in SECTION_COLUMNS[name] if c in allowed and (c != "link_role" or roles)]
+        sections.append({"name": name, "sheet": sheet,
+                         "title": _periphery_title(roles, link_types) if name == "periphery" else title,
+                         "columns": columns, "labels": [COLUMNS[c][1] for c in columns], "rows": all_rows[name],
+                         "available": available[name], "note": notes[name], "decisions": "decision" in columns,
                          "drawings": drawings if name == "peer_groups" else []})
     return sections
 
@@ -330,31 +316,38 @@ def _summary(members: pd.DataFrame, all_rows: dict[str, list[dict]], scrubber: I
             "green": int(rag.get("green", 0)),
             "new": int((members["movement"] == "new").sum()) if "movement" in members else 0,
             "removed": len(all_rows["removed"]), "periphery": len(all_rows["periphery"]),
+            "safeguarding": len(all_rows["safeguarding"]),
             "peer_groups": len(all_rows["peer_groups"]), "places": len(all_rows["places"]),
             "declined": sum(r["_declined"] for r in all_rows["cohort"]),
             "scrubbed": scrubber.values, "withheld": scrubber.withheld}
 
 
-def _page(manifest: Mapping[str, Any], settings: PartnerSettings, demo: bool) -> dict:
-    """The pack's title, notes and provenance."""
+def _page(manifest: Mapping[str, Any], settings: PartnerSettings, demo: bool, agency: str,
+          outputs: OutputSettings | None) -> dict:
+    """The pack's title, notes, provenance and how it prints."""
     as_of = dt.date.fromisoformat(str(manifest["as_of"])[:10])
-    title = f"Knife-crime partnership cohort \u2014 partner view \u2014 {as_of.strftime('%-d %B %Y')}"
+    view = f"partner view for {agency}" if agency else "partner view"
+    title = f"Knife-crime partnership cohort \u2014 {view} \u2014 {as_of.strftime('%-d %B %Y')}"
+    unproven = "" if settings.show_unproven else (" Allegations that were not proven are left out; each "
+                                                  "rationale says how many.")
     return {
         "title": (f"[{DEMO_LABEL}] " if demo else "") + title, "demo": demo, "demo_label": DEMO_LABEL,
-        "as_of": as_of.isoformat(), "as_of_long": as_of.strftime("%-d %B %Y"),
+        "agency": agency, "as_of": as_of.isoformat(), "as_of_long": as_of.strftime("%-d %B %Y"),
         "produced": str(manifest.get("finished_at") or dt.datetime.now(dt.UTC).isoformat())[:16].replace("T", " "),
-        "audience_note": ("partner view: pseudonymised, only the fields agreed for partners; do not try to "
+        "audience_note": (f"{view}: pseudonymised, only the fields agreed for partners; do not try to "
                           "re-identify anyone and do not forward outside the partnership"),
         "banner": ("A list for safeguarding and support decisions, not evidence of offending. Every entry must be "
-                   "reviewed by the partnership; bands summarise recorded events and can be wrong."),
-        "decision_help": ("On the Cohort and Periphery sheets choose a Decision (adopt, monitor, decline or refer) "
-                          "and give a Reason (required for decline). Every other cell is locked and sealed: a pack "
-                          "with an edited locked cell is refused on import."),
+                   "reviewed by the partnership; bands summarise recorded events and can be wrong." + unproven),
+        "decision_help": ("On each sheet with a Decision column (Cohort, Periphery and, when it is shown, "
+                          "Safeguarding) choose a Decision (adopt, monitor, decline or refer) and give a Reason "
+                          "(required for decline). Every other cell is locked and sealed: a pack with an edited "
+                          "locked cell is refused on import."),
         "fields": [f for f in settings.fields],
         "checks": pack_checks(manifest, audit_page="audit/audit.html (partner copy)"),
         "provenance": {"config_sha256": manifest.get("config_sha256", ""),
                        "inputs_sha256": manifest.get("inputs_sha256", ""),
                        "hkc_version": manifest.get("hkc_version", "")},
+        **print_facts(outputs, footer=f"{title} \u2014 pseudonymised"),
     }
 
 
@@ -362,7 +355,8 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
                   settings: PartnerSettings, key: bytes, peer_groups: pd.DataFrame | None = None,
                   periphery: pd.DataFrame | None = None, places: pd.DataFrame | None = None,
                   decisions_history: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None,
-                  demo: bool = False, all_person_ids: Iterable[object] | None = None) -> tuple[dict, set[str]]:
+                  demo: bool = False, all_person_ids: Iterable[object] | None = None, agency: str = "",
+                  outputs: OutputSettings | None = None) -> tuple[dict, set[str]]:
     """The partner pack as plain data, and the source ids of everyone it shows (for the disclosure log).
 
     Every text it shows is scrubbed of person ids (:class:`~hkc.partnership.pseudonyms.IdScrubber`):
@@ -371,18 +365,25 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
     fallback) the ids the frames given here hold are looked for, and any token shaped like one of
     them (the same text with other digits) is withheld.  ``counts["scrubbed"]`` is how many values
     held an id, ``counts["withheld"]`` how many of those named someone the pack does not show.
+    ``agency``: the agency's name for its own pack (its title says it); ``outputs``: the marking and
+    print settings.
     """
     manifest = dict(manifest)  # a plain dict or the refresh's RunManifest (keys() and [] are enough)
     fields = set(settings.fields)
     groups = _groups(peer_groups)
+    periphery = _shown_periphery(periphery, settings)
     shown, named = _people(members, removed, periphery, groups, fields)
     history = {} if decisions_history is None else \
         {str(r["person_id"]): r for r in decisions_history.to_dict("records")}
     pack = _Pack(fields=fields, allowed={c for c, (f, _l) in COLUMNS.items() if f is None or f in fields},
                  ps=_Pseudonyms(sorted(named), key), groups=groups,
-                 membership={p: g for g, ms in (groups or {}).items() for p in ms}, history=history)
+                 membership={p: g for g, ms in (groups or {}).items() for p in ms}, history=history,
+                 show_unproven=settings.show_unproven)
     group_rows, drawings = _group_rows(pack, {str(p) for p in members["person_id"]}, peer_edges)
-    all_rows = {"cohort": _cohort_rows(pack, members), "periphery": _periphery_rows(pack, periphery),
+    drivers = (outputs or OutputSettings()).print_drivers
+    all_rows = {"cohort": _cohort_rows(pack, members, drivers),
+                "periphery": _periphery_rows(pack, periphery, "periphery"),
+                "safeguarding": _periphery_rows(pack, periphery, "safeguarding"),
                 "peer_groups": group_rows, "places": _place_rows(pack, places),
                 "removed": _removed_rows(pack, removed)}
     known = named | set(history) | _edge_ids(peer_edges)
@@ -390,9 +391,12 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
                           {p: pack.ps(p) for p in shown}, like=known if all_person_ids is None else ())
     _scrub(all_rows, drawings, scrubber)
     sections = _sections(all_rows, drawings, allowed=pack.allowed, fields=fields, periphery=periphery,
-                         groups=groups, places=places, previous=manifest.get("previous_as_of"))
-    facts = _page(manifest, settings, demo or is_demo_key(key))
-    facts |= {"sections": sections, "counts": _summary(members, all_rows, scrubber)}
+                         groups=groups, places=places, previous=manifest.get("previous_as_of"),
+                         link_types=tuple(settings.link_types))
+    facts = _page(manifest, settings, demo or is_demo_key(key), agency, outputs)
+    charts = pack_charts(members, removed, compared=bool(manifest.get("previous_as_of")))
+    facts |= {"sections": sections, "counts": _summary(members, all_rows, scrubber),
+              "charts": [c for c in charts if c["title"] != "Latest decision, people listed" or "decision" in fields]}
     return facts, shown
 
 

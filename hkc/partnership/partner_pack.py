@@ -7,17 +7,25 @@ columns governed by ``[partner] fields`` (:data:`PARTNER_FIELDS`); every output 
 Scores are never shown, only bands.  Every text shown is scrubbed of person ids — checked against
 every person in the extract: a shown person's id becomes the pseudonym, anyone else's is withheld.
 
-The workbook is the meeting's instrument: one sheet per section, frozen headers and filters, a
-**Decision** drop-down (adopt / monitor / decline / refer) and a **Reason** column on the cohort and
-periphery sheets.  Everything else is locked and sealed by :mod:`hkc.partnership.sealing` (the one
-home of the sealed format): one keyed MAC covers the run, the layout and every locked cell, so
-:func:`hkc.partnership.decisions.import_decisions` refuses any edit and names the cell.
+The workbook is the meeting's instrument: one sheet per section, frozen and wrapped headers,
+filters, columns as wide as their content, numbers stored as numbers, the protective marking and
+page numbers on every printed page, a **Decision** drop-down (adopt / monitor / decline / refer) and
+a **Reason** column on the cohort, periphery and safeguarding sheets. Everything else is locked and
+sealed by :mod:`hkc.partnership.sealing` (the one home of the sealed format): one keyed MAC covers
+the run, the layout and every locked cell, so :func:`hkc.partnership.decisions.import_decisions`
+refuses any edit and names the cell.
+
+Each agency named in ``[partner.agencies.<name>]`` can get a pack of its own (``agency=name``):
+``partner/<name>/cohort.*``, under its own allow-list and with only its people
+(:mod:`hkc.partnership.agencies`).  Every pack, the partnership's and each agency's, is sealed with
+the same key, so ``hkc decisions import`` reads any of them back.
 
 Peer groups, periphery and places come from peer mapping, which may be absent: each accepts None
 and then says "not available in this run".  Accepted shapes (extra columns are ignored, never shown):
 
 * ``periphery``: ``person_id``; optional ``linked_to`` (ids; a list or text split on ``,;|``),
-  ``shared_occurrences``, ``reason``, ``age``, ``sex``, ``area``, ``vulnerability_band``, ``peer_group``;
+  ``shared_occurrences``, ``reason``, ``link_type`` (co_offending / at_risk / other: with it, the
+  safeguarding section), ``age``, ``sex``, ``area``, ``vulnerability_band``, ``peer_group``;
 * ``peer_groups``: ``peer_group`` with ``person_id`` (one row per member) or ``members`` (ids);
 * ``places``: ``location_id``; optional ``score``/``activity``, ``events``, ``people`` (a count),
   ``peer_groups`` (labels);
@@ -26,7 +34,7 @@ and then says "not available in this run".  Accepted shapes (extra columns are i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +45,15 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from hkc.definitions import PartnerSettings
+from hkc.definitions import OutputSettings, PartnerSettings
 from hkc.errors import ConfigError
 from hkc.messages import closest
 from hkc.outputs import environment, file_hashes, neutralise, replace_atomically, write_csv
+from hkc.partnership.agencies import agency_frames, agency_settings, find_agency
 from hkc.partnership.partner_facts import COLUMNS, PARTNER_FIELDS, partner_facts
 from hkc.partnership.pseudonyms import check_key
 from hkc.partnership.sealing import seal_workbook
+from hkc.partnership.sheets import fit_columns, print_marking
 
 __all__ = ["write_partner_pack", "write_partner_xlsx", "validate_fields", "allowed_columns", "partner_facts",
            "PARTNER_FIELDS", "COLUMNS", "DECISIONS"]
@@ -89,25 +99,41 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
                        settings: PartnerSettings, key: bytes | None, peer_groups: pd.DataFrame | None = None,
                        periphery: pd.DataFrame | None = None, places: pd.DataFrame | None = None,
                        decisions_history: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None,
-                       demo: bool = False, all_person_ids: Iterable[object] | None = None) -> dict:
-    """Write ``folder/partner/cohort.{html,xlsx,csv}``; return the files, their SHA-256 and who is in them.
+                       demo: bool = False, all_person_ids: Iterable[object] | None = None, agency: str | None = None,
+                       person_areas: Mapping[str, str] | None = None,
+                       outputs: OutputSettings | None = None) -> dict:
+    """Write ``folder/partner/cohort.{html,xlsx,csv}`` (an agency's: ``folder/partner/<agency>/``); return the
+    files, their SHA-256 and who is in them.
 
     ``all_person_ids``: every person id in the extract, so that free text naming anyone — in the
     pack or not — is scrubbed (see :func:`~hkc.partnership.partner_facts.partner_facts`).
+    ``agency``: the name of a ``[partner.agencies.<name>]`` table: that agency's pack, under its
+    allow-list and with only its people (``person_areas``: each person's area, for the removed
+    people).  ``outputs``: the protective marking and the print settings.
 
     Returns ``{"folder": Path, "files": {"partner/cohort.html": sha256, ...}, "person_ids": [...],
-    "people": n, "demo": bool, "columns": {section: [column, ...]}, "scrubbed": n, "withheld": n}``
-    — ``files`` and ``person_ids`` are what :meth:`hkc.history.store.HistoryStore.log_disclosure`
-    records; ``scrubbed`` counts the values that held a person id, ``withheld`` those naming
-    someone the pack does not show.
+    "people": n, "demo": bool, "agency": name or None, "columns": {section: [column, ...]},
+    "scrubbed": n, "withheld": n}`` — ``files`` and ``person_ids`` are what
+    :meth:`hkc.history.store.HistoryStore.log_disclosure` records; ``scrubbed`` counts the values
+    that held a person id, ``withheld`` those naming someone the pack does not show.
     """
     key = check_key(key, variable=settings.key_variable)
     validate_fields(settings)
+    label = ""
+    if agency is not None:
+        chosen = find_agency(settings, agency)
+        settings, label = agency_settings(settings, chosen), chosen.title
+        validate_fields(settings)
+        frames = agency_frames(chosen, members=members, removed=removed, periphery=periphery,
+                               peer_groups=peer_groups, person_areas=person_areas)
+        members, removed, periphery, peer_groups = (frames[k] for k in ("members", "removed", "periphery",
+                                                                       "peer_groups"))
     facts, person_ids = partner_facts(members=members, removed=removed, manifest=manifest, settings=settings, key=key,
                                       peer_groups=peer_groups, periphery=periphery, places=places,
                                       decisions_history=decisions_history, peer_edges=peer_edges, demo=demo,
-                                      all_person_ids=all_person_ids)
-    out = Path(folder) / "partner"
+                                      all_person_ids=all_person_ids, agency=label, outputs=outputs)
+    where = "partner" if agency is None else f"partner/{agency}"
+    out = Path(folder) / where
     out.mkdir(parents=True, exist_ok=True)
     cohort = facts["sections"][0]
     csv_columns = [c for c in cohort["columns"] if c not in EDITABLE]
@@ -116,9 +142,9 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
     html = _env.get_template("partner.html.j2").render(**facts)
     replace_atomically(out / "cohort.html", lambda p: p.write_text(html, encoding="utf-8"))
     replace_atomically(out / "cohort.xlsx", lambda p: write_partner_xlsx(facts, p, key=key))
-    files = file_hashes(Path(folder), ["partner/cohort.csv", "partner/cohort.html", "partner/cohort.xlsx"])
+    files = file_hashes(Path(folder), [f"{where}/cohort.csv", f"{where}/cohort.html", f"{where}/cohort.xlsx"])
     return {"folder": out, "files": files, "person_ids": sorted(person_ids), "people": len(person_ids),
-            "demo": facts["demo"], "columns": {s["name"]: list(s["columns"]) for s in facts["sections"]},
+            "demo": facts["demo"], "agency": agency, "columns": {s["name"]: list(s["columns"]) for s in facts["sections"]},
             "scrubbed": facts["counts"]["scrubbed"], "withheld": facts["counts"]["withheld"]}
 
 
@@ -142,15 +168,15 @@ def _note_sheet(ws, section: dict) -> dict:
 
 
 def _style_columns(ws, section: dict, editable: list[str]) -> None:
-    """Widths, wrapping, the editable cells' fill, RAG colours and the grey of declined rows."""
+    """Widths that fit, wrapping, the editable cells' fill, RAG colours and the grey of declined rows."""
     columns, rows = section["columns"], section["rows"]
+    fit_columns(ws, section["labels"], [[r[c] for c in columns] for r in rows],
+                wide={i for i, c in enumerate(columns, start=1) if c in _WIDE or c == "decision_reason"})
     for idx, col in enumerate(columns, start=1):
-        wide = col in _WIDE
-        ws.column_dimensions[get_column_letter(idx)].width = 60 if wide else 30 if col == "decision_reason" else 16
+        if col in editable:  # room to write in, however empty the column is now
+            ws.column_dimensions[get_column_letter(idx)].width = 40 if col == "decision_reason" else 12
         for r in range(2, len(rows) + 2):
             cell = ws.cell(row=r, column=idx)
-            if wide or col == "decision_reason":
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
             if col in editable:
                 cell.fill = PatternFill("solid", fgColor="FFFDE7")
             elif col in ("rag", "previous_rag") and cell.value in _RAG_FILL:
@@ -169,18 +195,15 @@ def _decision_drop_down(ws, columns: list[str], n: int) -> None:
     ws.add_data_validation(dv)
 
 
-def _print_setup(ws, columns: list[str], n: int) -> None:
-    """Frozen header, filters, landscape fit-to-width printing with the header on every page."""
+def _print_setup(ws, columns: list[str], n: int, marking: str) -> None:
+    """Frozen header, filters, landscape fit-to-width printing with the header, the marking and page
+    numbers on every page."""
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{n + 1}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = "1:1"
+    print_marking(ws, marking)
 
 
-def _section_sheet(wb: Workbook, section: dict) -> dict:
+def _section_sheet(wb: Workbook, section: dict, marking: str) -> dict:
     """One section as a sheet; returns its layout (what :func:`~hkc.partnership.sealing.seal_workbook` seals)."""
     ws = wb.create_sheet(section["sheet"])
     if not section["available"] or not section["columns"]:
@@ -196,7 +219,7 @@ def _section_sheet(wb: Workbook, section: dict) -> dict:
     _style_columns(ws, section, editable)
     if "decision" in editable and n:
         _decision_drop_down(ws, columns, n)
-    _print_setup(ws, columns, n)
+    _print_setup(ws, columns, n, marking)
     return {"columns": columns, "rows": n, "editable": editable}
 
 
@@ -205,9 +228,11 @@ def _about_rows(facts: dict) -> list[list[Any]]:
     rows = [["Pack", facts["title"]]]
     if facts["demo"]:
         rows.append(["WARNING", facts["demo_label"]])
+    rows += [["Marking", facts["marking"]]] + ([["Agency", facts["agency"]]] if facts["agency"] else [])
     rows += [["As of", facts["as_of"]], ["Produced", facts["produced"]], ["Audience", facts["audience_note"]],
              ["Note", facts["banner"]], ["Fields shared", ", ".join(facts["fields"])],
              ["Listed", facts["counts"]["cohort"]], ["Periphery", facts["counts"]["periphery"]],
+             ["Safeguarding", facts["counts"]["safeguarding"]],
              ["Removed since last refresh", facts["counts"]["removed"]],
              ["How to record decisions", facts["decision_help"]],
              ["Fairness audit", facts["checks"]["audit"]], ["Against chance", facts["checks"]["chance"]],
@@ -222,7 +247,7 @@ def write_partner_xlsx(facts: dict, path: Path, *, key: bytes) -> Path:
     wb = Workbook()
     wb.remove(wb.active)
     wb.properties.title = facts["title"]
-    layout = {s["sheet"]: _section_sheet(wb, s) for s in facts["sections"]}
+    layout = {s["sheet"]: _section_sheet(wb, s, facts["marking"]) for s in facts["sections"]}
     about = wb.create_sheet("About")
     about.append(["Item", "Value"])
     for row in _about_rows(facts):
@@ -231,6 +256,7 @@ def write_partner_xlsx(facts: dict, path: Path, *, key: bytes) -> Path:
     about.column_dimensions["B"].width = 100
     for cell in about["B"]:
         cell.alignment = Alignment(wrap_text=True, vertical="top")
+    print_marking(about, facts["marking"])
     if facts["demo"]:
         about["B2"].font = Font(bold=True, color="B3261E")
     layout["About"] = {"columns": ["item", "value"], "rows": about.max_row - 1, "editable": []}

@@ -2,7 +2,8 @@
 
 :func:`write_outputs` fills the temporary folder that :func:`hkc.outputs.atomic_folder` later swaps
 into place; :func:`packs_to_log` lists what the disclosure log records for it (the police view, and
-the partner pack when one was written).
+each partner pack written: the partnership's and every agency's, each a separate entry naming its
+agency).  Every file says a person's movement in the same words (:func:`hkc.messages.movement_words`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hkc.frames import iso_dates, sort_order, text_rank
 from hkc.history import StoredRun
 from hkc.manifest import RunManifest, now
 from hkc.matrix import Cohort, PeerMap, ScoreResult
+from hkc.messages import movement_words
 from hkc.outputs import file_hashes, write_csv
 from hkc.partnership import pack_facts, write_html, write_partner_pack, write_xlsx
 from hkc.refresh.frames import dates_as_text, rules_text
@@ -73,7 +75,8 @@ def _police_pack(folder: Path, run: Listing, manifest: RunManifest, definitions:
     facts = pack_facts(members=run.members, removed=run.gone, manifest=manifest.as_dict() | {"finished_at": now()},
                        rules=rules_text(definitions), previous_as_of=run.previous.as_of if run.previous else None,
                        periphery=peer_map.periphery, peer_groups=peer_map.peer_groups, places=peer_map.places,
-                       peer_edges=peer_map.edges.rename(columns={"person_a": "source", "person_b": "target"}))
+                       peer_edges=peer_map.edges.rename(columns={"person_a": "source", "person_b": "target"}),
+                       outputs=definitions.settings.outputs)
     write_html(facts, folder / "cohort.html")
     write_xlsx(facts, folder / "cohort.xlsx")
 
@@ -82,7 +85,7 @@ def write_outputs(folder: Path, run: Listing, *, manifest: RunManifest, scores: 
                   partner_audit: dict, definitions: Definitions, as_of: dt.date, key: bytes | None,
                   demo_key: bool) -> Published:
     """Write every output of the refresh into ``folder`` (the temporary folder being published)."""
-    write_csv(run.members.copy(), folder / "cohort.csv")
+    write_csv(run.members.assign(movement=run.members["movement"].map(movement_words)), folder / "cohort.csv")
     scores.to_parquet(folder / "scores.parquet", index=False)
     contrib, evidence = _evidence_tables(run.scored)
     write_csv(contrib, folder / "contributions.csv")
@@ -98,22 +101,43 @@ def write_outputs(folder: Path, run: Listing, *, manifest: RunManifest, scores: 
     partner = None
     if key is not None:
         write_audit(partner_audit, folder / "partner" / "audit", title=title + " (partner copy, small cells suppressed)")
-        p = run.peer_map
-        partner = write_partner_pack(folder, members=run.members, removed=run.gone, manifest=manifest.as_dict(),
-                                     all_person_ids=run.extract.people["person_id"],
-                                     settings=definitions.settings.partner, key=key, peer_groups=p.peer_groups,
-                                     periphery=p.periphery, places=p.places, decisions_history=run.decisions,
-                                     peer_edges=p.edges.rename(columns={"person_a": "source", "person_b": "target"}),
-                                     demo=demo_key)
+        partner = _partner_packs(folder, run, manifest, definitions, key, demo_key)
     return Published(contributions=contrib, evidence=evidence, partner=partner)
 
 
+def _partner_packs(folder: Path, run: Listing, manifest: RunManifest, definitions: Definitions, key: bytes,
+                   demo_key: bool) -> dict:
+    """The partnership's pack (unless ``[partner] meeting_pack = false``) and one pack per agency.
+
+    Returns the first pack's result (the partnership's when written) with ``packs``: every pack's
+    result, and ``scrubbed`` / ``withheld`` summed over them.
+    """
+    settings, p = definitions.settings.partner, run.peer_map
+    scores = run.scored.scores
+    common = {"members": run.members, "removed": run.gone, "manifest": manifest.as_dict(),
+              "all_person_ids": run.extract.people["person_id"], "settings": settings, "key": key,
+              "peer_groups": p.peer_groups, "periphery": p.periphery, "places": p.places,
+              "decisions_history": run.decisions, "demo": demo_key, "outputs": definitions.settings.outputs,
+              "peer_edges": p.edges.rename(columns={"person_a": "source", "person_b": "target"})}
+    packs = [write_partner_pack(folder, **common)] if settings.meeting_pack or not settings.agencies else []
+    if settings.agencies:
+        areas = dict(zip(scores["person_id"].astype(str), scores["area"].astype(str), strict=True))
+        packs += [write_partner_pack(folder, **common, agency=a.name, person_areas=areas) for a in settings.agencies]
+    return packs[0] | {"packs": packs, "scrubbed": sum(k["scrubbed"] for k in packs),
+                       "withheld": sum(k["withheld"] for k in packs)}
+
+
 def packs_to_log(folder: Path, run: Listing, partner: dict | None, *, by: str) -> list[dict]:
-    """The disclosure-log entries for this run's packs: who is in each, and the files' hashes."""
+    """The disclosure-log entries for this run's packs: who is in each, and the files' hashes.
+
+    Each partner pack is its own entry; an agency's names the agency (``agency``, and its files are
+    under ``partner/<agency>/``).
+    """
     people = sorted(set(run.members["person_id"]) | set(run.gone["person_id"])
                     | set(run.peer_map.periphery["person_id"]))
     packs = [{"audience": "police", "files": file_hashes(folder, ["cohort.csv", "cohort.html", "cohort.xlsx"]),
               "person_ids": people, "by": by}]
-    if partner is not None:
-        packs.append({"audience": "partner", "files": partner["files"], "person_ids": partner["person_ids"], "by": by})
+    for pack in ([] if partner is None else partner.get("packs", [partner])):
+        packs.append({"audience": "partner", "agency": pack.get("agency"), "files": pack["files"],
+                      "person_ids": pack["person_ids"], "by": by})
     return packs
