@@ -204,3 +204,17 @@ def test_hkc_audit_of_a_file_prints_the_count_its_page_and_json_show(tmp_path):
     assert n > 0 and re.search(rf"^{n} flags?: ", result.output, re.M)
     text, items = _page(out / "audit.html", "flags")
     assert f"Flags: {n}" in text and len(items) == n
+
+
+def test_the_partner_audit_copy_shows_no_score_figure(run):
+    result, _, _ = run
+    folder = result.out / "partner" / "audit"
+    for path in [folder / "audit.json", folder / "audit.html", *folder.glob("*.csv")]:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else None
+        if data is not None:
+            for a in data["attributes"].values():
+                for g in a["groups"]:
+                    assert g.get("mean_score") in (None, "withheld") and g.get("score_quantiles") in (None, "withheld")
+    auditor = json.loads((result.out / "audit" / "audit.json").read_text())
+    assert any(isinstance(g.get("mean_score"), float) for a in auditor["attributes"].values() for g in a["groups"])

@@ -105,6 +105,24 @@ def _withhold(row: dict, keys: Iterable[str]) -> None:
             row[key] = dict.fromkeys(value, WITHHELD) if isinstance(value, dict) else WITHHELD
 
 
+def _withhold_scores(out: dict) -> None:
+    """Every score figure of a result's groups withheld: the mean score, its interval, ratio and difference, and
+    the score quantiles (a partner copy shows rates and counts, never a score)."""
+    for a in out.get("attributes", {}).values():
+        for g in a.get("groups", []):
+            if "mean_score" in g:
+                g["mean_score"] = WITHHELD
+            if isinstance(g.get("score_quantiles"), dict):
+                g["score_quantiles"] = WITHHELD
+            for key in ("ci", "ratio", "difference", "ratio_ci", "difference_ci"):
+                if isinstance(g.get(key), dict) and "mean_score" in g[key]:
+                    g[key]["mean_score"] = WITHHELD
+        disparities = a.get("disparities")
+        if isinstance(disparities, dict):
+            for k in [k for k in disparities if "score" in k]:
+                disparities[k] = WITHHELD
+
+
 def _driver_tables(out: Mapping) -> list[dict]:
     drivers = out.get("drivers")
     if not isinstance(drivers, dict):
@@ -298,6 +316,7 @@ def suppress_small_cells(result: dict, *, threshold: int) -> dict:
         retrospective["audit"] = suppress_small_cells(retrospective["audit"], threshold=threshold)
     if isinstance(out.get("decided"), dict):  # each section of what is decided is a result of its own
         out["decided"] = map_sections(out["decided"], lambda a: suppress_small_cells(a, threshold=threshold))
+    _withhold_scores(out)  # partners get bands, never scores: not even a group's average or quantiles
     # the same number of flags as the auditor's copy; a withheld group's flag keeps its place without its figures
     hidden_by_attr = {attr: sorted({g for a, g in hidden if a == attr} | set(withheld.get(attr, [])))
                       for attr in {a for a, _ in hidden} | set(withheld)}
