@@ -43,7 +43,7 @@ def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | 
     yield f"synthetic extract: {extract} ({len(force.people):,} people, {len(force.events):,} events)"
     yield (f"quarter {earlier}: {first.manifest['cohort_size']} listed of {first.manifest['eligible']:,} eligible")
     yield (f"quarter {latest}: {second.manifest['cohort_size']} listed; new {moved.get('new', 0)}, "
-           f"up {moved.get('up', 0)}, down {moved.get('down', 0)}, same {moved.get('same', 0)}; "
+           f"up {moved.get('up', 0)}, down {moved.get('down', 0)}, no change {moved.get('same', 0)}; "
            f"removed {len(second.removed)}; periphery {second.manifest['periphery']}, "
            f"peer groups {second.manifest['peer_groups']}, places {second.manifest['places']}; "
            f"fairness audit {second.manifest['audit']['summary'] or 'no flags'}")
@@ -56,6 +56,7 @@ def run_demo(out: Path, *, people: int = 20000, seed: int = 7, today: dt.date | 
     yield f"tracking:   mlflow ui --backend-store-uri sqlite:///{out / 'mlflow.db'}"
     yield f"history:    hkc history --db {db_url}"
     yield f"            hkc movement --from {earlier} --to {latest} --db {db_url}"
+    yield f"records:    hkc transparency --db {db_url}   (and hkc dpia: the impact assessment draft)"
     yield f"backtest:   hkc backtest {extract} --as-of {latest} --extract-date {latest} --out {out / 'backtest'}"
     top = second.members["person_id"].iloc[0] if len(second.members) else None
     if top is not None:
