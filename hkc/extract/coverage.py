@@ -12,7 +12,8 @@ since last quarter each produce a plausible list with nothing wrong in any row. 
   extract holds at least ``[data] coverage_min_events`` events: the span of a handful of events says
   nothing about what an extract covers, and the run says so);
 * ``shrunk`` — people or events fell by more than ``[data] max_shrink`` against the previous stored
-  run: a partial extract, or a filter gone wrong.
+  run: a partial extract, or a filter gone wrong (judged when the previous run read at least
+  ``coverage_min_events`` events).
 
 A check the analyst has judged acceptable is passed with its flag (``--accept-short-history``,
 ``--accept-stale``, ``--accept-shrink``); the run records which were accepted and why they fired.
@@ -82,6 +83,8 @@ def shrink_problems(now: dict[str, dict[str, int]], before: dict[str, dict[str, 
                     before_as_of: dt.date | str | None, settings: DataSettings) -> list[CoverageProblem]:
     """People or events used fell by more than ``max_shrink`` against the previous run's manifest counts."""
     problems = []
+    if ((before or {}).get("events", {}).get("used") or 0) < settings.coverage_min_events:
+        return problems  # a handful of rows: a change in them says nothing about a partial extract
     for kind in ("people", "events"):
         was = (before or {}).get(kind, {}).get("used")
         is_ = now.get(kind, {}).get("used")
