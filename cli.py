@@ -513,6 +513,40 @@ def interventions_import(file: Path, by: str, db: str | None, config: Path | Non
         click.echo(line)
 
 
+@main.group(name="ids")
+def ids_group() -> None:
+    """Identity across extracts: follow a person whose record the source re-keyed or merged."""
+
+
+@ids_group.command(name="link")
+@click.argument("old_id")
+@click.argument("new_id")
+@click.option("--reason", required=True, help="Why the two ids are the same person (e.g. 'nominal records merged').")
+@click.option("--by", "by", required=True, help="Who records the link.")
+@date_option("--date", help="When the source made the change, if known")
+@db_option
+@config_option
+@json_option
+def ids_link(old_id: str, new_id: str, reason: str, by: str, date: dt.date | None, db: str | None,
+             config: Path | None, as_json: bool) -> None:
+    """Record that OLD_ID is now NEW_ID (a merge or re-key the extract's aliases file does not carry): movement,
+    decisions, subject access and the partner pseudonym follow the person from then on."""
+    from hkc.history import link_ids
+
+    result = link_ids(_store(db, config), old_id, new_id, reason=reason, by=by, date=date)
+    if as_json:
+        _json(result)
+        return
+    if not result["stored"]:
+        click.echo(f"{result['old_id']} is already linked to {result['new_id']}; nothing changed")
+        return
+    pseudonym = (f"their partner pseudonym stays the one made for {result['canonical']}"
+                 if result["canonical"] != result["new_id"] else
+                 f"their partner pseudonym is the one {result['new_id']} already had (the history held it before)")
+    click.echo(f"linked {result['old_id']} to {result['new_id']}: the history follows this person as "
+               f"{result['latest']} (movement, decisions, subject access); {pseudonym}")
+
+
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.option("--cohorts", required=True, metavar="FIRST..LAST",

@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from hkc.definitions import Catalogue, Definitions, load_definitions
-from hkc.history import compare_runs, open_store, run_evidence
+from hkc.history import compare_runs, identities, open_store, run_evidence
 from hkc.refresh import run_refresh
 from hkc.synth import extract_folder, generate_quarters, parse_quarters, write_quarters
 
@@ -84,8 +84,12 @@ def _weakening(changes: pd.DataFrame, types: pd.Series, catalogue: Catalogue, no
 
 
 def truth_flags(moved: pd.DataFrame, truth: dict[str, pd.DataFrame], earlier_evidence: pd.DataFrame, *,
-                t0: dt.date, t1: dt.date, catalogue: Catalogue, non_qualifying=("nfa",)) -> pd.DataFrame:
-    """Per person who moved: what the truth says happened to their record between the two extracts."""
+                t0: dt.date, t1: dt.date, catalogue: Catalogue, non_qualifying=("nfa",),
+                earlier_ids: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per person who moved: what the truth says happened to their record between the two extracts.
+
+    ``earlier_ids``: ``{id now: id in the earlier run}`` of the people followed through a re-key
+    (``compare_runs``'s ``followed``); ``earlier_evidence`` is under the ids now."""
     q1 = t1.isoformat()
     ids = truth["id_changes"][truth["id_changes"]["quarter"] == q1]
     true_id = truth["records"].set_index("person_id")["true_person_id"]
@@ -107,7 +111,7 @@ def truth_flags(moved: pd.DataFrame, truth: dict[str, pd.DataFrame], earlier_evi
         held = set(e0.loc[e0["person_id"] == person, "event_id"])
         mine = oc[oc["event_id"].isin(held)]
         who = true_id.get(person, person)
-        rekey = ids[ids["old_id"] == person]
+        rekey = ids[ids["old_id"] == (earlier_ids or {}).get(person, person)]
         rows.append({
             "person_id": person,
             "rekeyed_announced": bool((rekey["announced"] == "true").any()),
@@ -146,11 +150,9 @@ def expected_causes(moved: pd.DataFrame, flags: pd.DataFrame, later: pd.DataFram
         else:
             rule = "weapon"
         g = f.loc[person]
-        if g["rekeyed_announced"]:
-            cause = "id_change"
-        elif g["rekeyed_unannounced"]:
-            cause = "record_correction"  # every event left the old id: removed, as far as the extracts show
-        elif rule == "age":
+        if g["rekeyed_unannounced"]:
+            cause = "id_change"  # the refresh reported a probable re-key: not counted as removed
+        elif rule == "age":  # an announced re-key is followed: the person's own record gives the cause
             cause = "no_longer_eligible"
         elif g["outcome_weakened_weapon"] if rule == "weapon" else g["outcome_weakened"]:
             cause = "record_correction"
@@ -177,9 +179,13 @@ def reconcile(store, folder: Path, t0: dt.date, t1: dt.date, defs: Definitions) 
                           for cause, people in change["causes"]["people"].items() for p in people],
                          columns=["person_id", "movement", "cause"])
     before_run, after_run = store.find_run(t0), store.find_run(t1)
-    earlier = store.cohort(before_run.run_id)
-    flags = truth_flags(moved, truth_tables(folder), run_evidence(store, before_run.run_id, moved["person_id"]),
-                        t0=t0, t1=t1, catalogue=defs.catalogue, non_qualifying=non_qualifying)
+    ids = identities(store)
+    earlier = ids.follow(store.cohort(before_run.run_id), unique=True)
+    stored = ids.ids_of(moved["person_id"])  # the earlier run holds a re-keyed person's past under their old id
+    evidence = ids.follow(run_evidence(store, before_run.run_id, stored)).drop(columns="stored_id")
+    flags = truth_flags(moved, truth_tables(folder), evidence, t0=t0, t1=t1, catalogue=defs.catalogue,
+                        non_qualifying=non_qualifying,
+                        earlier_ids={f["person_id"]: f["earlier_id"] for f in change["followed"]})
     expected = expected_causes(moved, flags, store.person_scores(after_run.run_id), earlier)
     moved["expected"] = moved["person_id"].map(expected)
     confusion = pd.crosstab(moved["cause"], moved["expected"]) if len(moved) else pd.DataFrame()

@@ -3,7 +3,8 @@
 Written as ``run.json`` beside the outputs and stored with the run in the history database, so a
 run can be reproduced and audited: the hashes of every input file and of the effective definitions,
 the code version, the row counts that reconcile, and the sizes of what came out.  Figures only —
-never a person-level value — so the manifest may go to experiment tracking.
+never a person-level value — so the manifest may go to experiment tracking; the one exception,
+``probable_rekeys`` (ids the analyst must check, in the police view), never goes to tracking.
 """
 
 from __future__ import annotations
@@ -86,13 +87,16 @@ class RunManifest:
     chance: dict[str, Any] | None = None  # the list against chance on the extract's own history (hkc.model.chance)
     excluded_events: int = 0  # events kept out of this run as shown to be wrong (hkc person rectify)
     checks: dict[str, Any] | None = None  # extract checks accepted with their flag, and any not judged
+    # earlier members who vanished while a new id with their birth date, sex and events appeared
+    # (hkc.matrix.probable_rekeys): old_id, new_id, evidence; not counted as removed; never sent to tracking
+    probable_rekeys: list[dict[str, Any]] | None = None
 
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (``run.json``); the finishing fields only once the run has them."""
         out = dataclasses.asdict(self)
         out["audit"]["flagged"] = list(out["audit"]["flagged"])  # JSON's shape: a list
-        for late in ("finished_at", "stages_seconds", "permissions", "chance", "checks"):
+        for late in ("finished_at", "stages_seconds", "permissions", "chance", "checks", "probable_rekeys"):
             if out[late] is None:
                 del out[late]
         return out

@@ -32,9 +32,9 @@ from hkc.audit.decided import (
     periphery_audit,
 )
 from hkc.audit.disclosure import suppress_small_cells
-from hkc.audit.sections import decided_sections, map_sections, selected_shares
 from hkc.audit.findings import findings
 from hkc.audit.groups import audit_selection
+from hkc.audit.sections import decided_sections, map_sections, selected_shares
 from hkc.definitions.audit_spec import AuditSpec
 from hkc.history.listings import decisions_for_runs, recent_listings, recent_runs
 from hkc.history.store import open_store

@@ -28,6 +28,7 @@ DATE_OPTIONS = {
     ("movement", "from_"), ("movement", "to"), ("explain", "run"), ("transparency", "run"),
     ("backtest", "as_of"), ("backtest", "extract_date"), ("train", "as_of"), ("train", "extract_date"),
     ("decisions import", "meeting_date"), ("dpia", "run"), ("validate", "as_of"), ("evaluate", "extract_date"),
+    ("ids link", "date"),
 }
 
 

@@ -95,8 +95,9 @@ def test_a_full_extract_passes_every_check_and_validate_says_so(full, tmp_path):
 
 
 def test_a_handful_of_events_is_not_judged_for_coverage_and_the_run_says_so(tmp_path):
-    from tests.builders import ExtractBuilder
     import datetime as dt
+
+    from tests.builders import ExtractBuilder
 
     b = ExtractBuilder(dt.date(2026, 9, 30))
     b.person("A").event("A", "knife_possession", days_ago=40, outcome="convicted")

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hkc.extract.contract import AGE_BAND_PATTERN, CONTRACT, GRADE_PATTERN, RULES, Column
+from hkc.extract.contract import AGE_BAND_PATTERN, FILE_COLUMNS, GRADE_PATTERN, RULES, Column
 from hkc.extract.raw import VALUE_SHOWN, RawFile, escape
 
 __all__ = ["Values", "Problems", "Checked", "CheckedFile", "check_file", "check_column", "index_in",
@@ -339,7 +339,7 @@ def check_file(file: str, raw: RawFile, positions: dict[str, int], *, codes: tup
     n = raw.table.num_rows
     values = {col.name: Values.of(raw.table.column(positions[col.name]) if col.name in positions else None,
                                   n, distinct=col.kind not in ("id", "text"))
-              for col in CONTRACT[file]}
+              for col in FILE_COLUMNS[file]}
     blank = np.ones(n, dtype=bool)  # every field empty, extra columns included
     for name in positions:
         blank &= ~values[name].present
@@ -349,7 +349,7 @@ def check_file(file: str, raw: RawFile, positions: dict[str, int], *, codes: tup
         blank[maybe[_mask(pc.not_equal(field_, ""))]] = False
     problems = Problems(n, blank=blank)
     checked = {col.name: check_column(col, values[col.name], problems, codes=codes, extract_date=extract_date)
-               for col in CONTRACT[file]}
+               for col in FILE_COLUMNS[file]}
     return CheckedFile(checked, problems)
 
 
@@ -367,6 +367,6 @@ def malformed_rejects(path: Path, malformed: pd.DataFrame, expected: int) -> pa.
 def kept_frame(file: str, checked: dict[str, Checked], keep: np.ndarray, rows: np.ndarray,
                codes: tuple[str, ...]) -> pd.DataFrame:
     """The rows where ``keep``, with typed contract columns and their source ``row``."""
-    data = {col.name: _materialise(col, checked[col.name], keep, codes) for col in CONTRACT[file]}
+    data = {col.name: _materialise(col, checked[col.name], keep, codes) for col in FILE_COLUMNS[file]}
     data["row"] = rows[keep]
     return pd.DataFrame(data)

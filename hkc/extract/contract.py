@@ -12,6 +12,8 @@ from typing import Literal
 __all__ = [
     "Column",
     "CONTRACT",
+    "ALIAS_COLUMNS",
+    "FILE_COLUMNS",
     "REQUIRED_FILES",
     "OPTIONAL_FILES",
     "SEX_CODES",
@@ -77,7 +79,18 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
     ),
 }
 REQUIRED_FILES = ("people", "events")
-OPTIONAL_FILES = ("population",)
+OPTIONAL_FILES = ("population", "aliases")
+
+# The optional ``aliases`` file: ids the source system re-keyed or merged (``old_id`` is now ``new_id``).  Kept
+# beside CONTRACT, not in it: CONTRACT is what a person's record holds, this is how their ids changed.
+# Its rows are checked against each other and against people by :mod:`hkc.extract.aliases`.
+ALIAS_COLUMNS: tuple[Column, ...] = (
+    Column("old_id", "id", True),
+    Column("new_id", "id", True),
+    Column("date", "date", True),
+    Column("reason", "text", False),
+)
+FILE_COLUMNS: dict[str, tuple[Column, ...]] = {**CONTRACT, "aliases": ALIAS_COLUMNS}  # every file the loader reads
 
 # Quarantine rules: name -> message template.  Tests import these and compare.  ``{value}`` is the
 # offending value as shown in rejects (surrounding whitespace removed, control characters escaped,
@@ -100,6 +113,18 @@ RULES: dict[str, str] = {
     "person_rejected": "person_id '{value}' was quarantined in people (row {first_row}); fix that row",
     "control_character": ("'{value}' holds a control character (shown escaped), which reports and workbooks cannot "
                           "hold; remove it at source"),
+    # the aliases file (hkc.extract.aliases)
+    "alias_to_itself": "old_id and new_id are both '{value}'; an alias links two different ids",
+    "duplicate_alias": "'{value}' to '{new_id}' already appears at row {first_row}; later copies are quarantined",
+    "alias_conflict": ("old_id '{value}' is also linked to '{other_id}' at row {other_row}; an id is re-keyed to one "
+                       "id only: keep the right row"),
+    "alias_cycle": "old_id '{value}' leads back to itself ({cycle}); two ids cannot each be the other's new id",
+    "alias_chain": ("new_id '{value}' is itself re-keyed to '{next_id}' at row {next_row}; give the latest id "
+                    "(old_id '{old_id}', new_id '{next_id}')"),
+    "alias_unknown_new": "new_id '{value}' is not in people; an alias must lead to a person in this extract",
+    "alias_new_rejected": "new_id '{value}' was quarantined in people (row {first_row}); fix that row",
+    "alias_old_in_use": ("old_id '{value}' still holds events in this extract (events row {first_row}); a re-keyed "
+                         "or merged id should hold none: move its events to the new id, or remove the alias"),
 }
 
 # File-level problems: name -> one-line message template for :class:`hkc.errors.ExtractError`.

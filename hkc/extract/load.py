@@ -48,8 +48,9 @@ import pandas as pd
 import pyarrow as pa
 
 from hkc.definitions import Catalogue
+from hkc.extract.aliases import check_aliases
 from hkc.extract.checks import CheckedFile, Problems, check_file, index_in, kept_frame, malformed_rejects
-from hkc.extract.contract import CONTRACT, REQUIRED_FILES, Column
+from hkc.extract.contract import FILE_COLUMNS, REQUIRED_FILES, Column
 from hkc.extract.csv import first_line
 from hkc.extract.raw import RawFile, ReadLimits, file_error
 from hkc.extract.readers import READERS, find_files
@@ -76,7 +77,9 @@ class Extract:
     as ``datetime64[s]``, codes as categoricals in contract order, flags as ``boolean``, empty
     optional values as missing), ``row`` (the source row number) and an integer ``person_idx``
     (position in ``people``) used internally in place of the string id.  ``extra_columns`` maps a
-    file name to the columns it has beyond the contract, which are ignored.
+    file name to the columns it has beyond the contract, which are ignored.  ``aliases`` holds the
+    optional aliases file's used rows (``old_id, new_id, date, reason, row``; :mod:`hkc.extract.aliases`),
+    None when the extract has no such file.
     """
 
     people: pd.DataFrame
@@ -89,6 +92,7 @@ class Extract:
     extra_columns: dict[str, list[str]] = field(default_factory=dict)
     extract_date: dt.date | None = None
     excluded_events: int = 0  # events left out by the refresh as shown to be wrong (hkc person rectify)
+    aliases: pd.DataFrame | None = None  # the optional aliases file's used rows (hkc.extract.aliases)
 
     def reconciles(self) -> bool:
         return all(c["read"] == c["used"] + c["rejected"] for c in self.counts.values())
@@ -216,7 +220,7 @@ def probe_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: d
         resolved: dict[str, int] = {}
 
         def on_header(names: list[str], name: str = name, path: Path = path, into: dict = resolved) -> None:
-            into.update(_resolve_columns(path.name, names, CONTRACT[name])[0])
+            into.update(_resolve_columns(path.name, names, FILE_COLUMNS[name])[0])
 
         try:
             raw = READERS[path.suffix](path, on_header, limits=limits, sample=True)
@@ -254,6 +258,11 @@ def load_extract(data_dir: str | Path, *, catalogue: Catalogue, extract_date: dt
     people_keep, kept_ids, kept_dob = _check_people(read)
     say("checking events against people")
     person_idx = _check_events(read, people_keep, kept_ids, kept_dob)
+    if "aliases" in read.checked:  # each alias against the others, the people used and the events used
+        say("checking aliases against people and events")
+        check_aliases(read.checked["aliases"], read.raws["aliases"].rows, people=read.checked["people"],
+                      people_rows=read.raws["people"].rows, people_keep=people_keep, kept_ids=kept_ids,
+                      events=read.checked["events"], events_rows=read.raws["events"].rows)
     for name, path in files.items():  # before any message is rendered
         _refuse_unusable(path, read.raws[name], read.checked[name].problems, sample=False)
     return _assemble(read, person_idx, codes=catalogue.codes, extract_date=extract_date, say=say)
@@ -278,7 +287,7 @@ class _ReadFiles:
         say(f"reading {path.name}")
 
         def on_header(names: list[str]) -> None:
-            self.resolved[name], extra = _resolve_columns(path.name, names, CONTRACT[name])
+            self.resolved[name], extra = _resolve_columns(path.name, names, FILE_COLUMNS[name])
             if extra:
                 self.extra_columns[path.name] = extra
 
@@ -383,5 +392,5 @@ def _assemble(read: _ReadFiles, person_idx: np.ndarray, *, codes: tuple[str, ...
     return Extract(
         people=people, events=events, population=frames.get("population"), rejects=rejects,
         counts=counts, files=files, sha256={n: sha256_file(p) for n, p in files.items()},
-        extra_columns=read.extra_columns, extract_date=extract_date,
+        extra_columns=read.extra_columns, extract_date=extract_date, aliases=frames.get("aliases"),
     )

@@ -4,11 +4,13 @@ The face of the package: other packages import from here; modules inside it impo
 directly.  What each module does:
 
 =================================  ============================================================
+:mod:`hkc.history.aliases`         Identity across extracts: the ids a person was re-keyed from, so the history follows the person.
 :mod:`hkc.history.causes`          Reading what the movement causes need from the history: a run's evidence for some people, in one pass.
 :mod:`hkc.history.consultations`   The consultation log: who consulted whose record, when and why.
 :mod:`hkc.history.detail`          The detail codec: a run's contributions and evidence as zstd Parquet chunks inside the database.
 :mod:`hkc.history.interventions`   The interventions record: what the partnership did, for whom, from when.
 :mod:`hkc.history.listings`        What the audit reads of earlier runs: who was eligible and listed, and the decisions.
+:mod:`hkc.history.members`         What tells a re-keyed cohort member from one who left: each run's members' birth date, sex, events.
 :mod:`hkc.history.migrate`         Upgrading older history stores in place, inside the opening transaction.
 :mod:`hkc.history.retention`       Retention: erase runs and person-level history older than the retention period.
 :mod:`hkc.history.review`          Questions asked of the history: what moved between two refreshes, and why one person scores.
@@ -19,6 +21,16 @@ directly.  What each module does:
 =================================  ============================================================
 """
 
+from hkc.history.aliases import (
+    AliasReport,
+    Identities,
+    alias_map,
+    canonical_ids,
+    identities,
+    link_ids,
+    record_extract_aliases,
+    stored_aliases,
+)
 from hkc.history.causes import run_evidence
 from hkc.history.consultations import check_purpose, consultation_log, log_consultation
 from hkc.history.interventions import (
@@ -28,6 +40,13 @@ from hkc.history.interventions import (
     stored_interventions,
 )
 from hkc.history.listings import decisions_for_runs, recent_listings, recent_runs
+from hkc.history.members import (
+    identity_rows,
+    member_identities_of,
+    purge_identities,
+    remember_members,
+    vanished_members,
+)
 from hkc.history.retention import purge
 from hkc.history.review import compare_runs, explain_person
 from hkc.history.rights import (
@@ -47,6 +66,19 @@ from hkc.history.store import HistoryStore, StoredRun, database_file, open_store
 from hkc.history.subject_access import render_subject_access, subject_access
 
 __all__ = [
+    "AliasReport",
+    "Identities",
+    "alias_map",
+    "canonical_ids",
+    "identities",
+    "identity_rows",
+    "link_ids",
+    "member_identities_of",
+    "purge_identities",
+    "record_extract_aliases",
+    "remember_members",
+    "stored_aliases",
+    "vanished_members",
     "rights_lines",
     "person_rights",
     "resolve_challenge",

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from hkc.errors import HistoryError
+from hkc.history.members import purge_identities
 from hkc.history.schema import (
     DETAIL_TABLES,
     PERSON_TABLES,
@@ -85,6 +86,7 @@ def purge(store: HistoryStore, *, older_than_days: int, today: dt.date, by: str,
             purged_disclosures = sa.select(disclosures.c.disclosure_id).where(gone)
             where = disclosure_people.c.disclosure_id.in_(purged_disclosures)
             rows["disclosure_people"] = _count(conn, disclosure_people, where)
+            rows.update(purge_identities(conn, cutoff, run_ids, dry_run=dry_run))  # re-key identities, loose links
             rows["runs"] = len(run_ids)
             result = {"cutoff": cutoff, "older_than_days": older_than_days, "runs": len(run_ids),
                       "first_as_of": old[0].as_of if old else None, "last_as_of": old[-1].as_of if old else None,

@@ -1,4 +1,5 @@
-"""The history store's tables: runs, scores, evidence, cohort, decisions, interventions, disclosures, purges."""
+"""The history store's tables: runs, scores, evidence, cohort, decisions, interventions, disclosures, purges,
+and the ids people were re-keyed from (aliases) with what re-key detection needs of each cohort (member identities)."""
 
 from __future__ import annotations
 
@@ -194,6 +195,32 @@ purges = sa.Table(
     sa.Column("rows", sa.Text, nullable=False),  # JSON {table: rows deleted}
 )
 
+aliases = sa.Table(  # an id the source re-keyed or merged: old_id is now new_id (hkc.history.aliases)
+    "aliases", metadata,
+    sa.Column("alias_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("old_id", sa.String(64), nullable=False, unique=True),  # an id is re-keyed to one id only
+    sa.Column("new_id", sa.String(64), nullable=False, index=True),
+    sa.Column("date", sa.String(10)),  # when the source changed it, as the source says (NULL: not said)
+    sa.Column("reason", sa.Text),
+    sa.Column("source", sa.String(255), nullable=False),  # "extract <file> as of <date>" or "hkc ids link"
+    sa.Column("recorded_by", sa.String(128), nullable=False),
+    sa.Column("recorded_at", sa.String(32), nullable=False),
+    # the new id was already known to the history when linked: a merge into a record with its own past,
+    # which keeps its own pseudonym; otherwise the new id carries on the old id's pseudonym
+    sa.Column("new_known", sa.Boolean, nullable=False),
+)
+
+member_identities = sa.Table(  # each cohort member's identity, to tell a re-key from an exit (hkc.history.members)
+    "member_identities", metadata,
+    sa.Column("as_of", sa.String(10), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("date_of_birth", sa.String(10)),
+    sa.Column("sex", sa.String(8)),
+    sa.Column("event_ids", sa.Text, nullable=False),  # JSON list
+    sa.Column("occurrence_ids", sa.Text, nullable=False),  # JSON list
+    sa.Index("ix_member_identities_as_of_person", "as_of", "person_id"),
+)
+
 PERSON_TABLES = (scores, contributions, evidence, removed)
 
 ROW_TABLES = (scores, removed)
@@ -201,6 +228,6 @@ ROW_TABLES = (scores, removed)
 OLD_INDEXES = {"ix_scores_run_id", "ix_scores_person_id", "ix_removed_run_id"}  # before the (run_id, person_id) ones
 
 RECORD_TABLES = (decisions, interventions, challenges, exclusions, consultations, disclosures, disclosure_people,
-                 purges)
+                 purges, aliases, member_identities)
 
 AUDIENCES = ("police", "partner", "subject")

@@ -18,8 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from hkc.history.aliases import identities, stored_aliases
 from hkc.history.consultations import consultation_log
 from hkc.history.interventions import stored_interventions
+from hkc.history.members import identity_rows
 from hkc.history.rights import person_rights, rights_lines
 from hkc.history.store import HistoryStore
 
@@ -39,52 +41,94 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
     ``purges`` lists retention purges (dates and counts only) so the answer can say that older
     history no longer exists; ``disclosures_without_people`` counts the disclosures whose list of
     people was erased by a purge.
+
+    A person re-keyed or merged (:mod:`hkc.history.aliases`) has one history: asked about any of
+    their ids, the answer holds what is stored under every one of them (``ids``; each run, removal,
+    decision and disclosure then says under which id it is ``stored_as``), the ``aliases`` that
+    join them, and the ``identities`` kept for re-key detection (date of birth, sex, event ids).
     """
     person_id = str(person_id)
-    held = store.person_history(person_id)
+    ids = identities(store)
+    all_ids = sorted(ids.ids_of([person_id]), key=lambda p: (p != person_id, p))
+    held = {i: store.person_history(i) for i in all_ids}
     runs = []
-    evidence = held["evidence"]
-    contributions = held["contributions"]
-    for r in _records(held["scores"], drop=("person_id",)):
-        as_of = r["as_of"]
-        runs.append({
-            "as_of": as_of, "listed": bool(r["in_cohort"]), "eligible": bool(r["eligible"]), "rank": r["rank"],
-            "rag": r["rag"], "movement": r["movement"], "risk_score": r["risk_score"],
-            "vulnerability_score": r["vulnerability_score"],
-            "reason": r["reason"] or ("listed" if r["in_cohort"] else ""), "rationale": r["rationale"],
-            "contributions": _records(contributions[contributions["as_of"] == as_of], ("run_id", "person_id", "as_of")),
-            "evidence": _records(evidence[evidence["as_of"] == as_of], ("run_id", "person_id", "as_of")),
-        })
-    removals = [{"as_of": r["as_of"], "previous_rank": r["previous_rank"], "previous_rag": r["previous_rag"],
-                 "reason": r["reason"]} for r in _records(held["removed"])]
-    disclosures = [{"disclosed_at": r["disclosed_at"], "audience": r["audience"], "by": r["disclosed_by"],
-                    "as_of": r["as_of"], "people": r["people"], "files": r["files"]}
-                   for r in _records(held["disclosures"])]
+    for pid in all_ids:
+        evidence, contributions = held[pid]["evidence"], held[pid]["contributions"]
+        for r in _records(held[pid]["scores"], drop=("person_id",)):
+            as_of = r["as_of"]
+            runs.append({
+                "as_of": as_of, "person_id": pid, "listed": bool(r["in_cohort"]), "eligible": bool(r["eligible"]),
+                "rank": r["rank"], "rag": r["rag"], "movement": r["movement"], "risk_score": r["risk_score"],
+                "vulnerability_score": r["vulnerability_score"],
+                "reason": r["reason"] or ("listed" if r["in_cohort"] else ""), "rationale": r["rationale"],
+                "contributions": _records(contributions[contributions["as_of"] == as_of],
+                                          ("run_id", "person_id", "as_of")),
+                "evidence": _records(evidence[evidence["as_of"] == as_of], ("run_id", "person_id", "as_of")),
+            })
+    runs.sort(key=lambda r: (r["as_of"], r["person_id"]))
+    removals = sorted(({"as_of": r["as_of"], "person_id": pid, "previous_rank": r["previous_rank"],
+                        "previous_rag": r["previous_rag"], "reason": r["reason"]}
+                       for pid in all_ids for r in _records(held[pid]["removed"])), key=lambda r: r["as_of"])
+    seen: set[object] = set()
+    disclosures = []
+    for pid in all_ids:
+        for r in _records(held[pid]["disclosures"]):
+            if r["disclosure_id"] not in seen:
+                seen.add(r["disclosure_id"])
+                disclosures.append({"disclosed_at": r["disclosed_at"], "audience": r["audience"],
+                                    "by": r["disclosed_by"], "as_of": r["as_of"], "people": r["people"],
+                                    "files": r["files"], "person_id": pid})
+    disclosures.sort(key=lambda d: str(d["disclosed_at"]))
     decisions = [{"meeting_date": r["meeting_date"], "as_of": r["as_of"], "decision": r["decision"],
-                  "reason": r["reason"], "recorded_by": r["recorded_by"], "recorded_at": r["recorded_at"]}
-                 for r in _records(held["decisions"])]
+                  "reason": r["reason"], "recorded_by": r["recorded_by"], "recorded_at": r["recorded_at"],
+                  "person_id": r["person_id"]}
+                 for r in _records(store.decisions(all_ids))]
     done = [{"start_date": r["start_date"], "end_date": r["end_date"], "type": r["type"],
              "lead_agency": r["lead_agency"], "engagement": r["engagement"], "recorded_by": r["recorded_by"],
-             "recorded_at": r["recorded_at"], "source_file": r["source_file"]}
-            for r in _records(stored_interventions(store, [person_id]))]
-    consulted = [{"consulted_at": r["consulted_at"], "by": r["consulted_by"], "action": r["action"],
-                  "purpose": r["purpose"], "run_as_of": r["run_as_of"]}
-                 for r in _records(consultation_log(store, person_id=person_id))]
-    rights = person_rights(store, person_id)
+             "recorded_at": r["recorded_at"], "source_file": r["source_file"], "person_id": r["person_id"]}
+            for r in _records(stored_interventions(store, all_ids))]
+    consulted = sorted(({"consulted_at": r["consulted_at"], "by": r["consulted_by"], "action": r["action"],
+                         "purpose": r["purpose"], "run_as_of": r["run_as_of"], "person_id": pid}
+                        for pid in all_ids for r in _records(consultation_log(store, person_id=pid))),
+                       key=lambda c: str(c["consulted_at"]))
+    rights = {"challenges": [], "exclusions": []}
+    for pid in all_ids:
+        for kind, rows in person_rights(store, pid).items():
+            rights[kind] += [r | {"person_id": pid} for r in rows]
+    if len(all_ids) > 1:  # say under which id each entry is stored
+        for entries in (runs, removals, disclosures, decisions, done, consulted, rights["challenges"],
+                        rights["exclusions"]):
+            for entry in entries:
+                entry["stored_as"] = entry["person_id"]
+    for entries in (runs, removals, disclosures, decisions, done, consulted, rights["challenges"],
+                    rights["exclusions"]):
+        for entry in entries:
+            del entry["person_id"]
+    links = stored_aliases(store)
+    links = links[links["old_id"].isin(all_ids) | links["new_id"].isin(all_ids)]
+    known = [{"old_id": r["old_id"], "new_id": r["new_id"], "date": r["date"], "reason": r["reason"],
+              "source": r["source"], "recorded_by": r["recorded_by"], "recorded_at": r["recorded_at"]}
+             for r in _records(links)]
+    kept = [{"as_of": r["as_of"], "person_id": r["person_id"], "date_of_birth": r["date_of_birth"], "sex": r["sex"],
+             "event_ids": list(r["event_ids"]), "occurrence_ids": list(r["occurrence_ids"])}
+            for r in identity_rows(store, all_ids).to_dict("records")]
     log = store.disclosures()
     unknowable = int(log["people_purged"].astype(bool).sum()) if len(log) else 0
     purges = [{"purged_at": r["purged_at"], "cutoff": r["cutoff"], "runs": r["runs"]} for r in _records(store.purges())]
-    listed_on = [r["as_of"] for r in runs if r["listed"]]
+    listed_on = sorted({r["as_of"] for r in runs if r["listed"]})
     return {
         "person_id": person_id,
+        "ids": all_ids,
+        "aliases": known,
         "generated_at": (generated_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "database": store.url,
         "held": bool(runs or removals or disclosures or decisions or done or rights["challenges"]
-                     or rights["exclusions"]),
+                     or rights["exclusions"] or kept),
         "listed": bool(listed_on),
         "listed_on": listed_on,
         "runs": runs, "removals": removals, "disclosures": disclosures, "decisions": decisions, "interventions": done,
         "consultations": consulted, "challenges": rights["challenges"], "exclusions": rights["exclusions"],
+        "identities": kept,
         "purges": purges,
         "disclosures_without_people": unknowable,
     }
@@ -113,18 +157,22 @@ def render_subject_access(report: dict) -> str:
         out += [f"Listed on {len(report['listed_on'])} quarterly list(s): {', '.join(report['listed_on'])}."]
     else:
         out += ["Scored, but never on a list."]
+    out += _identity_lines(report)
     if report["purges"]:
         last = report["purges"][-1]
         out += ["", f"History before {last['cutoff']} has been erased under the retention policy "
                     f"(last purge {last['purged_at'][:10]}); nothing from before then is held."]
     if report["runs"]:
         out += ["", "## Each refresh", ""]
-        out += _table(["As of", "On the list", "Rank", "RAG", "Risk score", "Vulnerability score", "Reason"],
-                      [[r["as_of"], "yes" if r["listed"] else "no", r["rank"], r["rag"], r["risk_score"],
-                        r["vulnerability_score"], r["reason"] if not r["listed"] else r["rationale"] or "listed"]
+        several = len(report.get("ids", [])) > 1
+        out += _table(["As of", *(["Id"] if several else []), "On the list", "Rank", "RAG", "Risk score",
+                       "Vulnerability score", "Reason"],
+                      [[r["as_of"], *([r["stored_as"]] if several else []), "yes" if r["listed"] else "no", r["rank"],
+                        r["rag"], r["risk_score"], r["vulnerability_score"],
+                        r["reason"] if not r["listed"] else r["rationale"] or "listed"]
                        for r in report["runs"]])
         for r in report["runs"]:
-            out += ["", f"### Evidence as of {r['as_of']}", ""]
+            out += ["", f"### Evidence as of {r['as_of']}" + (f" (as {r['stored_as']})" if several else ""), ""]
             out += _table(["Date", "Indicator", "Axis", "Role", "Outcome", "Grade", "Points", "Event"],
                           [[e["date"], e["indicator"], e["axis"], e["role"], e["outcome"], e["grade"], e["points"],
                             e["event_id"]] for e in r["evidence"]]) if r["evidence"] else ["No counting events held."]
@@ -170,3 +218,24 @@ def render_subject_access(report: dict) -> str:
     else:
         out += ["No interventions recorded."]
     return "\n".join(out) + "\n"
+
+
+def _identity_lines(report: dict) -> list[str]:
+    """The person's ids and what joins them, and the identity kept to recognise them under a new id."""
+    out: list[str] = []
+    if len(report.get("ids", [])) > 1:
+        out += ["", "## The ids of this person", "",
+                f"The history knows this person under {len(report['ids'])} ids: {', '.join(report['ids'])}. "
+                "Everything below is held under one of them; the records were joined because:", ""]
+        out += [f"- {a['old_id']} is now {a['new_id']}" + (f" since {a['date']}" if a.get("date") else "")
+                + (f" ({a['reason']})" if a.get("reason") else "")
+                + f"; recorded {str(a['recorded_at'])[:10]} by {a['recorded_by']} from {a['source']}"
+                for a in report.get("aliases", [])]
+    if report.get("identities"):
+        out += ["", "## Identity kept for each list", "",
+                "To recognise a listed person whose record is given a new id, the history keeps, for each list "
+                "they were on, their date of birth, sex and the ids of their events.", ""]
+        out += _table(["List as of", "Id", "Date of birth", "Sex", "Events", "Occurrences"],
+                      [[k["as_of"], k["person_id"], k["date_of_birth"], k["sex"], ", ".join(k["event_ids"]),
+                        ", ".join(k["occurrence_ids"])] for k in report["identities"]])
+    return out

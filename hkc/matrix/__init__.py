@@ -11,6 +11,7 @@ directly.  What each module does:
 :mod:`hkc.matrix.outcomes`     The outcome label: who had a knife-related event as offender or suspect in a window after a date.
 :mod:`hkc.matrix.peers`        Peer mapping: who is involved in incidents together, the peer groups and the periphery.
 :mod:`hkc.matrix.places`       Places: where the cohort and its periphery are involved in knife-related events.
+:mod:`hkc.matrix.rekeys`       Probable re-keys: a cohort member who vanished while a new id with their date of birth, sex and events appeared.
 :mod:`hkc.matrix.scoring`      Scores, eligibility and rationale: who may be listed, and the evidence behind every point.
 =============================  ============================================================
 """
@@ -37,6 +38,7 @@ from hkc.matrix.features import event_points, indicator_contributions
 from hkc.matrix.network import co_involvement
 from hkc.matrix.outcomes import knife_outcome
 from hkc.matrix.peers import PeerMap, link_reason, map_peers
+from hkc.matrix.rekeys import REKEY_COLUMNS, probable_rekeys, rekey_lines
 from hkc.matrix.scoring import ScoreResult, ages_at, format_points, rationale, score_people
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "NOT_EVIDENCE",
     "Cohort",
     "PeerMap",
+    "REKEY_COLUMNS",
     "ScoreResult",
     "ages_at",
     "co_involvement",
@@ -58,9 +61,11 @@ __all__ = [
     "map_peers",
     "movement",
     "movement_causes",
+    "probable_rekeys",
     "rag_bands",
     "rag_level",
     "rationale",
+    "rekey_lines",
     "removal_causes",
     "removed_people",
     "score_people",

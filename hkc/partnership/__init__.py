@@ -31,6 +31,7 @@ from hkc.partnership.pseudonyms import (
     partner_key,
     pseudonym,
     pseudonymise,
+    with_identities,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "partner_key",
     "pseudonym",
     "pseudonymise",
+    "with_identities",
     "write_html",
     "write_partner_pack",
     "write_xlsx",

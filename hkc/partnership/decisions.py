@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from hkc.errors import HkcError
-from hkc.history import HistoryStore
+from hkc.history import HistoryStore, Identities, identities
 from hkc.outputs import sha256_file
 from hkc.partnership.partner_facts import COLUMNS
 from hkc.partnership.partner_pack import DECISIONS
@@ -176,7 +176,7 @@ def import_decisions(store: HistoryStore, xlsx_path: str | Path, *, key: bytes, 
         raise DecisionImportError(f"--meeting-date {meeting} is in the future (today is {today})")
     candidates = set(store.person_scores(run.run_id)["person_id"]) | set(store.removed(run.run_id)["person_id"]) \
         | store.disclosed_people(run_id=run.run_id)
-    people = {p: pid for pid, p in pseudonymise(candidates, key).items()}
+    people = _by_pseudonym(candidates, key, identities(store))
     records, blank, problems = _read_decisions(sealed, people, as_of)
     if problems:
         shown = "; ".join(str(p) for p in problems[:3])
@@ -195,15 +195,32 @@ def import_decisions(store: HistoryStore, xlsx_path: str | Path, *, key: bytes, 
                         by_sheet=dict(Counter(r["sheet"] for r in records)))
 
 
+def _by_pseudonym(candidates: set[str], key: bytes, ids: Identities) -> dict[str, str]:
+    """``{pseudonym: person_id}`` of a run's people, their pseudonyms made from their canonical ids (as the pack
+    made them); two ids of one person share a pseudonym, which names the later of them."""
+    people: dict[str, str] = {}
+    for pid, pseudo in sorted(pseudonymise(candidates, key, canonical=ids.canonical).items()):
+        if pseudo not in people or ids.latest_id(people[pseudo]) == pid:
+            people[pseudo] = pid
+    return people
+
+
 def decision_history(store: HistoryStore, person_ids=None) -> pd.DataFrame:
     """Per person: how many decisions, and the latest (decision, meeting date, reason, who recorded it).
 
     One row per id in ``person_ids`` (``decisions`` 0 when there are none), or per person with any
     decision when ``person_ids`` is None.  ``declined`` is True when the latest decision is decline:
-    such a person stays listed, marked.
+    such a person stays listed, marked.  Decisions follow the person through re-keyed ids
+    (:mod:`hkc.history.aliases`): those stored under any of a person's ids count for the id asked about.
     """
     ids = None if person_ids is None else [str(p) for p in person_ids]
-    stored = store.decisions(ids)
+    known = identities(store)
+    if ids is None:
+        stored = known.follow(store.decisions()).drop(columns="stored_id")
+    else:
+        of = known.ids_of(ids)  # {stored id: the id asked about}
+        stored = store.decisions(list(of))
+        stored["person_id"] = stored["person_id"].astype(str).map(of)
     if stored.empty:
         latest = pd.DataFrame(columns=HISTORY_COLUMNS)
     else:

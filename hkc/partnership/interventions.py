@@ -26,6 +26,7 @@ from hkc.definitions import InterventionSettings
 from hkc.errors import HkcError
 from hkc.history import (
     HistoryStore,
+    identities,
     known_person_ids,
     partner_person_ids,
     record_interventions,
@@ -128,14 +129,21 @@ def _identity(frame: pd.DataFrame, path: Path) -> str:
 
 
 def _people(store: HistoryStore, column: str, values: list[str], key: bytes | None) -> dict[str, str]:
-    """``{value in the file: person_id}`` for the values the history knows."""
+    """``{value in the file: person_id}`` for the values the history knows.
+
+    Ids follow re-keys (:mod:`hkc.history.aliases`): a person_id is known when the history scored it
+    or another id of the same person; a pseudonym (made from the canonical id, as the packs made it)
+    names the latest id of the people sent to partners under it."""
+    ids = identities(store)
     if column == "person_id":
-        known = known_person_ids(store, values)
+        of = ids.ids_of(values)
+        known = {of[p] for p in known_person_ids(store, of)}
         return {v: v for v in values if v in known}
     if key is None:
         raise InterventionImportError("the file names people by pseudonym: set the pseudonym key "
                                       "(HKC_PSEUDONYM_KEY) that wrote the partner packs")
-    return {pseudo: person for person, pseudo in pseudonymise(partner_person_ids(store), key).items()}
+    sent = pseudonymise(partner_person_ids(store), key, canonical=ids.canonical)
+    return {pseudo: ids.latest_id(person) for person, pseudo in sent.items()}
 
 
 def _check_rows(frame: pd.DataFrame, column: str, people: dict[str, str], settings: InterventionSettings,

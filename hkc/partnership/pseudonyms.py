@@ -15,6 +15,12 @@ in free text bound for partners and puts the pseudonym, or ``[id withheld]``, in
 
 ``hkc demo`` uses :data:`DEMO_KEY`, which is published here and therefore protects nothing: its
 pseudonyms start ``DEMO-`` and every pack written with it says :data:`DEMO_LABEL`.
+
+A person re-keyed in the source keeps their pseudonym: it is made from their *canonical* id, the
+id the history first knew them by (:meth:`hkc.history.Identities.canonical_id`), not from the id
+they have now.  Pass the ``{id: canonical id}`` map as ``canonical``, or attach it to the key once
+(:func:`with_identities`) so that every pseudonym made with that key — in the pack, its drawings,
+the scrubbed text — follows it.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from hkc.errors import HkcError
 __all__ = ["pseudonym", "pseudonymise", "partner_key", "check_key", "key_fingerprint", "is_demo_key", "keyed_digest",
            "key_characters", "PseudonymKeyError", "DEMO_KEY", "DEMO_LABEL", "MIN_KEY_LENGTH",
            "MIN_DISTINCT_CHARACTERS", "PREFIX", "DEMO_PREFIX", "KEY_MISSING", "KEY_TOO_SHORT", "KEY_TOO_SIMPLE",
-           "IdScrubber", "WITHHELD"]
+           "IdScrubber", "WITHHELD", "IdentityKey", "with_identities"]
 
 PREFIX = "HKC-"
 DEMO_PREFIX = "DEMO-"
@@ -108,15 +114,41 @@ def partner_key(settings: PartnerSettings, *, demo: bool = False, environ: Mappi
     return key
 
 
-def pseudonym(person_id: object, key: bytes) -> str:
-    """The stable keyed pseudonym of one ``person_id`` (``HKC-`` + 16 hex digits)."""
-    digest = hmac.new(key, _DOMAIN + str(person_id).encode("utf-8"), hashlib.sha256).hexdigest()
+class IdentityKey(bytes):
+    """A pseudonym key that carries the ``{id: canonical id}`` map of re-keyed people (:func:`with_identities`).
+
+    It is the same key (the same bytes, fingerprint and seals); only the ids pseudonyms are made from differ."""
+
+    canonical: Mapping[str, str]
+
+
+def with_identities(key: bytes, canonical: Mapping[str, str]) -> bytes:
+    """``key`` carrying ``canonical`` (``{id: the id its pseudonym is made from}``): every :func:`pseudonym`
+    made with it follows the person, so code that only passes the key on needs no change."""
+    out = IdentityKey(key)
+    out.canonical = {str(k): str(v) for k, v in canonical.items()}
+    return out
+
+
+def _source(person_id: object, key: bytes, canonical: Mapping[str, str] | None) -> str:
+    pid = str(person_id)
+    if canonical is None:
+        canonical = getattr(key, "canonical", None) or {}
+    return canonical.get(pid, pid)
+
+
+def pseudonym(person_id: object, key: bytes, *, canonical: Mapping[str, str] | None = None) -> str:
+    """The stable keyed pseudonym of one ``person_id`` (``HKC-`` + 16 hex digits), made from its canonical id
+    (``canonical``, else the map the key carries, else the id itself)."""
+    source = _source(person_id, key, canonical)
+    digest = hmac.new(key, _DOMAIN + source.encode("utf-8"), hashlib.sha256).hexdigest()
     return (DEMO_PREFIX if is_demo_key(key) else PREFIX) + digest[:HEX_DIGITS]
 
 
-def pseudonymise(person_ids: Iterable[object], key: bytes) -> dict[str, str]:
-    """``{person_id: pseudonym}`` for every distinct id given."""
-    return {str(p): pseudonym(p, key) for p in dict.fromkeys(str(p) for p in person_ids)}
+def pseudonymise(person_ids: Iterable[object], key: bytes, *,
+                 canonical: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{person_id: pseudonym}`` for every distinct id given (two ids of one re-keyed person share one)."""
+    return {str(p): pseudonym(p, key, canonical=canonical) for p in dict.fromkeys(str(p) for p in person_ids)}
 
 
 def keyed_digest(key: bytes, *parts: object, digits: int = 16) -> str:

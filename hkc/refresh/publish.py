@@ -44,6 +44,7 @@ class Listing:
     decisions: pd.DataFrame
     model_note: str | None = None
     model_audit: dict | None = None
+    rekeys: pd.DataFrame | None = None  # probable re-keys (hkc.matrix.probable_rekeys): not counted as removed
 
 
 @dataclass

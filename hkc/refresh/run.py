@@ -40,20 +40,28 @@ from hkc.extract import (
 from hkc.frames import isin
 from hkc.history import (
     HistoryStore,
+    Identities,
     active_exclusions,
     challenges_of,
     database_file,
     decisions_for_runs,
+    identities,
     open_store,
     recent_listings,
     recent_runs,
+    record_extract_aliases,
+    remember_members,
     run_evidence,
+    vanished_members,
 )
 from hkc.manifest import AuditSummary, RunManifest, git_commit, now
 from hkc.matrix import (
+    REKEY_COLUMNS,
     PeerMap,
     ScoreResult,
     map_peers,
+    probable_rekeys,
+    rekey_lines,
     removal_causes,
     removed_people,
     score_people,
@@ -61,7 +69,7 @@ from hkc.matrix import (
 )
 from hkc.model import chance_line, load_champion, score_with_model
 from hkc.outputs import SwapError, atomic_folder, check_output_folder, output_lock, private_files, write_json
-from hkc.partnership import PseudonymKeyError, decision_history, partner_key
+from hkc.partnership import PseudonymKeyError, decision_history, partner_key, with_identities
 from hkc.refresh.frames import cohort_frame, scores_frame, stored_scores, with_peers_and_decisions
 from hkc.refresh.publish import Listing, packs_to_log, write_outputs
 from hkc.tracking import log_run
@@ -189,8 +197,12 @@ def _open_history(url: str, out: Path, say: Say) -> HistoryStore:
 
 
 def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of: dt.date,
-          stages: _Stages) -> Listing:
-    """Score, rank, map peers, attach decisions (and the champion model's view when enabled)."""
+          stages: _Stages, ids: Identities) -> Listing:
+    """Score, rank, map peers, attach decisions (and the champion model's view when enabled).
+
+    The previous cohort is read under each id's latest id (``ids``), so a re-keyed member is the same
+    person in both lists (movement, removals and their causes); an earlier member who vanished while a
+    new id with their birth date, sex and events appeared is a probable re-key, not a removal."""
     settings = definitions.settings
     scored = stages.run("score", f"scoring {len(extract.people):,} people as of {as_of}", score_people,
                         extract.people, extract.events, catalogue=definitions.catalogue,
@@ -199,26 +211,35 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
     def build_cohort():
         chosen = select_cohort(scored.scores, cohort=settings.cohort, rag=settings.rag)
         previous = store.previous_run(as_of)
-        last = store.cohort(previous.run_id) if previous else None
+        last = ids.follow(store.cohort(previous.run_id), unique=True).drop(columns="stored_id") if previous else None
         members = cohort_frame(scored, chosen.members, last, definitions)
         gone = removed_people(chosen.members, last, scored.scores, chosen.ranked, cohort=settings.cohort)
-        if previous is not None:  # each removal with its cause and text, as `hkc movement` gives them
+        rekeys = pd.DataFrame(columns=REKEY_COLUMNS)
+        if previous is not None:
+            vanished, earlier = vanished_members(store, previous, ids, extract.people["person_id"])
+            rekeys = probable_rekeys(vanished, extract.people, extract.events, earlier_ids=earlier)
+            gone = gone[~gone["person_id"].isin(set(rekeys["old_id"]))].reset_index(drop=True)  # not removed
+            stored = ids.ids_of(gone["person_id"])  # every id they had: the history holds their past under those
+            # each removal with its cause and text, as `hkc movement` gives them
             gone = removal_causes(gone, previous=last,
-                                  previous_evidence=run_evidence(store, previous.run_id, gone["person_id"]),
+                                  previous_evidence=_followed(ids, run_evidence(store, previous.run_id, stored)),
                                   scored=scored, members=chosen.members, ranked=chosen.ranked, cohort=settings.cohort,
                                   previous_as_of=previous.as_of, as_of=as_of, catalogue=definitions.catalogue,
                                   non_qualifying_outcomes=settings.eligibility.non_qualifying_outcomes,
-                                  decisions=store.decisions(gone["person_id"]) if len(gone) else None)
-        return chosen, previous, members, gone
+                                  decisions=_followed(ids, store.decisions(list(stored))) if len(gone) else None)
+        return chosen, previous, members, gone, rekeys
 
-    chosen, previous, members, gone = stages.run("cohort", "ranking the cohort", build_cohort)
+    chosen, previous, members, gone, rekeys = stages.run("cohort", "ranking the cohort", build_cohort)
+    if previous is not None:
+        for line in rekey_lines(rekeys, earlier=previous.as_of):
+            stages.progress(line)
     peer_map = stages.run("peers", "mapping peers, the periphery and places", map_peers, extract, scored,
                           members["person_id"].tolist(), settings=settings.peers, places=settings.places,
                           catalogue=definitions.catalogue, as_of=as_of)
     decisions = decision_history(store, members["person_id"].tolist() + peer_map.periphery["person_id"].tolist())
     run = Listing(extract=extract, scored=scored, chosen=chosen, previous=previous, peer_map=peer_map,
-                  members=with_peers_and_decisions(members, peer_map, decisions, challenged=_challenged(store)),
-                  gone=gone, decisions=decisions)
+                  members=with_peers_and_decisions(members, peer_map, decisions, challenged=_challenged(store, ids)),
+                  gone=gone, decisions=decisions, rekeys=rekeys)
     if settings.model.enabled:
         run.members, run.model_note, run.model_audit = stages.run(
             "model", "adding the champion model's probabilities", _with_model, run.members, extract, definitions, as_of)
@@ -244,10 +265,26 @@ def _coverage(data_dir: str | Path, extract: Extract, store: HistoryStore, defin
     return {"accepted": accepted, "notes": notes}
 
 
-def _challenged(store: HistoryStore) -> set[str]:
-    """Everyone with an open challenge to their listing."""
+def _challenged(store: HistoryStore, ids: Identities) -> set[str]:
+    """Everyone with an open challenge to their listing (under their latest id)."""
     held = challenges_of(store)
-    return set(held.loc[held["outcome"].isna(), "person_id"].astype(str)) if len(held) else set()
+    return {ids.latest_id(p) for p in held.loc[held["outcome"].isna(), "person_id"].astype(str)} if len(held) else set()
+
+
+def _followed(ids: Identities, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows about people with each ``person_id`` replaced by its latest id."""
+    return ids.follow(frame).drop(columns="stored_id")
+
+
+def _record_aliases(data_dir: str | Path, extract: Extract, store: HistoryStore, as_of: dt.date, by: str,
+                    say: Say) -> Identities:
+    """Store the links the extract's aliases file carries (:func:`hkc.history.record_extract_aliases`) and
+    return every link, resolved.  Called once the extract is accepted, before anything is scored."""
+    report = record_extract_aliases(store, extract.aliases, source=f"extract {Path(data_dir).name} as of {as_of}",
+                                    by=by)
+    for line in report.lines():
+        say(line)
+    return identities(store)
 
 
 def _without_excluded(extract: Extract, excluded: pd.DataFrame, say: Say) -> Extract:
@@ -306,7 +343,9 @@ def _manifest(data_dir: str | Path, run: Listing, *, audit: dict, partner_audit:
                            summary=flag_summary(partner_audit["flags"]),
                            flagged=tuple(f["text"] for f in partner_audit["flags"])),
         hkc_version=__version__, git_commit=git_commit(), python=platform.python_version(), database=store.url,
-        started_at=started, chance=audit.get("chance"), excluded_events=extract.excluded_events)
+        started_at=started, chance=audit.get("chance"), excluded_events=extract.excluded_events,
+        probable_rekeys=None if run.previous is None else
+        run.rekeys[["old_id", "new_id", "evidence"]].to_dict("records"))
 
 
 def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: Definitions, db_url: str,
@@ -320,12 +359,16 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     store = _open_history(db_url, out, say)
     extract = stages.run("validate", "loading and validating the extract", load_extract, data_dir,
                          catalogue=definitions.catalogue, extract_date=day, progress=say)
-    extract = _without_excluded(extract, active_exclusions(store), say)
+    # an exclusion follows the person: stored under an id the extract (or an earlier one) re-keyed
+    extract = _without_excluded(extract, _followed(identities(store, extra=extract.aliases),
+                                                   active_exclusions(store)), say)
     first = extract.events["date"].min() if len(extract.events) else None
     if first is not None and pd.Timestamp(as_of) < first:
         raise HkcError(AS_OF_BEFORE_EVENTS.format(as_of=as_of, first=first.date()))
     checks = _coverage(data_dir, extract, store, definitions, as_of, accept, say)  # before any output or storage
-    run = _list(extract, store, definitions, as_of, stages)
+    ids = _record_aliases(data_dir, extract, store, as_of, by, say)  # once the extract is accepted
+    key = with_identities(key, ids.canonical) if key is not None else None  # a re-keyed person keeps their pseudonym
+    run = _list(extract, store, definitions, as_of, stages, ids)
     spec = refresh_audit_spec(definitions)
     audit, partner_audit = _audit(run, definitions, spec, as_of, stages, store)
     scores = scores_frame(run.scored, run.chosen.ranked, run.chosen.members, cohort=definitions.settings.cohort)
@@ -341,6 +384,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
         store.settle_disclosures(out)
         raise OutputError(NOT_PUBLISHED.format(problem=exc.message, run_id=exc.run_id, as_of=as_of)) from None
     store.confirm_disclosures(run_id, out)
+    remember_members(store, as_of, run.members["person_id"], extract.people, extract.events)  # for the next re-key check
     if written.partner is not None:
         say(SCRUBBED.format(scrubbed=written.partner.get("scrubbed", 0), withheld=written.partner.get("withheld", 0)))
     tracked = _track(manifest, partner_audit, definitions, stages, say)
