@@ -44,6 +44,7 @@ from hkc.history.members import (
     identity_rows,
     member_identities_of,
     purge_identities,
+    member_rows,
     remember_members,
     vanished_members,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "member_identities_of",
     "purge_identities",
     "record_extract_aliases",
+    "member_rows",
     "remember_members",
     "stored_aliases",
     "vanished_members",

@@ -39,7 +39,7 @@ from hkc.history.schema import (
 )
 from hkc.history.store import HistoryStore, StoredRun
 
-__all__ = ["remember_members", "member_identities_of", "identity_rows", "purge_identities", "vanished_members",
+__all__ = ["member_rows", "remember_members", "member_identities_of", "identity_rows", "purge_identities", "vanished_members",
            "IDENTITY_COLUMNS"]
 
 IDENTITY_COLUMNS = ["person_id", "date_of_birth", "sex", "event_ids", "occurrence_ids"]
@@ -50,11 +50,12 @@ def _texts(values: Iterable[object]) -> list[str]:
                    and str(v) != "" and v is not pd.NA})
 
 
-def remember_members(store: HistoryStore, as_of: dt.date, person_ids: Iterable[object], people: pd.DataFrame,
-                     events: pd.DataFrame) -> int:
-    """Keep the identity of ``person_ids`` (a run's cohort) as the extract shows it, replacing what was kept for
-    ``as_of`` (a re-run).  ``people``: ``person_id, date_of_birth, sex``; ``events``: ``person_id, event_id`` and
-    ``occurrence_id`` when there is one.  Returns the rows kept."""
+def member_rows(as_of: dt.date, person_ids: Iterable[object], people: pd.DataFrame,
+                events: pd.DataFrame) -> list[dict]:
+    """The identity rows of ``person_ids`` (a run's cohort) as the extract shows them, for ``as_of``:
+    ``people`` holds ``person_id, date_of_birth, sex``; ``events`` ``person_id, event_id`` and
+    ``occurrence_id`` when there is one.  :meth:`HistoryStore.save_run` stores them with the run, in
+    its one transaction (``identities=``), so a run killed after its commit never lacks them."""
     wanted = {str(p) for p in person_ids}
     who = people[people["person_id"].astype(str).isin(wanted)]
     mine = events[events["person_id"].astype(str).isin(wanted)]
@@ -69,6 +70,14 @@ def remember_members(store: HistoryStore, as_of: dt.date, person_ids: Iterable[o
                      "date_of_birth": None if pd.isna(dob) else pd.Timestamp(dob).date().isoformat(),
                      "sex": None if pd.isna(sex) else str(sex), "event_ids": json.dumps(_texts(held)),
                      "occurrence_ids": json.dumps(_texts(occ))})
+    return rows
+
+
+def remember_members(store: HistoryStore, as_of: dt.date, person_ids: Iterable[object], people: pd.DataFrame,
+                     events: pd.DataFrame) -> int:
+    """Keep the identity of ``person_ids`` (:func:`member_rows`) on their own, replacing what was kept for
+    ``as_of`` (a re-run).  Returns the rows kept.  A refresh stores them with its run instead."""
+    rows = member_rows(as_of, person_ids, people, events)
     try:
         with store.engine.begin() as conn:
             conn.execute(member_identities.delete().where(member_identities.c.as_of == as_of.isoformat()))

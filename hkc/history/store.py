@@ -52,6 +52,7 @@ from hkc.history.schema import (
     decisions,
     disclosures,
     evidence,
+    member_identities,
     metadata,
     purges,
     removed,
@@ -95,8 +96,11 @@ class HistoryStore(DisclosureLog):
     def save_run(self, *, as_of: dt.date, manifest: dict, audit: dict | None, scores_frame: pd.DataFrame,
                  contributions_frame: pd.DataFrame, evidence_frame: pd.DataFrame,
                  removed_frame: pd.DataFrame, disclosures_pending: list[dict] | None = None,
-                 folder: str | Path | None = None) -> tuple[int, bool]:
+                 folder: str | Path | None = None, identities: list[dict] | None = None) -> tuple[int, bool]:
         """Store one refresh atomically; returns (run_id, replaced_existing).
+
+        ``identities``: the cohort members' identity rows (:func:`hkc.history.member_rows`), kept for
+        the next refresh's re-key check; they replace those kept for the same as-of date.
 
         ``disclosures_pending``: the packs the run is about to publish in ``folder``, each
         ``{"audience", "files", "person_ids", "by"}``; they are logged in the same transaction as
@@ -124,15 +128,15 @@ class HistoryStore(DisclosureLog):
                 detail = pool.submit(lambda: {table: _chunks(table, frame) for table, frame in
                                               ((contributions, contributions_frame), (evidence, evidence_frame))})
                 rows = {scores: table_columns(scores, scores_frame), removed: table_columns(removed, removed_frame)}
-                run_id, old = self._write_run(row, rows, detail, pending, folder)
+                run_id, old = self._write_run(row, rows, detail, pending, folder, identities)
         except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, HistoryError) as exc:
             raise HistoryError(f"history database {self.url}: could not store the run "
                                f"({str(exc).splitlines()[0]}); nothing was changed") from None
         return int(run_id), old is not None
 
     def _write_run(self, row: dict, rows: dict[sa.Table, dict[str, list]], detail: Future, pending: list[tuple],
-                   folder: str | Path | None) -> tuple[int, int | None]:
-        """The run's one transaction: replace the run of the same as-of date, write rows and detail."""
+                   folder: str | Path | None, identities: list[dict] | None) -> tuple[int, int | None]:
+        """The run's one transaction: replace the run of the same as-of date, write rows, detail and identities."""
         with self.engine.begin() as conn:
             _writer_lock(conn)
             old = conn.execute(sa.select(runs.c.run_id).where(runs.c.as_of == row["as_of"])).scalar()
@@ -153,6 +157,10 @@ class HistoryStore(DisclosureLog):
             for values, people in pending:
                 self._insert_disclosure(conn, values | {"run_id": run_id, "as_of": row["as_of"], "folder": where,
                                                         "published": False}, people)
+            if identities is not None:
+                conn.execute(member_identities.delete().where(member_identities.c.as_of == row["as_of"]))
+                if identities:
+                    conn.execute(member_identities.insert(), identities)
         return run_id, old
 
     # -- decisions, purges and one person's record ----------------------------------------

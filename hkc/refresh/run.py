@@ -50,7 +50,7 @@ from hkc.history import (
     recent_listings,
     recent_runs,
     record_extract_aliases,
-    remember_members,
+    member_rows,
     run_evidence,
     vanished_members,
 )
@@ -379,12 +379,13 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
     try:
         run_id, replaced, manifest, written = _publish(out, run, store, manifest=manifest, scores=scores, audit=audit,
                                                        partner_audit=partner_audit, definitions=definitions,
-                                                       as_of=as_of, key=key, demo_key=demo_key, by=by, stages=stages)
+                                                       as_of=as_of, key=key, demo_key=demo_key, by=by, stages=stages,
+                                                       identities=member_rows(as_of, run.members["person_id"],
+                                                                              extract.people, extract.events))
     except SwapError as exc:  # stored, then the folder could not be swapped in: its packs never went out
         store.settle_disclosures(out)
         raise OutputError(NOT_PUBLISHED.format(problem=exc.message, run_id=exc.run_id, as_of=as_of)) from None
     store.confirm_disclosures(run_id, out)
-    remember_members(store, as_of, run.members["person_id"], extract.people, extract.events)  # for the next re-key check
     if written.partner is not None:
         say(SCRUBBED.format(scrubbed=written.partner.get("scrubbed", 0), withheld=written.partner.get("withheld", 0)))
     tracked = _track(manifest, partner_audit, definitions, stages, say)
@@ -395,8 +396,9 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
 
 def _publish(out: Path, run: Listing, store: HistoryStore, *, manifest: RunManifest, scores: pd.DataFrame,
              audit: dict, partner_audit: dict, definitions: Definitions, as_of: dt.date, key: bytes | None,
-             demo_key: bool, by: str, stages: _Stages):
-    """Write the outputs, store the run with its packs pending, then swap the folder in."""
+             demo_key: bool, by: str, stages: _Stages, identities: list[dict]):
+    """Write the outputs, store the run with its packs pending and its members' identities (for the next
+    refresh's re-key check), then swap the folder in."""
     run_id = None
     try:
         with atomic_folder(out) as folder:
@@ -414,7 +416,7 @@ def _publish(out: Path, run: Listing, store: HistoryStore, *, manifest: RunManif
                 manifest=manifest.as_dict(), audit=partner_audit, scores_frame=stored,
                 contributions_frame=c[isin(c["person_id"], stored["person_id"])],
                 evidence_frame=e[isin(e["person_id"], stored["person_id"])], removed_frame=run.gone, folder=out,
-                disclosures_pending=packs_to_log(folder, run, written.partner, by=by))
+                disclosures_pending=packs_to_log(folder, run, written.partner, by=by), identities=identities)
     except SwapError as exc:
         exc.run_id = run_id
         raise
