@@ -77,7 +77,7 @@ def rank_places(events: pd.DataFrame, *, cohort_ids: Collection[str], periphery_
     if rows.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in PLACE_COLUMNS})
     rows["in_cohort"] = rows["person_id"].isin(cohort)
-    rows["peer_group"] = rows["person_id"].map(peer_group_of).fillna("")
+    rows["peer_group"] = rows["person_id"].map(peer_group_of).astype(object).fillna("")
     # One term per distinct event at a place (its latest row), summed in a fixed order.
     distinct = (rows.groupby(["location_id", "event_id"])["age"].min().reset_index()
                 .sort_values(["location_id", "age", "event_id"], kind="stable"))
