@@ -136,6 +136,27 @@ def _quarters(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc)) from None
 
 
+def _synth_effect(defs: Any, size: float, months: int | None, adopt_rate: float | None) -> Any:
+    """The synthetic programme of ``hkc synth --effect``: its lister scores each quarter's extract with the
+    matrix and lists by the configured cohort rule (synth may not import the matrix, so it is handed one)."""
+    from hkc.extract import load_extract
+    from hkc.matrix import score_people, select_cohort
+    from hkc.synth import ADOPT_RATE, EFFECT_MONTHS, Effect
+
+    s = defs.settings
+
+    def lister(folder: Path, date: dt.date) -> list[str]:
+        extract = load_extract(folder, catalogue=defs.catalogue, extract_date=date)
+        scored = score_people(extract.people, extract.events, catalogue=defs.catalogue, eligibility=s.eligibility,
+                              as_of=date)
+        return select_cohort(scored.scores, cohort=s.cohort, rag=s.rag).members["person_id"].tolist()
+
+    return Effect(size=size, lister=lister, outcome_types=tuple(s.outcome.types), outcome_roles=tuple(s.outcome.roles),
+                  months=EFFECT_MONTHS if months is None else months,
+                  adopt_rate=ADOPT_RATE if adopt_rate is None else adopt_rate,
+                  intervention_types=tuple(s.interventions.types))
+
+
 @main.command()
 @out_folder_option(required=True, help="Folder to write the extract into (new, empty, or one hkc wrote); with "
                    "--quarters, one extract folder per quarter end (OUT/2024-03-31/, ...) and the truth in OUT/_truth/.")
@@ -159,13 +180,27 @@ def _quarters(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--intel-bias", multiple=True, metavar="GROUP=FACTOR", callback=pairs("Black=2", float),
               help="Multiply the recording of intelligence on an ethnic group, e.g. Black=2.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--effect", type=click.FloatRange(0, 1), default=None, metavar="F",
+              help="With --quarters: at each quarter end the matrix lists on the extract just written, the meeting "
+                   "adopts, and each adopted person's later knife offending ([outcome]) is cut by this share for "
+                   "--effect-months; 0 is the null (same meetings, nothing removed).  Writes OUT/interventions.csv "
+                   "and the truth of who was treated and which events were removed.")
+@click.option("--effect-months", type=click.IntRange(1, 120), default=None, metavar="M",
+              help="With --effect: months the effect lasts after each adoption  [default: 12]")
+@click.option("--adopt-rate", type=click.FloatRange(0, 1), default=None, metavar="R",
+              help="With --effect: chance that the meeting adopts a listed person  [default: 0.7]")
 def synth(out: Path, people: int, seed: int, until: dt.date | None, quarters: list[dt.date] | None,
           late_share: float | None, rekey_share: float | None, unannounced_share: float | None, dirty: float,
-          intel_bias: dict[str, float], fmt: str) -> None:
+          intel_bias: dict[str, float], fmt: str, effect: float | None, effect_months: int | None,
+          adopt_rate: float | None) -> None:
     """Write a synthetic force's extract, or one extract per quarter (for demos, tests and benchmarks)."""
     shares = {"late_share": late_share, "rekey_share": rekey_share, "unannounced_share": unannounced_share}
+    if effect is None and (effect_months is not None or adopt_rate is not None):
+        raise click.UsageError(f"{'--effect-months' if effect_months is not None else '--adopt-rate'} works only "
+                               "with --effect")
     if quarters is None:
         given = [f"--{name.replace('_', '-')}" for name, value in shares.items() if value is not None]
+        given += ["--effect"] if effect is not None else []
         if given:
             raise click.UsageError(f"{given[0]} works only with --quarters")
     elif until is not None:
@@ -175,10 +210,13 @@ def synth(out: Path, people: int, seed: int, until: dt.date | None, quarters: li
     from hkc.outputs import prepare_output_folder
     from hkc.synth import generate_force, generate_quarters, last_quarter_end, write_force, write_quarters
 
-    catalogue = load_definitions().catalogue
+    defs = load_definitions()
+    catalogue = defs.catalogue
     prepare_output_folder(out)
     if quarters is not None:
         chosen = {name: value for name, value in shares.items() if value is not None}
+        if effect is not None:
+            chosen["effect"] = _synth_effect(defs, effect, effect_months, adopt_rate)
         try:
             force = generate_quarters(people=people, seed=seed, quarters=quarters, dirty=dirty,
                                       intel_bias=intel_bias, catalogue=catalogue, **chosen)
@@ -188,6 +226,12 @@ def synth(out: Path, people: int, seed: int, until: dt.date | None, quarters: li
         span = f"{len(quarters)} quarters ({quarters[0]} to {quarters[-1]})" if len(quarters) > 1 else f"1 quarter ({quarters[0]})"
         click.echo(f"synthetic force through {span}, seed {seed}: "
                    f"one extract per quarter end in {out}/, ground truth in {out / '_truth'}/ ({len(paths)} files)")
+        if force.treatment is not None:
+            adopted = int(sum(frame["adopted"].sum() for frame in force.treatment.listings))
+            click.echo(f"a programme with a known effect: {effect:.0%} of each adopted person's knife offending "
+                       f"removed for {force.treatment.effect.months} months after adoption; {adopted:,} adoptions, "
+                       f"{int(force.treatment.removed.sum()):,} true knife events removed; interventions in "
+                       f"{out / 'interventions.csv'}, who was treated in {out / '_truth' / 'treatment.csv'}")
         return
     end = until or last_quarter_end(dt.date.today())
     try:
@@ -299,7 +343,14 @@ consulter_option = click.option("--by", "by", help="Who is consulting the record
 def explain(person_id: str, run: dt.date | None, purpose: str | None, by: str | None, db: str | None,
             config: Path | None, as_json: bool) -> None:
     """Print every event behind one person's scores in a stored run (the consultation is logged)."""
-    from hkc.history import check_purpose, explain_person, log_consultation, open_store, person_rights, rights_lines
+    from hkc.history import (
+        check_purpose,
+        explain_person,
+        log_consultation,
+        open_store,
+        person_rights,
+        rights_lines,
+    )
     from hkc.report_text import explanation
 
     defs = _definitions(config)

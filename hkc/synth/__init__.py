@@ -38,13 +38,18 @@ file — and the ground truth of all of it under ``_truth/``:
 
 * :mod:`~hkc.synth.timeline` — recording delays, outcome paths, moves and id changes;
 * :mod:`~hkc.synth.quarters` — the force and each quarter's extract cut from it;
-* :mod:`~hkc.synth.quarter_truth` — the truth tables (late records, outcome changes, id changes, ...).
+* :mod:`~hkc.synth.quarter_truth` — the truth tables (late records, outcome changes, id changes, ...);
+* :mod:`~hkc.synth.effect` — with ``--effect F``, a programme of known effect: after each extract
+  is written the matrix (an injected ``lister``) lists, the meeting adopts, and the adopted
+  people's later knife offending is thinned by ``F`` before the next extract is cut; the truth
+  names who was treated and every removed event, and ``interventions.csv`` records the adoptions.
 
 Everything is vectorised numpy/pyarrow and deterministic for a seed: each component draws from
 its own stream ``numpy.random.default_rng([seed, crc32(stream)])``.
 """
 
 from hkc.synth.dates import last_quarter_end, parse_quarters
+from hkc.synth.effect import ADOPT_RATE, EFFECT_MONTHS, Effect, Lister, outcome_counts, true_effect
 from hkc.synth.faults import EVENT_FAULT_RULES, PEOPLE_FAULT_RULES
 from hkc.synth.force import SyntheticForce, generate_force
 from hkc.synth.people import AGE_BANDS, AREAS, ETHNIC_MIX
@@ -57,6 +62,12 @@ __all__ = [
     "generate_force",
     "write_force",
     "QuarterlyForce",
+    "Effect",
+    "Lister",
+    "ADOPT_RATE",
+    "EFFECT_MONTHS",
+    "true_effect",
+    "outcome_counts",
     "QuarterExtract",
     "generate_quarters",
     "write_quarters",

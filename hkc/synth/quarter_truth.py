@@ -37,6 +37,10 @@ extract got wrong or late, so that tests and benchmarks can reconcile what hkc r
     the arguments the force was generated with (``setting, value``) and each extract's date.
 ``groups``, ``locations``
     as for a single extract.
+``treatment``, ``removed_events``, ``interventions``
+    only for a force with a programme of known effect (:mod:`hkc.synth.effect`): who was listed and
+    adopted at each quarter end, the true events the programme removed (``events`` holds what
+    happened, so the counterfactual is ``events`` plus ``removed_events``), and the import file.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import pandas as pd
 
 from hkc.extract import OUTCOME_CODES
 from hkc.synth.columns import date_text
+from hkc.synth.effect import effect_tables
 from hkc.synth.force import truth_tables as person_truth
 from hkc.synth.people import AREAS
 from hkc.synth.quarters import QuarterlyForce
@@ -102,7 +107,7 @@ def _late(force: QuarterlyForce, events: pd.DataFrame) -> pd.DataFrame:
     labels = np.array([d.isoformat() for d in force.quarters] + [""], dtype=object)
     due = np.searchsorted(ends, force.world.ev.day, side="left")
     first = np.searchsorted(ends, force.recorded, side="left")
-    late = np.flatnonzero(first > due)
+    late = np.flatnonzero((first > due) & ~force.removed)
     return events.loc[late, ["event_id", "person_id", "date", "recorded", "delay_days"]].assign(
         due_in=labels[due[late]], first_in=labels[first[late]]).reset_index(drop=True)
 
@@ -182,21 +187,25 @@ def truth_tables(force: QuarterlyForce) -> dict[str, pd.DataFrame]:
     world, changes = force.world, force.ids
     ids = force.record_ids.to_numpy(zero_copy_only=False)
     true_ids = ids[: world.pop.n]
-    n_events = np.bincount(world.ev.person, minlength=world.pop.n)
+    kept = ~force.removed                     # the events that happened (a programme may have removed some)
+    n_events = np.bincount(world.ev.person[kept], minlength=world.pop.n)
     people, groups, locations = person_truth(world.person_ids, world.pop, world.groups, world.places,
                                              world.place_ids, world.latent_truth, n_events)
     first = np.full(world.pop.n, NEVER, dtype=np.int64)
-    np.minimum.at(first, world.ev.person, force.recorded)
+    np.minimum.at(first, world.ev.person[kept], force.recorded[kept])
     people["first_recorded"] = _dates(first)
     kind = np.zeros(len(ids), dtype=np.int8)
     changed = changes.kind > 0
     kind[changes.other[changed]] = changes.kind[changed]
     records = pd.DataFrame({"person_id": ids, "true_person_id": true_ids[changes.person],
                             "kind": [_KINDS[k] for k in kind]})
-    events = _events(force, true_ids)
-    late = _late(force, events)
-    outcome_changes, counts = _outcome_changes(force, events)
-    return {"people": people, "records": records, "events": events, "late_records": late,
-            "outcome_changes": outcome_changes, "id_changes": _id_changes(force, ids), "moves": _moves(force, true_ids),
-            "extracts": _extracts(force, late, counts), "groups": groups, "locations": locations,
-            "settings": _settings(force)}
+    every = _events(force, true_ids)
+    late = _late(force, every)
+    outcome_changes, counts = _outcome_changes(force, every)
+    tables = {"people": people, "records": records, "events": every[kept].reset_index(drop=True), "late_records": late,
+              "outcome_changes": outcome_changes, "id_changes": _id_changes(force, ids),
+              "moves": _moves(force, true_ids), "extracts": _extracts(force, late, counts), "groups": groups,
+              "locations": locations, "settings": _settings(force)}
+    if force.treatment is not None:
+        tables |= effect_tables(force.treatment, every, true_ids, force.quarters, force.ends[-1])
+    return tables

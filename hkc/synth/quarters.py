@@ -39,6 +39,7 @@ from hkc.definitions import Catalogue
 from hkc.extract import OUTCOME_CODES
 from hkc.synth.columns import Column, code_column, date_text, event_columns, numbered, people_columns
 from hkc.synth.dates import Calendar, check_quarters, day_number, make_calendar
+from hkc.synth.effect import Effect, Treatment
 from hkc.synth.events import Chunk
 from hkc.synth.force import World, check_arguments, check_intel_bias, faulty_tables, simulate
 from hkc.synth.people import AGE_RANGE, People, population_table
@@ -82,7 +83,10 @@ class QuarterlyForce:
     recorded; ``outcomes`` each offence's outcome path; ``move_day``/``new_area`` each person's move;
     ``ids`` the nominal records and their changes; ``record_ids`` the id of every record (the first
     ``people`` are the people's own); ``columns`` the events' text columns other than ``person_id``
-    and ``outcome`` (the same in every extract); ``settings`` the arguments it was generated with."""
+    and ``outcome`` (the same in every extract); ``settings`` the arguments it was generated with;
+    ``treatment`` the programme with a known effect (:mod:`hkc.synth.effect`), if any: its meetings
+    happen as :func:`hkc.synth.write_quarters` writes the extracts, and the events it removes are in
+    no extract cut after them."""
 
     quarters: list[dt.date]
     seed: int
@@ -99,6 +103,7 @@ class QuarterlyForce:
     codes: tuple[str, ...]
     population: pd.DataFrame
     settings: dict[str, object]
+    treatment: Treatment | None = None
 
     @property
     def ends(self) -> list[int]:
@@ -110,9 +115,18 @@ class QuarterlyForce:
         return np.where(self.move_day <= day, self.new_area, self.world.pop.area)
 
     def rows_in(self, j: int) -> np.ndarray:
-        """The events in extract ``j``: recorded by its date, of people of extract age on it."""
+        """The events in extract ``j``: recorded by its date, of people of extract age on it, and not
+        removed by the programme (if any)."""
         day, ev = self.ends[j], self.world.ev
-        return np.flatnonzero((self.recorded <= day) & in_age(self.world.pop.dob, day)[ev.person])
+        held = (self.recorded <= day) & in_age(self.world.pop.dob, day)[ev.person]
+        return np.flatnonzero(held & ~self.removed)
+
+    @property
+    def removed(self) -> np.ndarray:
+        """Per true event: removed by the programme's effect so far (all False without one)."""
+        if self.treatment is None:
+            return np.zeros(len(self.recorded), dtype=bool)
+        return self.treatment.removed
 
     def extract(self, j: int) -> QuarterExtract:
         """The ``j``-th quarter's extract (0 = the first quarter end)."""
@@ -169,7 +183,7 @@ def _check_shares(shares: Mapping[str, float]) -> dict[str, float]:
 def generate_quarters(*, people: int = 5000, seed: int = 0, quarters: Sequence[dt.date], dirty: float = 0.0,
                       intel_bias: Mapping[str, float] | None = None, catalogue: Catalogue, years: int = 5,
                       late_share: float = LATE_SHARE, rekey_share: float = REKEY_SHARE,
-                      unannounced_share: float = UNANNOUNCED_SHARE) -> QuarterlyForce:
+                      unannounced_share: float = UNANNOUNCED_SHARE, effect: Effect | None = None) -> QuarterlyForce:
     """Simulate a force through ``quarters`` (quarter ends, ascending; see :func:`parse_quarters`).
 
     ``people``: people aged 10-30 at the last quarter end, known or not (about 90% are in the last
@@ -177,13 +191,17 @@ def generate_quarters(*, people: int = 5000, seed: int = 0, quarters: Sequence[d
     ``late_share``: events recorded 1-6 months late; ``rekey_share``: per quarter, share of the people
     in the extract whose record is re-keyed or merged; ``unannounced_share``: of those, the share left
     out of ``aliases``.  ``seed``, ``dirty`` and ``intel_bias`` as for
-    :func:`hkc.synth.generate_force`.  The same arguments give the same extracts, byte for byte.
+    :func:`hkc.synth.generate_force`.  ``effect``: a programme with a known effect
+    (:class:`hkc.synth.effect.Effect`), run as the extracts are written.  The same arguments give the
+    same extracts, byte for byte.
     """
     ends = check_quarters(quarters)
     check_arguments(people=people, seed=seed, years=years, dirty=dirty, until=ends[-1])
     shares = _check_shares({"late_share": late_share, "rekey_share": rekey_share,
                             "unannounced_share": unannounced_share})
     bias = check_intel_bias(intel_bias)
+    if effect is not None:
+        effect = effect.check(catalogue.codes)
     people, seed, dirty = int(people), int(seed), float(dirty)
     extra = ((ends[-1].year - ends[0].year) * 12 + ends[-1].month - ends[0].month) // 3  # quarters first to last
     span = extra / 4
@@ -204,9 +222,14 @@ def generate_quarters(*, people: int = 5000, seed: int = 0, quarters: Sequence[d
     world = replace(world, person_ids=record_ids.slice(0, total))
     columns = event_columns(ev, world.person_ids, catalogue.codes, world.place_ids)
     del columns["person_id"], columns["outcome"]
+    treatment = None if effect is None else Treatment(
+        effect=effect, seed=seed, ev=ev, people=total, record_person=changes.person, record_ids=record_ids,
+        codes=tuple(catalogue.codes))
     return QuarterlyForce(quarters=ends, seed=seed, dirty=dirty, people=people, world=world, recorded=recorded,
                           outcomes=outcomes, move_day=move_day, new_area=new_area, ids=changes,
                           record_ids=record_ids, columns=columns, codes=tuple(catalogue.codes),
                           population=population_table(people),
                           settings={"people": people, "seed": seed, "years": int(years), "dirty": dirty,
-                                    "intel_bias": ";".join(f"{k}={v:g}" for k, v in sorted(bias.items())), **shares})
+                                    "intel_bias": ";".join(f"{k}={v:g}" for k, v in sorted(bias.items())), **shares,
+                                    **(effect.settings() if effect is not None else {})},
+                          treatment=treatment)

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from hkc.errors import OutputError
 from hkc.outputs import replace_atomically
 from hkc.synth.arrow import scalar
+from hkc.synth.effect import EFFECT_TRUTH
 from hkc.synth.faults import INSERTED_RULES
 from hkc.synth.force import SyntheticForce
 from hkc.synth.quarter_truth import truth_tables as quarter_truth_tables
@@ -187,6 +188,11 @@ def write_quarters(force: QuarterlyForce, out: Path, *, fmt: Format = "csv",
     is in) is plain CSV.  Files are written atomically.  Refuses an ``out`` that holds an extract
     folder of other quarters, so one folder never mixes two forces.  Returns every path written, by
     name (``2024-03-31/people``, ``_truth/events``, ...); ``progress(message)`` is told each extract.
+
+    A force with a programme of known effect (``force.treatment``, :mod:`hkc.synth.effect`) holds
+    its meeting after each extract is written — the list made from that extract by the effect's
+    lister, the adoptions, the events removed from later extracts — and its truth goes to
+    ``_truth/`` with the interventions file, which is also written as ``out/interventions.csv``.
     """
     out = Path(out)
     wanted = {d.isoformat() for d in force.quarters} | {"_truth"}
@@ -196,6 +202,9 @@ def write_quarters(force: QuarterlyForce, out: Path, *, fmt: Format = "csv",
         raise OutputError(f"{stray[0]}: holds {what}; choose a new --out, so the folder holds one force's quarters")
     paths: dict[str, Path] = {}
     faults, counts = [], []
+    treatment = force.treatment
+    if treatment is not None:
+        treatment.reset()  # the meetings happen again as the extracts are written
     for j, d in enumerate(force.quarters):
         ext = force.extract(j)
         folder = extract_folder(out, d)
@@ -214,10 +223,20 @@ def write_quarters(force: QuarterlyForce, out: Path, *, fmt: Format = "csv",
             progress(f"{d.isoformat()}: {ext.people.num_rows:,} people, {events.num_rows:,} events, "
                      f"{len(ext.aliases):,} announced id changes")
         del ext, events, tables
+        if treatment is not None:
+            met = treatment.meet(j, d, treatment.effect.lister(folder, d))
+            if progress is not None:
+                progress(f"{d.isoformat()}: {met['listed']:,} listed, {met['adopted']:,} adopted, {met['removed']:,} "
+                         "later knife events removed by the programme's effect")
     truth = quarter_truth_tables(force)
     truth["extracts"] = truth["extracts"].merge(pd.DataFrame(counts), on="extract")
     truth["faults"] = pd.concat(faults, ignore_index=True)[["extract", "file", "row", "column", "rule", "value"]]
     (out / "_truth").mkdir(parents=True, exist_ok=True)
     for name, frame in truth.items():
         paths[f"_truth/{name}"] = write_truth_file(out / "_truth" / f"{name}.csv", frame)
+    if "interventions" in truth:
+        paths["interventions"] = write_truth_file(out / "interventions.csv", truth["interventions"])
+    else:  # left by an earlier run with an effect
+        for stale in (out / "interventions.csv", *(out / "_truth" / f"{name}.csv" for name in EFFECT_TRUTH)):
+            stale.unlink(missing_ok=True)
     return paths
