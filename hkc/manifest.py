@@ -90,13 +90,16 @@ class RunManifest:
     # earlier members who vanished while a new id with their birth date, sex and events appeared
     # (hkc.matrix.probable_rekeys): old_id, new_id, evidence; not counted as removed; never sent to tracking
     probable_rekeys: list[dict[str, Any]] | None = None
+    # the latest `hkc evaluate` kept in the history (hkc.history.evaluations): aggregates only, for the pack
+    evaluation: dict[str, Any] | None = None
 
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (``run.json``); the finishing fields only once the run has them."""
         out = dataclasses.asdict(self)
         out["audit"]["flagged"] = list(out["audit"]["flagged"])  # JSON's shape: a list
-        for late in ("finished_at", "stages_seconds", "permissions", "chance", "checks", "probable_rekeys"):
+        for late in ("finished_at", "stages_seconds", "permissions", "chance", "checks", "probable_rekeys",
+                     "evaluation"):
             if out[late] is None:
                 del out[late]
         return out

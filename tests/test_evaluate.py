@@ -312,3 +312,34 @@ def test_the_panel_outcome_agrees_with_the_audits_outcome_label(force):
         assert (rows["cutoff"] == stored["risk_score"].min()).all()
         assert (rows.loc[~rows["listed"], "score"].to_numpy() <= rows["cutoff"].iloc[0]).all()
     assert (panel["eligible"] & ~panel["listed"]).any()                       # eligible people left off by the cap
+
+
+def test_the_next_pack_says_what_the_latest_evaluation_found_and_before_that_that_none_was_run(force):
+    """The history keeps the evaluation's aggregates (no person); the next refresh's police and partner packs
+    and run.json carry its first two verdict sentences — the primary design, then the simple before/after
+    labelled — while the packs made before it said that nothing had been evaluated."""
+    from hkc.history import latest_evaluation
+    from hkc.partnership.checks import NO_EVALUATION_LINE
+
+    tmp, defs = force["tmp"], force["defs"]
+    before = (tmp / "out-2025-06-30" / "cohort.html").read_text()
+    assert "Is it working?" in before and NO_EVALUATION_LINE.split(".")[0] in before
+    data = json.loads((force["out"] / "evaluation.json").read_text())
+    kept = latest_evaluation(open_store(force["db"], create=False))
+    assert kept["verdict"] == data["verdict"] and kept["cohorts"] == data["cohorts"]
+    assert {name: d["estimate"] for name, d in kept["designs"].items()} == \
+        {name: d["estimate"] for name, d in data["designs"].items()}
+    stored = json.dumps(kept)
+    people = set(pd.read_csv(tmp / "out-2025-06-30" / "cohort.csv", dtype=str)["person_id"])
+    assert not any(p in stored for p in people)                       # aggregates only
+    day = dt.date(2025, 9, 30)
+    run_refresh(extract_folder(tmp / "q", day), as_of=day, out=tmp / "out-next", definitions=defs, db_url=force["db"],
+                extract_date=day, partner_pack="yes", demo_key=True)
+    police = (tmp / "out-next" / "cohort.html").read_text()
+    partner = (tmp / "out-next" / "partner" / "cohort.html").read_text()
+    import html as html_module
+    for page in (police, partner):
+        text = html_module.unescape(page)
+        assert "Is it working?" in text and data["verdict"][0] in text and data["verdict"][1] in text
+        assert NO_EVALUATION_LINE.split(".")[0] not in text
+    assert json.loads((tmp / "out-next" / "run.json").read_text())["evaluation"]["verdict"] == data["verdict"]

@@ -8,7 +8,8 @@ named), the extract ends too early to see ``window_days`` after the last cohort 
 named), or the extract and the history do not overlap (the extract ends before the cohorts, holds
 nothing before them, or holds none of the listed people).  The output folder is checked before any
 work and written in one swap (:func:`hkc.outputs.atomic_folder`), so a refused or failed run leaves
-no folder behind; the history is only read.
+no folder behind.  The history is only read, until the folder is written: then the evaluation's
+aggregate figures (no person) are kept in it, so the next refresh's pack can say what it found.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from hkc.evaluation.event_study import event_study
 from hkc.evaluation.panel import near_miss
 from hkc.evaluation.report import write_evaluation
 from hkc.extract import load_extract
-from hkc.history import database_file, open_store
+from hkc.history import database_file, open_store, record_evaluation
 from hkc.outputs import atomic_folder, check_output_folder, private_files
 
 __all__ = ["run_evaluation", "TOO_SHORT", "NOT_STORED", "NO_OVERLAP"]
@@ -151,4 +152,5 @@ def run_evaluation(data_dir: str | Path, *, cohorts: Sequence[dt.date], window_d
     marking = getattr(definitions.settings.outputs, "protective_marking", "OFFICIAL-SENSITIVE")  # [outputs] setting
     with private_files(group_readable=definitions.settings.outputs.group_readable), atomic_folder(out) as folder:
         write_evaluation(result, folder, marking=marking)
+    record_evaluation(store, result)
     return result

@@ -33,6 +33,7 @@ from hkc.history.aliases import (
 )
 from hkc.history.causes import run_evidence
 from hkc.history.consultations import check_purpose, consultation_log, log_consultation
+from hkc.history.evaluations import evaluation_summary, latest_evaluation, record_evaluation
 from hkc.history.interventions import (
     known_person_ids,
     partner_person_ids,
@@ -43,8 +44,8 @@ from hkc.history.listings import decisions_for_runs, recent_listings, recent_run
 from hkc.history.members import (
     identity_rows,
     member_identities_of,
-    purge_identities,
     member_rows,
+    purge_identities,
     remember_members,
     vanished_members,
 )
@@ -78,6 +79,9 @@ __all__ = [
     "purge_identities",
     "record_extract_aliases",
     "member_rows",
+    "record_evaluation",
+    "latest_evaluation",
+    "evaluation_summary",
     "remember_members",
     "stored_aliases",
     "vanished_members",

@@ -1,5 +1,6 @@
 """The history store's tables: runs, scores, evidence, cohort, decisions, interventions, disclosures, purges,
-and the ids people were re-keyed from (aliases) with what re-key detection needs of each cohort (member identities)."""
+and the ids people were re-keyed from (aliases) with what re-key detection needs of each cohort (member identities),
+and each evaluation's aggregate figures (evaluations)."""
 
 from __future__ import annotations
 
@@ -221,6 +222,17 @@ member_identities = sa.Table(  # each cohort member's identity, to tell a re-key
     sa.Index("ix_member_identities_as_of_person", "as_of", "person_id"),
 )
 
+evaluations = sa.Table(  # each `hkc evaluate` run's aggregate figures, for the next pack (hkc.history.evaluations)
+    "evaluations", metadata,
+    sa.Column("evaluation_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("evaluated_at", sa.String(32), nullable=False),
+    sa.Column("cohorts", sa.Text, nullable=False),  # JSON list of quarter ends
+    sa.Column("window_days", sa.Integer, nullable=False),
+    sa.Column("extract_end", sa.String(10), nullable=False),
+    sa.Column("primary_design", sa.String(32), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),  # JSON: designs' estimates and intervals, verdict; no person
+)
+
 PERSON_TABLES = (scores, contributions, evidence, removed)
 
 ROW_TABLES = (scores, removed)
@@ -228,6 +240,6 @@ ROW_TABLES = (scores, removed)
 OLD_INDEXES = {"ix_scores_run_id", "ix_scores_person_id", "ix_removed_run_id"}  # before the (run_id, person_id) ones
 
 RECORD_TABLES = (decisions, interventions, challenges, exclusions, consultations, disclosures, disclosure_people,
-                 purges, aliases, member_identities)
+                 purges, aliases, member_identities, evaluations)
 
 AUDIENCES = ("police", "partner", "subject")

@@ -254,6 +254,7 @@ def write_xlsx(facts: dict, path: Path) -> Path:
         ["Config SHA-256", p["config_sha256"]], ["Inputs SHA-256", p["inputs_sha256"]],
         ["hkc version", p["hkc_version"]], ["Definitions", facts["rules"]["definitions"]], ["Note", facts["banner"]],
         ["Fairness audit", facts["checks"]["audit"]], ["Against chance", facts["checks"]["chance"]],
+        ["Is it working?", facts["checks"]["evaluation"]],
         *[[f"Flag {i}", text] for i, text in enumerate(facts["checks"]["flagged"], 1)],
     ], marking=marking, wide={2})
     wb.save(path)

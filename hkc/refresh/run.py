@@ -46,11 +46,12 @@ from hkc.history import (
     database_file,
     decisions_for_runs,
     identities,
+    latest_evaluation,
+    member_rows,
     open_store,
     recent_listings,
     recent_runs,
     record_extract_aliases,
-    member_rows,
     run_evidence,
     vanished_members,
 )
@@ -376,6 +377,7 @@ def _refresh(data_dir: str | Path, *, as_of: dt.date, out: Path, definitions: De
                          started=started)
     manifest.permissions = modes
     manifest.checks = checks
+    manifest.evaluation = latest_evaluation(store)  # what the pack says about whether it works
     try:
         run_id, replaced, manifest, written = _publish(out, run, store, manifest=manifest, scores=scores, audit=audit,
                                                        partner_audit=partner_audit, definitions=definitions,
