@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -15,6 +16,20 @@ import pytest
 from hkc.definitions.catalogue import Catalogue, load_catalogue
 
 Rows = Iterable[Mapping[str, object]] | pd.DataFrame
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hkc_home(tmp_path_factory) -> Iterator[Path]:
+    """hkc's data folder (where the packaged defaults keep the history) in a temporary folder, never the
+    tester's home: a test that forgets --db writes here."""
+    home = tmp_path_factory.mktemp("hkc-home")
+    before = os.environ.get("HKC_HOME")
+    os.environ["HKC_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("HKC_HOME", None)
+    else:
+        os.environ["HKC_HOME"] = before
 
 
 @pytest.fixture(scope="session")

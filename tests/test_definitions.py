@@ -167,3 +167,22 @@ def test_relative_sqlite_url_resolves_under_the_deployment_folder(tmp_path):
     assert resolve_database_url("sqlite:///h.db", tmp_path) == f"sqlite:///{tmp_path.resolve() / 'h.db'}"
     assert resolve_database_url("sqlite:////abs/h.db", tmp_path) == "sqlite:////abs/h.db"
     assert resolve_database_url("postgresql://u@h/db", tmp_path) == "postgresql://u@h/db"
+
+
+def test_with_the_packaged_defaults_the_history_is_in_hkcs_data_folder_whatever_the_current_folder(tmp_path,
+                                                                                                 monkeypatch):
+    """A refresh run from another folder finds the same history: relative paths never resolve in the current
+    folder — in hkc's data folder ($HKC_HOME, else $XDG_DATA_HOME/hkc) for the packaged defaults, in the
+    deployment folder for a deployment."""
+    from hkc.definitions import init_deployment, load_definitions
+
+    monkeypatch.setenv("HKC_HOME", str(tmp_path / "home"))
+    urls = {load_definitions(cwd=tmp_path / name).database_url() for name in ("a", "b")}
+    assert urls == {f"sqlite:///{(tmp_path / 'home' / 'hkc-history.db').resolve()}"}
+    monkeypatch.delenv("HKC_HOME")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert load_definitions(cwd=tmp_path / "a").database_url() == \
+        f"sqlite:///{(tmp_path / 'xdg' / 'hkc' / 'hkc-history.db').resolve()}"
+    init_deployment(tmp_path / "force")
+    assert load_definitions(cwd=tmp_path / "force").database_url() == \
+        f"sqlite:///{(tmp_path / 'force' / 'hkc-history.db').resolve()}"

@@ -1,7 +1,14 @@
-"""A deployment folder: where definitions are found, loading them all, and ``hkc init``."""
+"""A deployment folder: where definitions are found, loading them all, and ``hkc init``.
+
+Where relative paths in the settings (the history database, MLflow's store) resolve: in a deployment
+folder (``hkc init``, or ``--config``), under that folder; with the packaged defaults, under hkc's
+data folder — ``$HKC_HOME`` if set, else ``$XDG_DATA_HOME/hkc`` (``~/.local/share/hkc``).  Never the
+current folder: a refresh run from another folder must find the same history, not start a new one.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +19,7 @@ from hkc.definitions.settings import Settings, load_settings
 from hkc.errors import ConfigError
 from hkc.messages import did_you_mean
 
-__all__ = ['Definitions', 'load_definitions', 'packaged_defaults', 'init_deployment', 'DEFINITION_FOLDERS']
+__all__ = ['Definitions', 'load_definitions', 'packaged_defaults', 'init_deployment', 'DEFINITION_FOLDERS', 'data_home']
 
 
 DEFINITION_FOLDERS = ("config", "features", "models", "audits")
@@ -26,7 +33,7 @@ class Definitions:
     source: str
     settings: Settings
     catalogue: Catalogue
-    base: Path = field(default_factory=Path.cwd)  # where relative paths (database, tracking) resolve
+    base: Path = field(default_factory=lambda: data_home())  # where relative paths (database, tracking) resolve
 
     def describe(self) -> str:
         return f"definitions: {self.source} ({self.root})"
@@ -45,6 +52,16 @@ def packaged_defaults() -> Path:
     if (checkout / "config" / "hkc.toml").is_file():
         return checkout
     raise ConfigError("hkc's default definitions are missing from the installation; reinstall hkc")
+
+
+def data_home() -> Path:
+    """hkc's data folder for runs on the packaged defaults: ``$HKC_HOME``, else ``$XDG_DATA_HOME/hkc``,
+    else ``~/.local/share/hkc`` (made when the history is first created, private to its owner)."""
+    home = os.environ.get("HKC_HOME", "").strip()
+    if home:
+        return Path(home).expanduser().resolve()
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share").resolve() / "hkc"
 
 
 def _deployment_root(config: Path | None, cwd: Path) -> tuple[Path, str]:
@@ -77,8 +94,8 @@ def load_definitions(*, config: Path | None = None, cwd: Path | None = None) -> 
                                    f"{catalogue_path}; valid: {', '.join(catalogue.codes)}{hint}"),
                           file=str(settings_path), key="types")
     # Relative paths in the settings resolve in the deployment folder; with the packaged
-    # defaults (never written to) they resolve in the current folder.
-    base = cwd if source == "packaged defaults" else root
+    # defaults (never written to) in hkc's data folder, whatever the current folder is.
+    base = data_home() if source == "packaged defaults" else root
     return Definitions(root=root, source=source, settings=settings, catalogue=catalogue, base=base)
 
 

@@ -338,7 +338,7 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
         raise HistoryError(f"no history database at {database}; run `hkc refresh` first, or pass --db URL")
     try:
         if create and engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # children's data: owner only
         older = _older_layout(engine)
     except (SQLAlchemyError, OSError) as exc:
         raise HistoryError(f"history database {store.url} cannot be opened or created "
