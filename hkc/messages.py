@@ -11,7 +11,13 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["closest", "did_you_mean", "MOVEMENT_WORDS", "movement_words"]
+__all__ = ["closest", "did_you_mean", "MOVEMENT_WORDS", "movement_words", "REKEY_WARNING"]
+
+# A cohort member who vanished while a new id holding their events appeared (hkc.matrix.probable_rekeys): one
+# text for the terminal, run.json readers and the police pack (hkc.partnership.checks).
+REKEY_WARNING = ("probable re-key: {old_id}, listed in the run of {earlier}, is not in this extract, and {new_id}, "
+                 "new in it, has {evidence}; {old_id} is not counted as removed.  If they are the same person, "
+                 "record it: hkc ids link {old_id} {new_id} --reason TEXT --by NAME")
 
 # How a person moved since the last refresh, in words (the code is what cohort.csv holds).
 MOVEMENT_WORDS = {"new": "new", "up": "\u25b2 up", "down": "\u25bc down", "same": "no change"}

@@ -119,6 +119,14 @@ def movement_report(change: dict) -> str:
         lines += ["", "exits:", _table(["person_id", "was rank", "was rag", "cause", "why"],
                                        [(e["person_id"], e["rank"], e["rag"], e["cause"], e["cause_text"])
                                         for e in change["exits"]])]
+    if change.get("followed"):
+        lines += ["", "followed across an id change (the same person under a new id; not an exit and an entry):",
+                  _table(["person_id", "earlier id"], [(f["person_id"], f["earlier_id"]) for f in change["followed"]])]
+    if change.get("probable_rekeys"):
+        lines += ["", "probable re-keys (not in the later extract, while a new id holds their events; not counted as "
+                      "exits — check each and record it with hkc ids link OLD NEW --reason TEXT --by NAME):",
+                  _table(["person_id", "probably now", "evidence"],
+                         [(r["person_id"], r["new_id"], r["evidence"]) for r in change["probable_rekeys"]])]
     moved = [c for c in change["rag_changes"] if c["change"] != "same"]
     if moved:
         lines += ["", "RAG changes:", _table(["person_id", "before", "after", "change", "cause", "why"],

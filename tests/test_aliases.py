@@ -4,7 +4,9 @@ person through re-keyed ids, and the probable re-key a refresh reports instead o
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -470,6 +472,32 @@ def test_hkc_movement_follows_the_re_keyed_and_splits_off_the_probable_one(quart
     assert [(p["person_id"], p["new_id"]) for p in change["probable_rekeys"]] == [("U", "U9")]
     assert [p["person_id"] for p in change["causes"]["people"]["id_change"]] == ["U"]
     assert "id_change" in change["causes"]["not_evidence"]
+
+
+def test_hkc_movement_in_words_names_the_followed_and_the_probable_re_key(quarters):
+    db = f"sqlite:///{quarters['tmp'] / 'history.db'}"
+    result = CliRunner().invoke(main, ["movement", "--from", str(T0), "--to", str(T1), "--db", db])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    followed = text.split("followed across an id change")[1].split("\n\n")[0]
+    assert re.search(r"A9\s+A\b", followed) and re.search(r"K9\s+K\b", followed) and "U" not in followed.split()
+    probable = text.split("probable re-keys")[1].split("\n\n")[0]
+    assert re.search(r"\bU\s+U9\s+the same date of birth", probable) and "hkc ids link OLD NEW" in probable
+
+
+def test_the_police_pack_names_the_probable_re_key_and_the_partner_pack_only_counts_it(quarters):
+    out = quarters["tmp"] / f"out-{T1}"
+    police = html.unescape((out / "cohort.html").read_text())
+    warning = [line for line in quarters["lines"] if line.startswith("probable re-key")][0]
+    assert "Probable re-keys (1)" in police and warning in police
+    sheet = openpyxl.load_workbook(out / "cohort.xlsx")["Run"]
+    assert [r[1] for r in sheet.iter_rows(values_only=True) if r[0] == "Probable re-key 1"] == [warning]
+    partner = html.unescape((out / "partner" / "cohort.html").read_text())
+    assert "1 person listed last quarter may have been re-keyed" in partner
+    for police_id in ("U9", "U,", "U1", "OU"):
+        assert police_id not in partner
+    earlier = html.unescape((quarters["tmp"] / f"out-{T0}" / "cohort.html").read_text())
+    assert "Probable re-keys" not in earlier            # nothing to check on a first run
 
 
 @pytest.mark.parametrize("asked", ["A", "A9", "K", "K9"])

@@ -25,12 +25,11 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from hkc.messages import REKEY_WARNING
+
 __all__ = ["probable_rekeys", "rekey_lines", "REKEY_COLUMNS", "REKEY_WARNING"]
 
 REKEY_COLUMNS = ["old_id", "new_id", "shared_events", "shared_occurrences", "candidates", "evidence"]
-REKEY_WARNING = ("probable re-key: {old_id}, listed in the run of {earlier}, is not in this extract, and {new_id}, "
-                 "new in it, has {evidence}; {old_id} is not counted as removed.  If they are the same person, "
-                 "record it: hkc ids link {old_id} {new_id} --reason TEXT --by NAME")
 _SHOWN = 3  # ids named in the evidence; the rest are counted
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["pack_checks", "evaluation_line", "NO_EVALUATION_LINE"]
+from hkc.messages import REKEY_WARNING
+
+__all__ = ["pack_checks", "evaluation_line", "rekey_checks", "NO_EVALUATION_LINE", "REKEY_PARTNER"]
 
 NO_CHANCE_LINE = ("Not measured for this run: the list has not been backtested against a random draw, so nothing "
                   "here says whether it picks out who goes on to be involved better than chance.")
@@ -37,6 +39,22 @@ def evaluation_line(evaluation: Mapping[str, Any] | None) -> str:
             f"{said or 'no verdict was recorded.'}")
 
 
+REKEY_PARTNER = ("{n} {people} listed last quarter may have been re-keyed by the police records system (a new id "
+                 "holding their events appeared as they left the extract); the police are checking. They are not "
+                 "counted as having left the list.")
+
+
+def rekey_checks(manifest: Mapping[str, Any]) -> dict:
+    """Probable re-keys (``manifest["probable_rekeys"]``): the warning lines naming the ids, for the police pack
+    only, and their count, which is all a partner pack says."""
+    rows = list(manifest.get("probable_rekeys") or [])
+    earlier = manifest.get("previous_as_of") or "the previous run"
+    lines = [REKEY_WARNING.format(old_id=r["old_id"], new_id=r["new_id"], evidence=r["evidence"], earlier=earlier)
+             for r in rows]
+    partner = REKEY_PARTNER.format(n=len(rows), people="person" if len(rows) == 1 else "people") if rows else ""
+    return {"rekey_lines": lines, "rekey_count": len(rows), "rekey_partner": partner}
+
+
 def pack_checks(manifest: Mapping[str, Any], *, audit_page: str) -> dict:
     """The fairness-audit line, its flag sentences, and the chance line, for a pack whose audit page is ``audit_page``."""
     audit = manifest.get("audit") or {}
@@ -49,4 +67,4 @@ def pack_checks(manifest: Mapping[str, Any], *, audit_page: str) -> dict:
     return {"audit": f"{summary} (see {audit_page}).{tail}", "flag_count": count,
             "flagged": list(audit.get("flagged") or []), "chance": chance.get("sentence") or NO_CHANCE_LINE,
             "no_better_than_chance": chance.get("no_better_than_chance") is True,
-            "evaluation": evaluation_line(manifest.get("evaluation"))}
+            "evaluation": evaluation_line(manifest.get("evaluation")), **rekey_checks(manifest)}

@@ -255,6 +255,7 @@ def write_xlsx(facts: dict, path: Path) -> Path:
         ["hkc version", p["hkc_version"]], ["Definitions", facts["rules"]["definitions"]], ["Note", facts["banner"]],
         ["Fairness audit", facts["checks"]["audit"]], ["Against chance", facts["checks"]["chance"]],
         ["Is it working?", facts["checks"]["evaluation"]],
+        *[[f"Probable re-key {i}", text] for i, text in enumerate(facts["checks"]["rekey_lines"], 1)],
         *[[f"Flag {i}", text] for i, text in enumerate(facts["checks"]["flagged"], 1)],
     ], marking=marking, wide={2})
     wb.save(path)
