@@ -523,7 +523,7 @@ def decisions_import(pack: Path, meeting_date: dt.date, by: str, db: str | None,
     key = partner_key(defs.settings.partner)
     try:
         report = import_decisions(open_store(_db_url(db, defs), create=False), pack, key=key,
-                                  meeting_date=meeting_date, by=by)
+                                  meeting_date=meeting_date, by=by, interventions=defs.settings.interventions)
     except DecisionImportError as exc:
         for problem in getattr(exc, "problems", [])[:50]:
             click.echo(f"  {problem}", err=True)

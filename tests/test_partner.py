@@ -21,7 +21,7 @@ import pytest
 from hkc.definitions.settings import PartnerSettings
 from hkc.errors import ConfigError
 from hkc.partnership.partner_facts import COLUMNS, NOT_AVAILABLE
-from hkc.partnership.partner_pack import DECISIONS, allowed_columns, write_partner_pack
+from hkc.partnership.partner_pack import CASEWORK_LABELS, DECISIONS, allowed_columns, write_partner_pack
 from hkc.partnership.pseudonyms import DEMO_LABEL, KEY_MISSING, PseudonymKeyError, pseudonym
 from hkc.partnership.sealing import META_SHEET
 from hkc.refresh import run_refresh
@@ -197,16 +197,17 @@ def test_workbook_has_frozen_filtered_sheets_a_decision_drop_down_and_locked_cel
     for title in ("Cohort", "Periphery"):
         ws = wb[title]
         headers = [c.value for c in ws[1]]
-        assert headers[-2:] == ["Decision", "Reason"]
+        editable = ["Decision", "Reason", *CASEWORK_LABELS.values()]
+        assert headers[-len(editable):] == editable
         assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:")
         assert ws.protection.sheet
-        (dv,) = ws.data_validations.dataValidation
-        assert dv.type == "list" and dv.formula1 == '"' + ",".join(DECISIONS) + '"'
-        col = openpyxl.utils.get_column_letter(len(headers) - 1)
+        (dv,) = [d for d in ws.data_validations.dataValidation if d.formula1 == '"' + ",".join(DECISIONS) + '"']
+        assert dv.type == "list"
+        col = openpyxl.utils.get_column_letter(headers.index("Decision") + 1)
         assert str(dv.sqref) == f"{col}2:{col}{ws.max_row}"
         for row in ws.iter_rows(min_row=2):
-            assert [c.protection.locked for c in row[-2:]] == [False, False]
-            assert all(c.protection.locked for c in row[:-2])
+            assert [c.protection.locked for c in row[-len(editable):]] == [False] * len(editable)
+            assert all(c.protection.locked for c in row[:-len(editable)])
     assert [c.value for c in wb["Cohort"]["A"][1:]] == [pseudonym(p, KEY) for p in result.members["person_id"]]
 
 
@@ -218,7 +219,7 @@ def test_missing_peer_mapping_is_rendered_as_not_available(tmp_path, pack):
         assert NOT_AVAILABLE.format(what=what) in html
     sheets = data_sheets(tmp_path / "partner" / "cohort.xlsx")
     assert sheets["Periphery"] == [("Note",), (NOT_AVAILABLE.format(what="The periphery is"),)]
-    assert sheets["Cohort"][0][-2:] == ("Decision", "Reason")
+    assert sheets["Cohort"][0][-8:] == ("Decision", "Reason", *CASEWORK_LABELS.values())
 
 
 def test_hostile_strings_are_escaped_in_html_and_neutralised_in_csv_and_xlsx(pack):

@@ -23,6 +23,7 @@ from hkc.definitions.settings import PartnerSettings
 from hkc.history.store import open_store
 from hkc.partnership.decisions import DecisionImportError
 from hkc.partnership.partner_facts import COLUMNS
+from hkc.partnership.partner_pack import CASEWORK_LABELS
 from hkc.partnership.pseudonyms import keyed_digest, pseudonym
 from hkc.partnership.sealing import (
     META_SHEET,
@@ -245,7 +246,7 @@ def test_a_seal_row_added_to_the_hidden_sheet_is_refused(tmp_path, pack):
     assert err.problems == [RowProblem(META_SHEET, row, None, "", SEAL_PROBLEMS["record"], cell=f"A{row}")]
 
 
-def test_decision_and_reason_cells_are_the_only_ones_outside_the_seal(tmp_path, pack):
+def test_decision_reason_and_casework_cells_are_the_only_ones_outside_the_seal(tmp_path, pack):
     _result, xlsx, _store = pack
     filled = decide(xlsx, tmp_path / "filled.xlsx", {"NOMINAL-10001": ("adopt", "fine"),
                                                       "NOMINAL-10004": ("refer", "early help")})
@@ -256,7 +257,8 @@ def test_decision_and_reason_cells_are_the_only_ones_outside_the_seal(tmp_path, 
     unlocked = {(ws.title, c.coordinate) for ws in wb for row in ws.iter_rows() for c in row
                 if not c.protection.locked}
     assert unlocked and {label(sealed.layout[s]["columns"][openpyxl.utils.cell.column_index_from_string(
-        openpyxl.utils.cell.coordinate_from_string(c)[0]) - 1]) for s, c in unlocked} == {"Decision", "Reason"}
+        openpyxl.utils.cell.coordinate_from_string(c)[0]) - 1]) for s, c in unlocked} == {
+        "Decision", "Reason", *CASEWORK_LABELS.values()}
     locked = {(s, f"{openpyxl.utils.get_column_letter(c)}{r}") for s, r, c in locked_cells(sealed.layout)}
     assert not locked & unlocked
 

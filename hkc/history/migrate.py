@@ -6,7 +6,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from hkc.history.detail import _chunks
-from hkc.history.schema import DETAIL_TABLES, OLD_INDEXES, ROW_TABLES
+from hkc.history.schema import DETAIL_TABLES, OLD_INDEXES, ROW_TABLES, decisions
+
+CASEWORK_COLUMNS = ("intervention", "lead_agency", "owner_role", "review_date", "engagement", "actions")
 
 __all__ = []
 
@@ -23,6 +25,22 @@ def _add_disclosure_state(engine: sa.Engine) -> None:
             conn.execute(sa.text("ALTER TABLE disclosures ADD COLUMN folder TEXT"))
         if "published" not in present:
             conn.execute(sa.text("ALTER TABLE disclosures ADD COLUMN published BOOLEAN NOT NULL DEFAULT TRUE"))
+
+
+def _add_decision_casework(engine: sa.Engine) -> None:
+    """A decisions table from before decisions as casework gains its nullable casework columns
+    (intervention, lead_agency, owner_role, review_date, engagement, actions), empty in every older decision."""
+    inspector = sa.inspect(engine)
+    if "decisions" not in inspector.get_table_names():
+        return
+    present = {c["name"] for c in inspector.get_columns("decisions")}
+    missing = [decisions.c[name] for name in CASEWORK_COLUMNS if name not in present]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for column in missing:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE decisions ADD COLUMN {column.name} {kind}"))
 
 
 def _older_layout(engine: sa.Engine) -> dict[str, list[str]]:

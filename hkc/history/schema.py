@@ -105,6 +105,13 @@ decisions = sa.Table(
     sa.Column("source_sha256", sa.String(64), nullable=False),
     sa.Column("sheet", sa.String(64)),
     sa.Column("row", sa.Integer),
+    # the casework recorded with the decision (NULL when not given, and in decisions stored before it existed)
+    sa.Column("intervention", sa.String(32)),  # an [interventions] type, only with adopt
+    sa.Column("lead_agency", sa.String(128)),
+    sa.Column("owner_role", sa.String(128)),
+    sa.Column("review_date", sa.String(10)),
+    sa.Column("engagement", sa.String(16)),
+    sa.Column("actions", sa.Text),
 )
 
 interventions = sa.Table(

@@ -41,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hkc.errors import HistoryError
 from hkc.history.detail import _chunks, _read_chunk
 from hkc.history.disclosures import DisclosureLog
-from hkc.history.migrate import _add_disclosure_state, _older_layout, _upgrade
+from hkc.history.migrate import _add_decision_casework, _add_disclosure_state, _older_layout, _upgrade
 from hkc.history.rows import insert_rows, table_columns
 from hkc.history.schema import (
     DETAIL_COLUMNS,
@@ -59,6 +59,7 @@ from hkc.history.schema import (
     runs,
     scores,
 )
+from hkc.history.schema import interventions as interventions_table
 
 __all__ = ['HistoryStore', 'StoredRun', 'open_store', 'database_file']
 
@@ -164,21 +165,33 @@ class HistoryStore(DisclosureLog):
         return run_id, old
 
     # -- decisions, purges and one person's record ----------------------------------------
-    def record_decisions(self, rows: list[dict]) -> tuple[int, int]:
-        """Store decisions in ONE transaction; returns (inserted, replaced).
+    def record_decisions(self, rows: list[dict], interventions: list[dict] | tuple = ()) -> tuple[int, int]:
+        """Store decisions, and the interventions they adopted, in ONE transaction; returns (inserted, replaced).
 
         A decision about the same person from the same run at the same meeting replaces the one
-        stored before (re-importing a pack is not double counting).
+        stored before (re-importing a pack is not double counting), and so does its intervention:
+        every intervention a replaced decision's import stored for that person (same person, start
+        date = the meeting date, same source file and that import's workbook) goes with it, whether or
+        not the new decision adopts one.  ``interventions``: rows of the ``interventions`` table.
         """
         replaced = 0
         try:
             with self.engine.begin() as conn:
                 for r in rows:
-                    replaced += conn.execute(decisions.delete().where(
-                        (decisions.c.run_id == r["run_id"]) & (decisions.c.person_id == r["person_id"])
-                        & (decisions.c.meeting_date == r["meeting_date"]))).rowcount
+                    same = ((decisions.c.run_id == r["run_id"]) & (decisions.c.person_id == r["person_id"])
+                            & (decisions.c.meeting_date == r["meeting_date"]))
+                    workbooks = {r["source_sha256"], *conn.execute(sa.select(decisions.c.source_sha256)
+                                                                   .where(same)).scalars()}
+                    conn.execute(interventions_table.delete().where(
+                        (interventions_table.c.person_id == r["person_id"])
+                        & (interventions_table.c.start_date == r["meeting_date"])
+                        & (interventions_table.c.source_file == r["source_file"])
+                        & interventions_table.c.source_sha256.in_(sorted(workbooks))))
+                    replaced += conn.execute(decisions.delete().where(same)).rowcount
                 if rows:
                     conn.execute(decisions.insert(), rows)
+                if interventions:
+                    conn.execute(interventions_table.insert(), list(interventions))
         except SQLAlchemyError as exc:
             raise HistoryError(f"history database {self.url}: could not store the decisions "
                                f"({str(exc).splitlines()[0]}); nothing was imported") from None
@@ -345,6 +358,7 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
                            f"({str(exc).splitlines()[0]}); check the path and permissions") from None
     try:
         _add_disclosure_state(engine)
+        _add_decision_casework(engine)
     except (SQLAlchemyError, OSError):
         pass  # a read-only store is read as it is
     if older:

@@ -4,7 +4,9 @@ The 2022 settlement over the Gangs Matrix required the Met to tell people, on re
 were listed and who their data had gone to.  :func:`subject_access` answers both from the history
 store: every run that scored the person (listed or not, with rank, RAG, scores and the reason),
 their evidence and indicator points per run, removals, every disclosure that included them
-(audience, date, by whom, files and their SHA-256), and the partnership's decisions about them.
+(audience, date, by whom, files and their SHA-256), and the partnership's decisions about them with
+the casework recorded with each (intervention, lead agency, owner's role, review date, engagement,
+actions).
 :func:`render_subject_access` turns the answer into Markdown for the response letter.
 
 >>> report = subject_access(store, "P000123")                   # doctest: +SKIP
@@ -26,6 +28,10 @@ from hkc.history.rights import person_rights, rights_lines
 from hkc.history.store import HistoryStore
 
 __all__ = ["subject_access", "render_subject_access"]
+
+# the casework a decision may carry (hkc.partnership.decisions), with the headings subject access shows
+DECISION_CASEWORK = {"intervention": "Intervention", "lead_agency": "Lead agency", "owner_role": "Owner (role)",
+                     "review_date": "Review date", "engagement": "Engagement", "actions": "Actions"}
 
 
 def _records(frame: pd.DataFrame, drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -81,7 +87,7 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
     disclosures.sort(key=lambda d: str(d["disclosed_at"]))
     decisions = [{"meeting_date": r["meeting_date"], "as_of": r["as_of"], "decision": r["decision"],
                   "reason": r["reason"], "recorded_by": r["recorded_by"], "recorded_at": r["recorded_at"],
-                  "person_id": r["person_id"]}
+                  **{c: r.get(c) for c in DECISION_CASEWORK}, "person_id": r["person_id"]}
                  for r in _records(store.decisions(all_ids))]
     done = [{"start_date": r["start_date"], "end_date": r["end_date"], "type": r["type"],
              "lead_agency": r["lead_agency"], "engagement": r["engagement"], "recorded_by": r["recorded_by"],
@@ -193,9 +199,11 @@ def render_subject_access(report: dict) -> str:
                     "under the retention policy; whether this person was in them can no longer be told."]
     out += ["", "## Partnership decisions", ""]
     if report["decisions"]:
-        out += _table(["Meeting", "Pack as of", "Decision", "Reason", "Recorded by"],
-                      [[d["meeting_date"], d["as_of"], d["decision"], d["reason"], d["recorded_by"]]
-                       for d in report["decisions"]])
+        casework = [c for c in DECISION_CASEWORK if any(d.get(c) for d in report["decisions"])]  # only what is held
+        out += _table(["Meeting", "Pack as of", "Decision", "Reason", *(DECISION_CASEWORK[c] for c in casework),
+                       "Recorded by"],
+                      [[d["meeting_date"], d["as_of"], d["decision"], d["reason"], *(d.get(c) for c in casework),
+                        d["recorded_by"]] for d in report["decisions"]])
     else:
         out += ["No decisions recorded."]
     out += ["", "## Challenges and corrections", ""]

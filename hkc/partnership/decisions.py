@@ -12,6 +12,15 @@ refused in one line naming the sheet and cell.  Then every row is checked — un
 decision outside adopt / monitor / decline / refer, a decline without a reason — and every problem
 is reported with sheet, row, column and value.  Only a pack without problems is stored, in one
 transaction.
+
+Decisions as casework: with the decision the meeting records what it will do
+(:data:`~hkc.partnership.partner_pack.CASEWORK`): the intervention type (one of ``[interventions]
+types``) and its lead agency — only with adopt, and always both or neither — the owner's role, a
+review date (not before the meeting), engagement (``[interventions] engagement``) and actions (at
+most :data:`~hkc.partnership.partner_pack.MAX_ACTIONS` characters).  They are stored with the
+decision; an adopted intervention also becomes an intervention record starting on the meeting
+date (engagement ``engaged`` unless said), in the same transaction, so ``hkc evaluate`` counts it
+without a second file.  Re-importing the workbook replaces both the decision and its intervention.
 """
 
 from __future__ import annotations
@@ -23,11 +32,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from hkc.definitions import InterventionSettings
 from hkc.errors import HkcError
 from hkc.history import HistoryStore, Identities, identities
 from hkc.outputs import sha256_file
 from hkc.partnership.partner_facts import COLUMNS
-from hkc.partnership.partner_pack import DECISIONS
+from hkc.partnership.partner_pack import CASEWORK, CASEWORK_LABELS, DECISIONS, MAX_ACTIONS
 from hkc.partnership.pseudonyms import check_key, pseudonymise
 from hkc.partnership.sealing import (
     SEAL_PROBLEMS,
@@ -42,6 +52,8 @@ __all__ = ["import_decisions", "decision_history", "ImportReport", "RowProblem",
            "HISTORY_COLUMNS", "PROBLEMS", "MAX_REASON"]  # RowProblem lives in sealing; imported from here too
 
 MAX_REASON = 2000
+MAX_NAME = 128  # a lead agency or an owner's role, as the history stores it
+DEFAULT_ENGAGEMENT = "engaged"
 HISTORY_COLUMNS = ["person_id", "decisions", "latest_decision", "latest_meeting_date", "latest_reason", "latest_by",
                    "declined"]
 PROBLEMS = {
@@ -49,6 +61,16 @@ PROBLEMS = {
     "decline_reason": "a decline needs a reason; write it in the Reason column",
     "reason_only": "a reason without a decision; choose a decision or clear the reason",
     "long_reason": f"reason longer than {MAX_REASON} characters; shorten it",
+    "casework_only": "casework without a decision; choose a decision or clear the cell",
+    "intervention_type": "not an intervention type; choose one of {types}",
+    "not_adopted": "an intervention and its lead agency are recorded only with adopt; choose adopt or clear the cell",
+    "no_agency": "an adopted intervention needs its lead agency; name it",
+    "no_intervention": "a lead agency without an intervention; choose the intervention type ({types}) or clear it",
+    "long_name": f"longer than {MAX_NAME} characters; shorten it",
+    "engagement": "not an engagement; choose one of {codes}",
+    "review_date": "not a date (YYYY-MM-DD)",
+    "review_early": "the review date is before the meeting date {meeting}",
+    "long_actions": f"actions longer than {MAX_ACTIONS} characters; shorten them",
     "unknown": "unknown pseudonym: nobody in the run of {as_of} has it under this key",
     "duplicate": "a second decision about the same person in this pack (first on {first})",
     "edited": SEAL_PROBLEMS["changed"],
@@ -79,12 +101,14 @@ class ImportReport:
     blank: int
     by_decision: dict[str, int] = field(default_factory=dict)
     by_sheet: dict[str, int] = field(default_factory=dict)
+    interventions: int = 0  # adopted interventions recorded, starting on the meeting date
 
     def lines(self) -> list[str]:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.by_decision.items())) or "none"
         return [f"{self.file.name}: {self.imported} decisions from the meeting of {self.meeting_date} on the pack "
                 f"of {self.as_of} recorded by {self.by} ({counts})",
-                f"{self.blank} rows left blank; {self.replaced} earlier decisions from the same meeting replaced"]
+                f"{self.blank} rows left blank; {self.replaced} earlier decisions from the same meeting replaced",
+                f"{self.interventions} adopted intervention(s) recorded as starting on {self.meeting_date}"]
 
 
 def _date(value: dt.date | str, what: str) -> dt.date:
@@ -101,37 +125,100 @@ def _date(value: dt.date | str, what: str) -> dt.date:
 def _open(path: Path, key: bytes) -> SealedWorkbook:
     """The workbook, once its whole seal held (:func:`~hkc.partnership.sealing.open_sealed`)."""
     try:
-        return open_sealed(path, key=key, label=lambda c: COLUMNS.get(c, (None, c))[1])
+        return open_sealed(path, key=key, label=lambda c: COLUMNS.get(c, (None, CASEWORK_LABELS.get(c, c)))[1])
     except SealError as exc:
         raise DecisionImportError(exc.message, exc.problems) from None
 
 
-def _read_decisions(sealed: SealedWorkbook, people: dict[str, str], as_of: dt.date):
-    """(records, blank rows, problems) from the Decision and Reason columns of every decision sheet."""
+def _review_date(value: object) -> dt.date | None:
+    """A review date cell as a date (a date cell, or ISO text); None when it is neither."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _casework(sheet: str, r: int, decision: str, raw: dict[str, object], meeting: dt.date,
+              codes: InterventionSettings) -> tuple[dict, list[RowProblem]]:
+    """One row's casework cells checked against its decision: (the fields to store, the problems)."""
+    text = {c: cell_text(raw.get(c)).strip() for c in CASEWORK}
+    label, problems = CASEWORK_LABELS, []
+    kind, engagement = text["intervention"].lower(), text["engagement"].lower().replace(" ", "_")
+    types = ", ".join(codes.types)
+    if kind and kind not in codes.types:
+        problems.append(RowProblem(sheet, r, label["intervention"], text["intervention"],
+                                   PROBLEMS["intervention_type"].format(types=types)))
+    for column in ("lead_agency", "owner_role"):
+        if len(text[column]) > MAX_NAME:
+            problems.append(RowProblem(sheet, r, label[column], text[column], PROBLEMS["long_name"]))
+    if decision in DECISIONS and decision != "adopt":
+        problems += [RowProblem(sheet, r, label[c], text[c], PROBLEMS["not_adopted"])
+                     for c in ("intervention", "lead_agency") if text[c]]
+    elif decision == "adopt" and kind and not text["lead_agency"]:
+        problems.append(RowProblem(sheet, r, label["lead_agency"], "", PROBLEMS["no_agency"]))
+    elif decision == "adopt" and text["lead_agency"] and not kind:
+        problems.append(RowProblem(sheet, r, label["intervention"], "", PROBLEMS["no_intervention"].format(
+            types=types)))
+    if engagement and engagement not in codes.engagement:
+        problems.append(RowProblem(sheet, r, label["engagement"], text["engagement"],
+                                   PROBLEMS["engagement"].format(codes=", ".join(codes.engagement))))
+    review = _review_date(raw.get("review_date"))
+    if text["review_date"] and review is None:
+        problems.append(RowProblem(sheet, r, label["review_date"], text["review_date"], PROBLEMS["review_date"]))
+    elif review is not None and review < meeting:
+        problems.append(RowProblem(sheet, r, label["review_date"], review.isoformat(),
+                                   PROBLEMS["review_early"].format(meeting=meeting)))
+    if len(text["actions"]) > MAX_ACTIONS:
+        problems.append(RowProblem(sheet, r, label["actions"], text["actions"], PROBLEMS["long_actions"]))
+    if kind and not engagement:
+        engagement = DEFAULT_ENGAGEMENT  # an adopted intervention is taken up unless the meeting says otherwise
+    fields = {"intervention": kind or None, "lead_agency": text["lead_agency"] or None,
+              "owner_role": text["owner_role"] or None, "review_date": review.isoformat() if review else None,
+              "engagement": engagement or None, "actions": text["actions"] or None}
+    return fields, problems
+
+
+def _read_decisions(sealed: SealedWorkbook, people: dict[str, str], as_of: dt.date, meeting: dt.date,
+                    codes: InterventionSettings):
+    """(records, blank rows, problems) from the Decision, Reason and casework columns of every decision sheet."""
     records, problems, blank, seen = [], [], 0, {}
     for sheet, spec in sealed.layout.items():
         if "decision" not in spec["editable"]:
             continue
         ws, cols = sealed.workbook[sheet], spec["columns"]
-        at = {c: cols.index(c) + 1 for c in ("pseudonym", "decision", "decision_reason") if c in cols}
+        at = {c: cols.index(c) + 1 for c in ("pseudonym", "decision", "decision_reason", *CASEWORK)
+              if c in spec["editable"] or c == "pseudonym"}
         for r in range(2, spec["rows"] + 2):
             pseudo = cell_text(ws.cell(row=r, column=at["pseudonym"]).value).strip()
             raw = cell_text(ws.cell(row=r, column=at["decision"]).value).strip()
             reason = cell_text(ws.cell(row=r, column=at["decision_reason"]).value).strip() \
                 if "decision_reason" in at else ""
-            if not raw and not reason:
+            cells = {c: ws.cell(row=r, column=at[c]).value for c in CASEWORK if c in at}
+            filled = [c for c in CASEWORK if cell_text(cells.get(c)).strip()]
+            if not raw and not reason and not filled:
                 blank += 1
                 continue
             decision = raw.lower()
             found = len(problems)
-            if not raw:
+            if not raw and reason:
                 problems.append(RowProblem(sheet, r, "Reason", reason, PROBLEMS["reason_only"]))
+            elif not raw:
+                problems.append(RowProblem(sheet, r, CASEWORK_LABELS[filled[0]], cell_text(cells[filled[0]]).strip(),
+                                           PROBLEMS["casework_only"]))
             elif decision not in DECISIONS:
                 problems.append(RowProblem(sheet, r, "Decision", raw, PROBLEMS["invalid"]))
             elif decision == "decline" and not reason:
                 problems.append(RowProblem(sheet, r, "Reason", "", PROBLEMS["decline_reason"]))
             if len(reason) > MAX_REASON:
                 problems.append(RowProblem(sheet, r, "Reason", reason, PROBLEMS["long_reason"]))
+            casework, wrong = _casework(sheet, r, decision, cells, meeting, codes) if raw else ({}, [])
+            problems += wrong
             person = people.get(pseudo)
             if person is None:
                 problems.append(RowProblem(sheet, r, "Pseudonym", pseudo, PROBLEMS["unknown"].format(as_of=as_of)))
@@ -141,16 +228,19 @@ def _read_decisions(sealed: SealedWorkbook, people: dict[str, str], as_of: dt.da
             if len(problems) == found:
                 seen[person] = f"sheet '{sheet}' row {r}"
                 records.append({"person_id": person, "decision": decision, "reason": reason or None,
-                                "sheet": sheet, "row": r})
+                                "sheet": sheet, "row": r, **dict.fromkeys(CASEWORK), **casework})
     return records, blank, problems
 
 
 def import_decisions(store: HistoryStore, xlsx_path: str | Path, *, key: bytes, meeting_date: dt.date | str,
-                     by: str, today: dt.date | None = None) -> ImportReport:
+                     by: str, today: dt.date | None = None,
+                     interventions: InterventionSettings | None = None) -> ImportReport:
     """Store the decisions filled in a partner workbook, all or nothing; see the module docstring.
 
     Raises :class:`DecisionImportError` listing every problem (``.problems``) and stores nothing
-    when any row is wrong.  Importing the same meeting's pack again replaces its earlier decisions.
+    when any row is wrong.  Importing the same meeting's pack again replaces its earlier decisions
+    and the interventions they adopted.  ``interventions``: the ``[interventions]`` codes the
+    casework columns may use (the defaults when None).
     """
     path = Path(xlsx_path)
     if not path.is_file():
@@ -177,7 +267,7 @@ def import_decisions(store: HistoryStore, xlsx_path: str | Path, *, key: bytes, 
     candidates = set(store.person_scores(run.run_id)["person_id"]) | set(store.removed(run.run_id)["person_id"]) \
         | store.disclosed_people(run_id=run.run_id)
     people = _by_pseudonym(candidates, key, identities(store))
-    records, blank, problems = _read_decisions(sealed, people, as_of)
+    records, blank, problems = _read_decisions(sealed, people, as_of, meeting, interventions or InterventionSettings())
     if problems:
         shown = "; ".join(str(p) for p in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -188,11 +278,15 @@ def import_decisions(store: HistoryStore, xlsx_path: str | Path, *, key: bytes, 
     rows = [r | {"run_id": run.run_id, "as_of": as_of.isoformat(), "meeting_date": meeting.isoformat(),
                  "recorded_by": by, "recorded_at": now, "source_file": path.name, "source_sha256": sha}
             for r in records]
-    inserted, replaced = store.record_decisions(rows)
+    adopted = [{"person_id": r["person_id"], "start_date": meeting.isoformat(), "end_date": None,
+                "type": r["intervention"], "lead_agency": r["lead_agency"], "engagement": r["engagement"],
+                "recorded_by": by, "recorded_at": now, "source_file": path.name, "source_sha256": sha, "row": r["row"]}
+               for r in records if r["decision"] == "adopt" and r["intervention"]]
+    inserted, replaced = store.record_decisions(rows, interventions=adopted)
     return ImportReport(file=path, sha256=sha, as_of=as_of, run_id=run.run_id, meeting_date=meeting, by=by,
                         imported=inserted, replaced=replaced, blank=blank,
                         by_decision=dict(Counter(r["decision"] for r in records)),
-                        by_sheet=dict(Counter(r["sheet"] for r in records)))
+                        by_sheet=dict(Counter(r["sheet"] for r in records)), interventions=len(adopted))
 
 
 def _by_pseudonym(candidates: set[str], key: bytes, ids: Identities) -> dict[str, str]:

@@ -25,7 +25,7 @@ PARTNER_FIELDS = {
     "movement": "new / up / down / no change since the last refresh",
     "latest_weapon_date": "date of the latest weapon-related event",
     "peer_group": "the person's peer group, and the peer-groups section",
-    "decision": "the decisions so far, and the Decision and Reason columns the meeting fills in",
+    "decision": "the decisions so far, and the Decision, Reason and casework columns the meeting fills in",
 }
 
 # column -> (the field that must be allowed for it to appear, or None for place aggregates; label)
@@ -46,6 +46,10 @@ COLUMNS: dict[str, tuple[str | None, str]] = {
     "active_groups": ("peer_group", "Peer groups active here"),
     "decision_history": ("decision", "Decisions so far"), "decision": ("decision", "Decision"),
     "decision_reason": ("decision", "Reason"),
+    # the casework columns the meeting fills in after Decision and Reason (the workbook only: hkc.partnership.partner_pack)
+    "intervention": ("decision", "Intervention"), "lead_agency": ("decision", "Lead agency"),
+    "owner_role": ("decision", "Owner (role)"), "review_date": ("decision", "Review date"),
+    "engagement": ("decision", "Engagement"), "actions": ("decision", "Actions"),
 }
 
 DECISION_COLUMNS = ("decision_history", "decision", "decision_reason")

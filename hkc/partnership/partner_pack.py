@@ -10,7 +10,12 @@ every person in the extract: a shown person's id becomes the pseudonym, anyone e
 The workbook is the meeting's instrument: one sheet per section, frozen and wrapped headers,
 filters, columns as wide as their content, numbers stored as numbers, the protective marking and
 page numbers on every printed page, a **Decision** drop-down (adopt / monitor / decline / refer) and
-a **Reason** column on the cohort, periphery and safeguarding sheets. Everything else is locked and
+a **Reason** column on the cohort, periphery and safeguarding sheets, followed by the casework
+columns (:data:`CASEWORK`): the intervention adopted (a drop-down of ``[interventions] types``), its
+lead agency, the owner's role, a review date, engagement (a drop-down) and agreed actions (at most
+:data:`MAX_ACTIONS` characters), so the meeting records what it will do, not only whether.  They
+are in the workbook only: the HTML and CSV show what was decided before, not blank cells to fill.
+Everything else is locked and
 sealed by :mod:`hkc.partnership.sealing` (the one home of the sealed format): one keyed MAC covers
 the run, the layout and every locked cell, so :func:`hkc.partnership.decisions.import_decisions`
 refuses any edit and names the cell.
@@ -34,6 +39,7 @@ and then says "not available in this run".  Accepted shapes (extra columns are i
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,9 +49,10 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from hkc.definitions import OutputSettings, PartnerSettings
+from hkc.definitions import InterventionSettings, OutputSettings, PartnerSettings
 from hkc.errors import ConfigError
 from hkc.messages import closest
 from hkc.outputs import environment, file_hashes, neutralise, replace_atomically, write_csv
@@ -56,10 +63,16 @@ from hkc.partnership.sealing import seal_workbook
 from hkc.partnership.sheets import fit_columns, print_marking
 
 __all__ = ["write_partner_pack", "write_partner_xlsx", "validate_fields", "allowed_columns", "partner_facts",
-           "PARTNER_FIELDS", "COLUMNS", "DECISIONS"]
+           "PARTNER_FIELDS", "COLUMNS", "DECISIONS", "CASEWORK", "CASEWORK_LABELS", "MAX_ACTIONS"]
 
 DECISIONS = ("adopt", "monitor", "decline", "refer")
-EDITABLE = ("decision", "decision_reason")  # the only unlocked cells
+# the casework columns after Decision and Reason on every decision sheet (workbook only), with their headers
+CASEWORK_LABELS = {"intervention": "Intervention", "lead_agency": "Lead agency", "owner_role": "Owner (role)",
+                   "review_date": "Review date", "engagement": "Engagement", "actions": "Actions"}
+CASEWORK = tuple(CASEWORK_LABELS)
+MAX_ACTIONS = 500
+EDITABLE = ("decision", "decision_reason", *CASEWORK)  # the only unlocked cells
+_LIST_LIMIT = 255  # a spreadsheet drop-down's list of choices may be at most this long
 NEVER_PARTNER = {
     "person_id": "the source id stays in the police view; partners get the pseudonym",
     "risk_score": "partners see the RAG band, not the score",
@@ -70,6 +83,12 @@ _RAG_FILL = {"red": "F4C7C3", "amber": "FCE8B2", "green": "B7E1CD"}
 _DECLINED_FILL = "D9D9D9"
 
 _env = environment()
+
+CASEWORK_HELP = ("After Decision and Reason, record the casework: for adopt, the Intervention (a type from the "
+                 "list) and its Lead agency, always both or neither; for any decision, the Owner (role, never a "
+                 "name), a Review date (YYYY-MM-DD, not before the meeting), Engagement (engaged, partial, declined "
+                 f"or not_reached) and the agreed Actions (at most {MAX_ACTIONS} characters). An adopted "
+                 "intervention is recorded as starting on the meeting date.")
 
 
 def validate_fields(settings: PartnerSettings) -> tuple[str, ...]:
@@ -101,7 +120,8 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
                        decisions_history: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None,
                        demo: bool = False, all_person_ids: Iterable[object] | None = None, agency: str | None = None,
                        person_areas: Mapping[str, str] | None = None,
-                       outputs: OutputSettings | None = None) -> dict:
+                       outputs: OutputSettings | None = None,
+                       interventions: InterventionSettings | None = None) -> dict:
     """Write ``folder/partner/cohort.{html,xlsx,csv}`` (an agency's: ``folder/partner/<agency>/``); return the
     files, their SHA-256 and who is in them.
 
@@ -109,7 +129,8 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
     pack or not — is scrubbed (see :func:`~hkc.partnership.partner_facts.partner_facts`).
     ``agency``: the name of a ``[partner.agencies.<name>]`` table: that agency's pack, under its
     allow-list and with only its people (``person_areas``: each person's area, for the removed
-    people).  ``outputs``: the protective marking and the print settings.
+    people).  ``outputs``: the protective marking and the print settings.  ``interventions``: the
+    intervention types and engagement codes the casework drop-downs offer (the defaults when None).
 
     Returns ``{"folder": Path, "files": {"partner/cohort.html": sha256, ...}, "person_ids": [...],
     "people": n, "demo": bool, "agency": name or None, "columns": {section: [column, ...]},
@@ -141,7 +162,8 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
     replace_atomically(out / "cohort.csv", lambda p: write_csv(csv_frame, p))
     html = _env.get_template("partner.html.j2").render(**facts)
     replace_atomically(out / "cohort.html", lambda p: p.write_text(html, encoding="utf-8"))
-    replace_atomically(out / "cohort.xlsx", lambda p: write_partner_xlsx(facts, p, key=key))
+    replace_atomically(out / "cohort.xlsx", lambda p: write_partner_xlsx(facts, p, key=key,
+                                                                        interventions=interventions))
     files = file_hashes(Path(folder), [f"{where}/cohort.csv", f"{where}/cohort.html", f"{where}/cohort.xlsx"])
     return {"folder": out, "files": files, "person_ids": sorted(person_ids), "people": len(person_ids),
             "demo": facts["demo"], "agency": agency, "columns": {s["name"]: list(s["columns"]) for s in facts["sections"]},
@@ -150,6 +172,7 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
 
 # -- the workbook -------------------------------------------------------------------------------
 _WIDE = ("rationale", "vulnerability_rationale", "link", "removed_reason", "members", "decision_history")
+_WRITTEN = ("decision_reason", "actions")  # editable columns for sentences: wide and wrapped
 
 
 def _cell(value: Any) -> Any:
@@ -171,10 +194,10 @@ def _style_columns(ws, section: dict, editable: list[str]) -> None:
     """Widths that fit, wrapping, the editable cells' fill, RAG colours and the grey of declined rows."""
     columns, rows = section["columns"], section["rows"]
     fit_columns(ws, section["labels"], [[r[c] for c in columns] for r in rows],
-                wide={i for i, c in enumerate(columns, start=1) if c in _WIDE or c == "decision_reason"})
+                wide={i for i, c in enumerate(columns, start=1) if c in _WIDE or c in _WRITTEN})
     for idx, col in enumerate(columns, start=1):
         if col in editable:  # room to write in, however empty the column is now
-            ws.column_dimensions[get_column_letter(idx)].width = 40 if col == "decision_reason" else 12
+            ws.column_dimensions[get_column_letter(idx)].width = 40 if col in _WRITTEN else 14
         for r in range(2, len(rows) + 2):
             cell = ws.cell(row=r, column=idx)
             if col in editable:
@@ -195,6 +218,45 @@ def _decision_drop_down(ws, columns: list[str], n: int) -> None:
     ws.add_data_validation(dv)
 
 
+def _with_casework(section: dict) -> dict:
+    """A decision section with the casework columns after its Decision and Reason, blank in every row."""
+    blank = dict.fromkeys(CASEWORK, "")
+    return section | {"columns": [*section["columns"], *CASEWORK],
+                      "labels": [*section["labels"], *CASEWORK_LABELS.values()],
+                      "rows": [row | blank for row in section["rows"]]}
+
+
+def _casework_checks(ws, columns: list[str], n: int, interventions: InterventionSettings, as_of: str) -> None:
+    """Drop-downs for the intervention type and engagement, a date from the pack's as-of date on for the
+    review date, and at most :data:`MAX_ACTIONS` characters of actions.  The spreadsheet's checks are
+    help for whoever fills the sheet in; the import checks every cell again."""
+    def add(column: str, dv: DataValidation) -> None:
+        letter = get_column_letter(columns.index(column) + 1)
+        dv.add(f"{letter}2:{letter}{n + 1}")
+        ws.add_data_validation(dv)
+
+    for column, codes, title in (("intervention", interventions.types, "Intervention"),
+                                 ("engagement", interventions.engagement, "Engagement")):
+        choices = ",".join(codes)
+        if codes and len(choices) <= _LIST_LIMIT and '"' not in choices:  # too long a list: the import checks it
+            add(column, DataValidation(type="list", formula1=f'"{choices}"', allow_blank=True, showErrorMessage=True,
+                                       errorTitle=title, error=f"Choose one of {', '.join(codes)}."[:_LIST_LIMIT],
+                                       promptTitle=title, prompt=" / ".join(codes)[:_LIST_LIMIT],
+                                       showInputMessage=True))
+    start = dt.date.fromisoformat(as_of)
+    add("review_date", DataValidation(type="date", operator="greaterThanOrEqual", formula1=str(int(to_excel(start))),
+                                      allow_blank=True, showErrorMessage=True, errorTitle="Review date",
+                                      error="A date (YYYY-MM-DD), on or after the meeting.",
+                                      promptTitle="Review date", prompt="YYYY-MM-DD, on or after the meeting",
+                                      showInputMessage=True))
+    add("actions", DataValidation(type="textLength", operator="lessThanOrEqual", formula1=str(MAX_ACTIONS),
+                                  allow_blank=True, showErrorMessage=True, errorTitle="Actions",
+                                  error=f"At most {MAX_ACTIONS} characters."))
+    letter = get_column_letter(columns.index("review_date") + 1)
+    for r in range(2, n + 2):
+        ws[f"{letter}{r}"].number_format = "yyyy-mm-dd"
+
+
 def _print_setup(ws, columns: list[str], n: int, marking: str) -> None:
     """Frozen header, filters, landscape fit-to-width printing with the header, the marking and page
     numbers on every page."""
@@ -203,11 +265,14 @@ def _print_setup(ws, columns: list[str], n: int, marking: str) -> None:
     print_marking(ws, marking)
 
 
-def _section_sheet(wb: Workbook, section: dict, marking: str) -> dict:
+def _section_sheet(wb: Workbook, section: dict, marking: str, interventions: InterventionSettings,
+                   as_of: str) -> dict:
     """One section as a sheet; returns its layout (what :func:`~hkc.partnership.sealing.seal_workbook` seals)."""
     ws = wb.create_sheet(section["sheet"])
     if not section["available"] or not section["columns"]:
         return _note_sheet(ws, section)
+    if "decision" in section["columns"]:
+        section = _with_casework(section)
     columns, n = section["columns"], len(section["rows"])
     ws.append(section["labels"])
     for cell in ws[1]:
@@ -219,6 +284,7 @@ def _section_sheet(wb: Workbook, section: dict, marking: str) -> dict:
     _style_columns(ws, section, editable)
     if "decision" in editable and n:
         _decision_drop_down(ws, columns, n)
+        _casework_checks(ws, columns, n, interventions, as_of)
     _print_setup(ws, columns, n, marking)
     return {"columns": columns, "rows": n, "editable": editable}
 
@@ -235,19 +301,24 @@ def _about_rows(facts: dict) -> list[list[Any]]:
              ["Safeguarding", facts["counts"]["safeguarding"]],
              ["Removed since last refresh", facts["counts"]["removed"]],
              ["How to record decisions", facts["decision_help"]],
-             ["Fairness audit", facts["checks"]["audit"]], ["Against chance", facts["checks"]["chance"]],
+             ["Casework", CASEWORK_HELP],
+             ["Fairness audit", facts["checks"]["audit"]], ["Against chance", facts["checks"]["chance"]], ["Is it working?", facts["checks"]["evaluation"]],
              *[[f"Flag {i}", text] for i, text in enumerate(facts["checks"]["flagged"], 1)],
              ["Config SHA-256", p["config_sha256"]], ["Inputs SHA-256", p["inputs_sha256"]],
              ["hkc version", p["hkc_version"]]]
     return rows
 
 
-def write_partner_xlsx(facts: dict, path: Path, *, key: bytes) -> Path:
-    """The sealed workbook: one sheet per section, an About sheet, sealed by :mod:`hkc.partnership.sealing`."""
+def write_partner_xlsx(facts: dict, path: Path, *, key: bytes,
+                       interventions: InterventionSettings | None = None) -> Path:
+    """The sealed workbook: one sheet per section, an About sheet, sealed by :mod:`hkc.partnership.sealing`.
+
+    ``interventions``: the codes the casework drop-downs offer (the default ``[interventions]`` when None)."""
     wb = Workbook()
     wb.remove(wb.active)
     wb.properties.title = facts["title"]
-    layout = {s["sheet"]: _section_sheet(wb, s, facts["marking"]) for s in facts["sections"]}
+    codes = interventions or InterventionSettings()
+    layout = {s["sheet"]: _section_sheet(wb, s, facts["marking"], codes, facts["as_of"]) for s in facts["sections"]}
     about = wb.create_sheet("About")
     about.append(["Item", "Value"])
     for row in _about_rows(facts):

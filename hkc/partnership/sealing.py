@@ -1,8 +1,9 @@
 """The sealed partner workbook: one format, written by the partner pack and checked by the decisions import.
 
-A partner workbook goes to the meeting and comes back with decisions.  Every cell but Decision and
-Reason is locked (sheet protection, which any spreadsheet program can lift) and *sealed*, so the
-import can trust what it reads.  The very hidden sheet :data:`META_SHEET` holds, row by row:
+A partner workbook goes to the meeting and comes back with decisions.  Every cell but Decision,
+Reason and the casework columns after them is locked (sheet protection, which any spreadsheet
+program can lift) and *sealed*, so the import can trust what it reads.  The very hidden sheet
+:data:`META_SHEET` holds, row by row:
 
 =======  ==========================================================================================
 1 – 7    ``name | value | digest``: format, as_of, inputs_sha256, config_sha256, key_fingerprint,
@@ -66,7 +67,8 @@ SEAL_PROBLEMS = {
     "record": "the pack's hidden run record was edited; use the workbook as hkc wrote it or a fresh pack",
     "seal": ("the pack's seal does not match its cells (the hidden sheet was edited); use the workbook as hkc "
              "wrote it or a fresh pack"),
-    "added": "content added outside the pack's table; remove it (only Decision and Reason may be filled in)",
+    "added": ("content added outside the pack's table; remove it (only Decision, Reason and the casework columns "
+              "after them may be filled in)"),
     "missing_sheet": "sheet is missing; import the workbook as hkc wrote it",
 }
 REFUSED = "{file} {where}: {problem}{more}; nothing was imported"

@@ -119,7 +119,8 @@ def _partner_packs(folder: Path, run: Listing, manifest: RunManifest, definition
               "all_person_ids": run.extract.people["person_id"], "settings": settings, "key": key,
               "peer_groups": p.peer_groups, "periphery": p.periphery, "places": p.places,
               "decisions_history": run.decisions, "demo": demo_key, "outputs": definitions.settings.outputs,
-              "peer_edges": p.edges.rename(columns={"person_a": "source", "person_b": "target"})}
+              "peer_edges": p.edges.rename(columns={"person_a": "source", "person_b": "target"}),
+              "interventions": definitions.settings.interventions}
     packs = [write_partner_pack(folder, **common)] if settings.meeting_pack or not settings.agencies else []
     if settings.agencies:
         areas = dict(zip(scores["person_id"].astype(str), scores["area"].astype(str), strict=True))
