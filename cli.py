@@ -780,11 +780,14 @@ def purge(older_than_days: int | None, by: str, dry_run: bool, db: str | None, c
 
 @main.command()
 @out_folder_option(required=False, default="hkc-demo",
-                   help="Folder for the synthetic extract, outputs and history (new, empty, or an earlier demo's).")
-@click.option("--people", default=20000, show_default=True, type=click.IntRange(min=500))
-@click.option("--seed", default=7, show_default=True, type=int)
+                   help="Folder for the synthetic extracts (OUT/extracts/), each quarter's outputs (OUT/<date>/), "
+                   "the history and the evaluation (new, empty, or an earlier demo's: its history is replaced).")
+@click.option("--people", default=20000, show_default=True, type=click.IntRange(min=500),
+              help="People aged 10-30 at the last quarter end (about 90% of whom are in its extract).")
+@click.option("--seed", default=7, show_default=True, type=int, help="Random seed (same seed, same force).")
 def demo(out: Path, people: int, seed: int) -> None:
-    """Generate a synthetic force and run two consecutive quarterly refreshes on it."""
+    """Run the quarterly routine on a synthetic force: four quarters, each refreshed from its own extract, the
+    meeting's interventions imported, and the first cohorts evaluated against a planted effect."""
     from hkc.demo import run_demo
     from hkc.outputs import prepare_output_folder
 

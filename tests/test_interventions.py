@@ -49,6 +49,22 @@ def test_a_clean_file_is_stored_whole_and_reimporting_it_replaces_rather_than_do
     assert set(rows["source_file"]) == {"iv.csv"} and set(rows["recorded_by"]) == {"analyst"}
 
 
+def test_one_person_named_by_an_old_and_a_new_id_in_one_file_is_known_under_both(store, tmp_path):
+    """P000002 was re-keyed to NEW2 after the run: a file naming the person once by each id imports both rows
+    (an unknown id is still refused)."""
+    from hkc.history import link_ids
+
+    link_ids(store, "P000002", "NEW2", reason="records merged", by="analyst")
+    path = _write(tmp_path, HEADER + "P000002,2026-07-01,2026-08-31,one_to_one,YOS,engaged\n"
+                                      "NEW2,2026-10-01,,peer_group,YOS,engaged\n")
+    report = import_interventions(store, path, settings=SETTINGS, by="analyst", today=TODAY)
+    assert report.imported == 2
+    assert sorted(stored_interventions(store)["person_id"]) == ["NEW2", "P000002"]
+    bad = _write(tmp_path, HEADER + "NEW3,2026-10-01,,peer_group,YOS,engaged\n", "bad.csv")
+    with pytest.raises(InterventionImportError):
+        import_interventions(store, bad, settings=SETTINGS, by="analyst", today=TODAY)
+
+
 @pytest.mark.parametrize(("line", "column", "words"), [
     ("NOBODY,2026-10-01,,one_to_one,YOS,engaged", "person_id", "unknown person"),
     ("P000000,01/10/2026,,one_to_one,YOS,engaged", "start_date", "not a date"),

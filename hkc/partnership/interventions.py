@@ -136,9 +136,9 @@ def _people(store: HistoryStore, column: str, values: list[str], key: bytes | No
     names the latest id of the people sent to partners under it."""
     ids = identities(store)
     if column == "person_id":
-        of = ids.ids_of(values)
-        known = {of[p] for p in known_person_ids(store, of)}
-        return {v: v for v in values if v in known}
+        # known: any id of the person was scored (a file may name one person by an old and a new id)
+        scored = {ids.latest_id(p) for p in known_person_ids(store, ids.ids_of(values))}
+        return {v: v for v in values if ids.latest_id(v) in scored}
     if key is None:
         raise InterventionImportError("the file names people by pseudonym: set the pseudonym key "
                                       "(HKC_PSEUDONYM_KEY) that wrote the partner packs")
