@@ -756,22 +756,33 @@ def log_cmd(person: str | None, by: str | None, db: str | None, config: Path | N
 
 @main.command()
 @click.option("--older-than-days", type=click.IntRange(min=1), help="Default: [retention] days in config.")
-@click.option("--by", "by", required=True, help="Who runs the purge, for its log.")
+@click.option("--by", "by", help="Who runs the purge, for its log (required unless --check).")
 @click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+@click.option("--check", is_flag=True, help="For a scheduled job: change nothing, exit 1 when a purge is overdue "
+              "(anything is older than the retention period), 0 when not.")
 @db_option
 @config_option
 @json_option
-def purge(older_than_days: int | None, by: str, dry_run: bool, db: str | None, config: Path | None,
-          as_json: bool) -> None:
+def purge(older_than_days: int | None, by: str | None, dry_run: bool, check: bool, db: str | None,
+          config: Path | None, as_json: bool) -> None:
     """Delete runs and person-level history older than the retention period (logged, content not kept)."""
     from hkc.history import open_store
     from hkc.history import purge as purge_history
-    from hkc.report_text import purge_summary
+    from hkc.report_text import purge_due, purge_summary
 
+    if not check and not (by or "").strip():
+        raise click.UsageError("missing option '--by': name who runs the purge, for its log")
     defs = _definitions(config)
     days = older_than_days or defs.settings.retention.days
     result = purge_history(open_store(_db_url(db, defs), create=False), older_than_days=days,
-                           today=dt.date.today(), by=by, dry_run=dry_run)
+                           today=dt.date.today(), by=by or "hkc purge --check", dry_run=dry_run or check)
+    if check:
+        due = any(result["rows"].values())
+        if as_json:
+            _json(result | {"overdue": due})
+        else:
+            click.echo(purge_due(result, due))
+        sys.exit(1 if due else 0)
     if as_json:
         _json(result)
     else:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from hkc.extract import Extract
 from hkc.history import StoredRun
 
-__all__ = ["validation_summary", "refresh_summary", "history_table", "movement_report", "explanation",
+__all__ = ["validation_summary", "purge_due", "refresh_summary", "history_table", "movement_report", "explanation",
            "backtest_summary", "purge_summary", "consultation_table"]
 
 FIRST_PROBLEMS = 10
@@ -70,6 +70,18 @@ def history_table(runs: Sequence[StoredRun]) -> str:
     return _table(["run", "as_of", "stored at", "scored", "eligible", "listed", "config", "inputs"],
                   [(r.run_id, r.as_of, r.started_at[:19], f"{r.scored:,}", f"{r.eligible:,}", r.cohort_size,
                     r.config_sha256[:12], r.inputs_sha256[:12]) for r in runs])
+
+
+def purge_due(result: dict, due: bool) -> str:
+    """``hkc purge --check``'s one line: whether anything is older than the retention period."""
+    period = f"the retention period ({result['older_than_days']:,} days: before {result['cutoff']})"
+    if not due:
+        return f"no purge due: nothing in the history is older than {period}"
+    rows = sum(v for k, v in result["rows"].items() if k != "runs")
+    runs = (f"{result['runs']} run(s) ({result['first_as_of']} to {result['last_as_of']}) and "
+            if result["runs"] else "")
+    return (f"purge overdue: {runs}{rows:,} person-level row(s) are older than {period}; run hkc purge --by NAME "
+            "(hkc purge --dry-run shows what it would erase)")
 
 
 def purge_summary(result: dict) -> str:

@@ -129,3 +129,25 @@ def test_a_purge_that_fails_half_way_deletes_nothing(store, tmp_path):
 def test_purge_arguments_are_checked(store, days, by, message):
     with pytest.raises(HistoryError, match=message):
         purge(store, older_than_days=days, today=TODAY, by=by)
+
+
+def test_purge_check_exits_1_when_anything_is_overdue_and_0_when_not_and_changes_nothing(store, tmp_path):
+    """``hkc purge --check`` for a scheduled job: the real today, a retention period just short of the Q2 run's
+    age (overdue) and just past it (not), one line each, nothing erased or logged."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    db = f"sqlite:///{tmp_path / 'history.db'}"
+    before = dump(tmp_path / "history.db")
+    age = (dt.date.today() - Q2).days
+    overdue = CliRunner().invoke(main, ["purge", "--check", "--older-than-days", str(age - 1), "--db", db])
+    assert overdue.exit_code == 1, overdue.output
+    assert overdue.stdout.startswith("purge overdue: 1 run(s) (2026-06-30 to 2026-06-30) and ")
+    assert "run hkc purge --by NAME" in overdue.stdout and ONLY_IN_Q2 not in overdue.stdout
+    fine = CliRunner().invoke(main, ["purge", "--check", "--older-than-days", str(age + 1), "--db", db, "--json"])
+    assert fine.exit_code == 0, fine.output
+    assert '"overdue": false' in fine.stdout
+    assert dump(tmp_path / "history.db") == before and store.purges().empty
+    refused = CliRunner().invoke(main, ["purge", "--db", db])
+    assert refused.exit_code == 2 and "--by" in refused.output
