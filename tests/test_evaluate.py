@@ -147,12 +147,19 @@ def test_without_the_aliases_file_the_re_keyed_person_is_lost_and_counted(tiny):
     assert any("2 of 6 ranked records (2 of them listed)" in w for w in p.attrs["warnings"])
 
 
-def test_treated_is_an_intervention_received_in_the_window_after(tiny):
-    record = pd.DataFrame({"person_id": ["A", "B", "OLD1", "F"],
-                           "start_date": ["2025-04-10", "2025-04-10", "2025-04-20", "2025-03-01"],
-                           "end_date": [None] * 4, "engagement": ["engaged", "declined", "partial", "engaged"]})
+def test_treated_is_a_listed_person_with_an_intervention_received_soon_after_the_cohort_date(tiny):
+    """Received (not declined) and starting within a quarter of the listing, by someone listed then; B's
+    intervention 154 days later and F's (never listed) are not this listing's treatment, and are counted
+    in a warning."""
+    record = pd.DataFrame({"person_id": ["A", "B", "OLD1", "F", "B", "F"],
+                           "start_date": ["2025-04-10", "2025-04-10", "2025-04-20", "2025-03-01", "2025-09-01",
+                                          "2025-04-15"],
+                           "end_date": [None] * 6,
+                           "engagement": ["engaged", "declined", "partial", "engaged", "engaged", "engaged"]})
     p = panel_of(tiny, interventions=record)
     assert p["treated"].to_dict() == {"A": True, "B": False, "NEW1": True, "F": False, "Y": False}
+    assert any(w.startswith("2 row(s) record an intervention in the window after the cohort date that is not "
+                            "counted") for w in p.attrs["warnings"])
 
 
 def test_the_low_score_reason_is_the_matrix_own_and_only_it_matches():
