@@ -131,6 +131,10 @@ def movement_report(change: dict) -> str:
         lines += ["", "exits:", _table(["person_id", "was rank", "was rag", "cause", "why"],
                                        [(e["person_id"], e["rank"], e["rag"], e["cause"], e["cause_text"])
                                         for e in change["exits"]])]
+    if change.get("open_cases"):
+        lines += ["", "not listed now but still open cases (adopted, not closed; not counted as exits):",
+                  _table(["person_id", "was rank", "was rag"],
+                         [(c["person_id"], c["rank"], c["rag"]) for c in change["open_cases"]])]
     if change.get("followed"):
         lines += ["", "followed across an id change (the same person under a new id; not an exit and an entry):",
                   _table(["person_id", "earlier id"], [(f["person_id"], f["earlier_id"]) for f in change["followed"]])]

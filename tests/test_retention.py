@@ -34,7 +34,7 @@ def template(tmp_path_factory):
     store.log_disclosure(q2.run_id, "partner", pack["files"], pack["person_ids"], by="analyst",
                          when="2026-07-02T10:00:00+00:00")
     import_decisions(store, decide(q2.out / "partner" / "cohort.xlsx", tmp / "filled.xlsx",
-                                   {ONLY_IN_Q2: ("adopt", "mentoring for " + ONLY_IN_Q2)}),
+                                   {ONLY_IN_Q2: ("monitor", "mentoring for " + ONLY_IN_Q2)}),  # no open case
                      key=KEY, meeting_date="2026-07-10", by="Chair", today=TODAY)
     refresh(tmp, Q3)  # the refresh logs its own police-pack disclosure
     store.engine.dispose()

@@ -42,6 +42,7 @@ NOT_IN_EXTRACT = "not in this extract"
 # What each decision value is called in the findings ("... as likely as White people to be declined at the meeting").
 DECISION_WORDS = {"adopt": "adopted at the meeting", "monitor": "put on monitoring at the meeting",
                   "decline": "declined at the meeting", "refer": "referred on at the meeting",
+                  "close": "had their case closed at the meeting",
                   "remove": "removed on review", "remove_on_review": "removed on review"}
 DECISION_ORDER = tuple(DECISION_WORDS)
 NO_EARLIER_RUN = "no earlier run in the history"

@@ -5,6 +5,7 @@ directly.  What each module does:
 
 =================================  ============================================================
 :mod:`hkc.history.aliases`         Identity across extracts: the ids a person was re-keyed from, so the history follows the person.
+:mod:`hkc.history.cases`           Case states: an adopted person is an open case until a meeting closes it.
 :mod:`hkc.history.causes`          Reading what the movement causes need from the history: a run's evidence for some people, in one pass.
 :mod:`hkc.history.consultations`   The consultation log: who consulted whose record, when and why.
 :mod:`hkc.history.detail`          The detail codec: a run's contributions and evidence as zstd Parquet chunks inside the database.
@@ -31,6 +32,7 @@ from hkc.history.aliases import (
     record_extract_aliases,
     stored_aliases,
 )
+from hkc.history.cases import NOT_LISTED, open_cases
 from hkc.history.causes import run_evidence
 from hkc.history.consultations import check_purpose, consultation_log, log_consultation
 from hkc.history.evaluations import evaluation_summary, latest_evaluation, record_evaluation
@@ -107,6 +109,8 @@ __all__ = [
     "log_consultation",
     "metadata",
     "open_store",
+    "open_cases",
+    "NOT_LISTED",
     "partner_person_ids",
     "purge",
     "recent_listings",

@@ -16,6 +16,7 @@ import pandas as pd
 from hkc.definitions import Catalogue, load_catalogue
 from hkc.errors import HistoryError
 from hkc.history.aliases import Identities, identities
+from hkc.history.cases import open_cases
 from hkc.history.causes import run_evidence
 from hkc.history.store import HistoryStore, StoredRun
 from hkc.matrix import CAUSE_WORDS, CAUSES, NOT_EVIDENCE, movement_causes, rag_level
@@ -70,6 +71,10 @@ def compare_runs(store: HistoryStore, from_as_of: dt.date, to_as_of: dt.date, *,
     rekeyed = _probable_rekeys(store, after_run, ids, set(before["person_id"]) - set(after["person_id"]))
     entries = after[~after["person_id"].isin(before["person_id"])]
     exits = before[~before["person_id"].isin(after["person_id"]) & ~before["person_id"].isin(rekeyed)].copy()
+    # an adopted person whose case is still open is the partnership's case, not an exit (as in removed.csv)
+    still_open = open_cases(store, to_as_of, ids)
+    kept_open = exits[exits["person_id"].isin(set(still_open["person_id"]))]
+    exits = exits[~exits["person_id"].isin(set(kept_open["person_id"]))]
     both = before.merge(after, on="person_id", suffixes=("_before", "_after"))
     delta = rag_level(both["rag_after"]) - rag_level(both["rag_before"])
     both["change"] = pd.cut(delta, [-10, -0.5, 0.5, 10], labels=["reduced", "same", "raised"]).astype(str)
@@ -105,6 +110,8 @@ def compare_runs(store: HistoryStore, from_as_of: dt.date, to_as_of: dt.date, *,
         "rag_raised": int((both["change"] == "raised").sum()),
         "rag_same": int((both["change"] == "same").sum()),
         "removed": len(exits),
+        "open_cases": [{"person_id": p, "rank": r, "rag": g} for p, r, g in
+                       kept_open[["person_id", "rank", "rag"]].itertuples(index=False)],
         "followed": [{"person_id": p, "earlier_id": e} for p, e in earlier_id.items() if p != e],
         "probable_rekeys": [{"person_id": p, "new_id": r["new_id"], "evidence": r["evidence"]}
                             for p, r in rekeyed.items()],

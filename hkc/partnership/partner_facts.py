@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from hkc.definitions import OutputSettings, PartnerSettings
+from hkc.history import NOT_LISTED
 from hkc.messages import movement_words
 from hkc.partnership.checks import pack_checks
 from hkc.partnership.drawing import network_drawing, pack_charts
@@ -259,6 +260,26 @@ def _removed_rows(pack: _Pack, removed: pd.DataFrame) -> list[dict]:
             for r in removed.sort_values("previous_rank", kind="stable").to_dict("records")]
 
 
+def _open_case_rows(pack: _Pack, cases: pd.DataFrame | None) -> list[dict]:
+    """Open cases whose person is not listed now: pseudonym, why not listed (the rule in words, never a score;
+    the detail only under the ``rationale`` field), and under the ``decision`` field the lead agency and the
+    review date, flagged when overdue."""
+    if cases is None:
+        return []
+    rows, decided = [], "decision" in pack.fields
+    for r in cases.to_dict("records"):
+        why = NOT_LISTED.get(_text(r["status"]), _text(r["status"]))
+        if r["status"] == "no_longer_eligible" and "rationale" in pack.fields:
+            detail = partner_reason(_text(r.get("reason")))
+            why += f": {detail if pack.show_unproven else proven_reason(detail)}"
+        review = _text(r.get("review_date"))
+        rows.append({"pseudonym": pack.ps(r["person_id"]), "why": why, "opened": _text(r.get("opened")),
+                     "lead_agency": (_text(r.get("lead_agency")) or "not recorded") if decided else "",
+                     "review_date": (review or "none set") if decided else "",
+                     "overdue": decided and bool(r.get("review_overdue") is True)})
+    return rows
+
+
 def _scrub(all_rows: dict[str, list[dict]], drawings: list[dict], scrubber: IdScrubber) -> None:
     """Every text a partner file shows, with every person id in it replaced (in place, counted once)."""
     cells = [(row, col) for rows in all_rows.values() for row in rows for col, value in row.items()
@@ -339,8 +360,8 @@ def _page(manifest: Mapping[str, Any], settings: PartnerSettings, demo: bool, ag
         "banner": ("A list for safeguarding and support decisions, not evidence of offending. Every entry must be "
                    "reviewed by the partnership; bands summarise recorded events and can be wrong." + unproven),
         "decision_help": ("On each sheet with a Decision column (Cohort, Periphery and, when it is shown, "
-                          "Safeguarding) choose a Decision (adopt, monitor, decline or refer) and give a Reason "
-                          "(required for decline). Every other cell is locked and sealed: a pack with an edited "
+                          "Safeguarding) choose a Decision (adopt, monitor, decline, refer or close) and give a Reason "
+                          "(required for decline, and for close, which ends an adopted case). Every other cell is locked and sealed: a pack with an edited "
                           "locked cell is refused on import."),
         "fields": [f for f in settings.fields],
         "checks": pack_checks(manifest, audit_page="audit/audit.html (partner copy)"),
@@ -356,7 +377,8 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
                   periphery: pd.DataFrame | None = None, places: pd.DataFrame | None = None,
                   decisions_history: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None,
                   demo: bool = False, all_person_ids: Iterable[object] | None = None, agency: str = "",
-                  outputs: OutputSettings | None = None) -> tuple[dict, set[str]]:
+                  outputs: OutputSettings | None = None,
+                  open_cases: pd.DataFrame | None = None) -> tuple[dict, set[str]]:
     """The partner pack as plain data, and the source ids of everyone it shows (for the disclosure log).
 
     Every text it shows is scrubbed of person ids (:class:`~hkc.partnership.pseudonyms.IdScrubber`):
@@ -366,13 +388,16 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
     them (the same text with other digits) is withheld.  ``counts["scrubbed"]`` is how many values
     held an id, ``counts["withheld"]`` how many of those named someone the pack does not show.
     ``agency``: the agency's name for its own pack (its title says it); ``outputs``: the marking and
-    print settings.
+    print settings.  ``open_cases``: adopted people whose case is open but who are not listed now
+    (:func:`hkc.refresh.frames.open_cases_frame`), shown by pseudonym in their own section.
     """
     manifest = dict(manifest)  # a plain dict or the refresh's RunManifest (keys() and [] are enough)
     fields = set(settings.fields)
     groups = _groups(peer_groups)
     periphery = _shown_periphery(periphery, settings)
     shown, named = _people(members, removed, periphery, groups, fields)
+    cases = set() if open_cases is None else {str(p) for p in open_cases["person_id"]}
+    shown, named = shown | cases, named | cases
     history = {} if decisions_history is None else \
         {str(r["person_id"]): r for r in decisions_history.to_dict("records")}
     pack = _Pack(fields=fields, allowed={c for c, (f, _l) in COLUMNS.items() if f is None or f in fields},
@@ -385,7 +410,7 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
                 "periphery": _periphery_rows(pack, periphery, "periphery"),
                 "safeguarding": _periphery_rows(pack, periphery, "safeguarding"),
                 "peer_groups": group_rows, "places": _place_rows(pack, places),
-                "removed": _removed_rows(pack, removed)}
+                "removed": _removed_rows(pack, removed), "open_cases": _open_case_rows(pack, open_cases)}
     known = named | set(history) | _edge_ids(peer_edges)
     scrubber = IdScrubber(known if all_person_ids is None else _every_id(all_person_ids, known),
                           {p: pack.ps(p) for p in shown}, like=known if all_person_ids is None else ())
@@ -396,6 +421,7 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
     facts = _page(manifest, settings, demo or is_demo_key(key), agency, outputs)
     charts = pack_charts(members, removed, compared=bool(manifest.get("previous_as_of")))
     facts |= {"sections": sections, "counts": _summary(members, all_rows, scrubber),
+              **({} if open_cases is None else {"open_cases": all_rows["open_cases"]}),
               "charts": [c for c in charts if c["title"] != "Latest decision, people listed" or "decision" in fields]}
     return facts, shown
 

@@ -9,7 +9,7 @@ every person in the extract: a shown person's id becomes the pseudonym, anyone e
 
 The workbook is the meeting's instrument: one sheet per section, frozen and wrapped headers,
 filters, columns as wide as their content, numbers stored as numbers, the protective marking and
-page numbers on every printed page, a **Decision** drop-down (adopt / monitor / decline / refer) and
+page numbers on every printed page, a **Decision** drop-down (adopt / monitor / decline / refer / close) and
 a **Reason** column on the cohort, periphery and safeguarding sheets, followed by the casework
 columns (:data:`CASEWORK`): the intervention adopted (a drop-down of ``[interventions] types``), its
 lead agency, the owner's role, a review date, engagement (a drop-down) and agreed actions (at most
@@ -65,7 +65,7 @@ from hkc.partnership.sheets import fit_columns, print_marking
 __all__ = ["write_partner_pack", "write_partner_xlsx", "validate_fields", "allowed_columns", "partner_facts",
            "PARTNER_FIELDS", "COLUMNS", "DECISIONS", "CASEWORK", "CASEWORK_LABELS", "MAX_ACTIONS"]
 
-DECISIONS = ("adopt", "monitor", "decline", "refer")
+DECISIONS = ("adopt", "monitor", "decline", "refer", "close")  # close: ends an adopted case (hkc.history.cases)
 # the casework columns after Decision and Reason on every decision sheet (workbook only), with their headers
 CASEWORK_LABELS = {"intervention": "Intervention", "lead_agency": "Lead agency", "owner_role": "Owner (role)",
                    "review_date": "Review date", "engagement": "Engagement", "actions": "Actions"}
@@ -121,7 +121,8 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
                        demo: bool = False, all_person_ids: Iterable[object] | None = None, agency: str | None = None,
                        person_areas: Mapping[str, str] | None = None,
                        outputs: OutputSettings | None = None,
-                       interventions: InterventionSettings | None = None) -> dict:
+                       interventions: InterventionSettings | None = None,
+                       open_cases: pd.DataFrame | None = None) -> dict:
     """Write ``folder/partner/cohort.{html,xlsx,csv}`` (an agency's: ``folder/partner/<agency>/``); return the
     files, their SHA-256 and who is in them.
 
@@ -131,6 +132,8 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
     allow-list and with only its people (``person_areas``: each person's area, for the removed
     people).  ``outputs``: the protective marking and the print settings.  ``interventions``: the
     intervention types and engagement codes the casework drop-downs offer (the defaults when None).
+    ``open_cases``: adopted people not listed now (:func:`hkc.refresh.frames.open_cases_frame`), shown by
+    pseudonym in the HTML's "Open cases no longer in the top N" (not in an agency's pack).
 
     Returns ``{"folder": Path, "files": {"partner/cohort.html": sha256, ...}, "person_ids": [...],
     "people": n, "demo": bool, "agency": name or None, "columns": {section: [column, ...]},
@@ -152,7 +155,8 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
     facts, person_ids = partner_facts(members=members, removed=removed, manifest=manifest, settings=settings, key=key,
                                       peer_groups=peer_groups, periphery=periphery, places=places,
                                       decisions_history=decisions_history, peer_edges=peer_edges, demo=demo,
-                                      all_person_ids=all_person_ids, agency=label, outputs=outputs)
+                                      all_person_ids=all_person_ids, agency=label, outputs=outputs,
+                                      open_cases=open_cases if agency is None else None)
     where = "partner" if agency is None else f"partner/{agency}"
     out = Path(folder) / where
     out.mkdir(parents=True, exist_ok=True)
@@ -212,8 +216,8 @@ def _decision_drop_down(ws, columns: list[str], n: int) -> None:
     letter = get_column_letter(columns.index("decision") + 1)
     dv = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"', allow_blank=True,
                         showErrorMessage=True, errorTitle="Decision",
-                        error="Choose adopt, monitor, decline or refer (decline needs a reason).",
-                        promptTitle="Decision", prompt="adopt / monitor / decline / refer", showInputMessage=True)
+                        error="Choose adopt, monitor, decline, refer or close (decline and close need a reason).",
+                        promptTitle="Decision", prompt="adopt / monitor / decline / refer / close", showInputMessage=True)
     dv.add(f"{letter}2:{letter}{n + 1}")
     ws.add_data_validation(dv)
 

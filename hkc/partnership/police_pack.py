@@ -26,6 +26,7 @@ from openpyxl import Workbook
 from openpyxl.styles import PatternFill
 
 from hkc.definitions import OutputSettings
+from hkc.history import NOT_LISTED
 from hkc.messages import movement_words
 from hkc.outputs import environment, neutralise
 from hkc.partnership.checks import pack_checks
@@ -40,6 +41,8 @@ COHORT_HEADERS = ["Rank", "Person", "RAG", "Risk", "Vulnerability", "Age", "Sex"
                   "Peer group", "Last decision", "Rationale"]
 PERIPHERY_HEADERS = ["Person", "Age", "Linked as", "Linked to", "Incidents shared", "Peer group", "Why listed"]
 GROUP_HEADERS = ["Peer group", "People", "Cohort members", "Members (cohort first)"]
+OPEN_CASE_HEADERS = ["Person", "Why not listed", "Detail", "Adopted", "Latest decision", "Lead agency",
+                     "Intervention", "Review date"]
 PLACE_HEADERS = ["Rank", "Place", "Activity", "Events", "People", "Peer groups", "Why listed"]
 # The periphery's sections by link type (hkc.matrix.peers): title, and what it holds.
 PERIPHERY_SECTIONS = {
@@ -146,12 +149,27 @@ def _cohort_rows(members: pd.DataFrame, person_column: str, drivers: int) -> lis
     return rows
 
 
+def _open_case_rows(cases: pd.DataFrame | None) -> list[dict]:
+    """The open cases whose person is not listed now (:func:`hkc.refresh.frames.open_cases_frame`), as the
+    pack shows them: why not listed, the lead agency and the review date, flagged when overdue."""
+    if cases is None:
+        return []
+    return [{"person": _text(r["person_id"]), "status": NOT_LISTED.get(_text(r["status"]), _text(r["status"])),
+             "reason": _text(r.get("reason")), "opened": _text(r.get("opened")),
+             "decision": f"{_text(r.get('latest_decision'))} ({_text(r.get('latest_meeting_date'))})",
+             "lead_agency": _text(r.get("lead_agency")) or "not recorded",
+             "intervention": _text(r.get("intervention")),
+             "review_date": _text(r.get("review_date")) or "none set",
+             "overdue": bool(r.get("review_overdue") is True)} for r in cases.to_dict("records")]
+
+
 def pack_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, rules: dict,
                previous_as_of: dt.date | None, person_column: str = "person_id",
                periphery: pd.DataFrame | None = None, peer_groups: pd.DataFrame | None = None,
                places: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None,
-               outputs: OutputSettings | None = None) -> dict:
-    """Everything the pack shows, as plain data (``outputs``: the marking and print settings)."""
+               outputs: OutputSettings | None = None, open_cases: pd.DataFrame | None = None) -> dict:
+    """Everything the pack shows, as plain data (``outputs``: the marking and print settings; ``open_cases``:
+    adopted people whose case is open but who are not listed now)."""
     as_of = dt.date.fromisoformat(manifest["as_of"])
     title = f"Knife-crime partnership cohort \u2014 {as_of.strftime('%-d %B %Y')}"
     page = print_facts(outputs, footer=f"{title} \u2014 police view, do not forward")
@@ -178,6 +196,7 @@ def pack_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, 
         "cohort_rows": _cohort_rows(members, person_column, page["print_drivers"]),
         "removed_rows": removed_rows,
         "removed_has_cause": any(r["cause"] for r in removed_rows),
+        "open_case_rows": _open_case_rows(open_cases), "open_case_headers": OPEN_CASE_HEADERS,
         "removed_note": ("First refresh in this history: nobody to compare with."
                          if previous_as_of is None else f"Nobody listed on {previous_as_of} has left the list."),
         "rules": rules,
@@ -245,6 +264,10 @@ def write_xlsx(facts: dict, path: Path) -> Path:
            [[r["previous_rank"], r["person"], r["previous_rag"], r["reason"]] +
             ([r["cause"]] if facts["removed_has_cause"] else []) for r in facts["removed_rows"]],
            marking=marking, wide={4}, rag_col=3)
+    _sheet(wb, "Open cases", OPEN_CASE_HEADERS,
+           [[r["person"], r["status"], r["reason"], r["opened"], r["decision"], r["lead_agency"], r["intervention"],
+             r["review_date"] + (" (review overdue)" if r["overdue"] else "")] for r in facts["open_case_rows"]],
+           marking=marking, wide={3})
     p = facts["provenance"]
     _sheet(wb, "Run", ["Item", "Value"], [
         ["Marking", marking], ["As of", facts["as_of_long"]], ["Produced", facts["produced"]],

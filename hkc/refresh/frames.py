@@ -1,10 +1,12 @@
 """The refresh's tables: the cohort and scores as published, and the rows kept in the history.
 
 Each takes the matrix's results and returns one frame with fixed columns (:data:`COHORT_COLUMNS`,
-:data:`SCORES_COLUMNS`); :func:`rules_text` says in words which rules made the list.
+:data:`SCORES_COLUMNS`, :data:`OPEN_CASE_COLUMNS`); :func:`rules_text` says in words which rules made the list.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pandas as pd
 
@@ -12,12 +14,15 @@ from hkc.definitions import CohortSettings, Definitions
 from hkc.matrix import PeerMap, ScoreResult, cut_off_reason, movement, rationale, vulnerability_bands
 
 __all__ = ["COHORT_COLUMNS", "SCORES_COLUMNS", "cohort_frame", "scores_frame", "with_peers_and_decisions",
-           "stored_scores", "dates_as_text", "rules_text"]
+           "stored_scores", "dates_as_text", "rules_text", "OPEN_CASE_COLUMNS", "open_cases_frame"]
 
 COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "age", "sex", "ethnicity", "area",
                   "movement", "rationale", "vulnerability_band", "vulnerability_rationale", "latest_weapon_date",
                   "peer_group", "decisions", "latest_decision", "latest_meeting_date", "latest_reason", "declined",
                   "under_challenge"]
+# an open case (hkc.history.open_cases) whose person is not listed this quarter, and why (status, reason)
+OPEN_CASE_COLUMNS = ["person_id", "status", "reason", "opened", "latest_decision", "latest_meeting_date",
+                     "lead_agency", "intervention", "review_date", "review_overdue"]
 SCORES_COLUMNS = ["person_id", "risk_score", "vulnerability_score", "eligible", "in_cohort", "priority_rank",
                   "reason", "age", "sex", "ethnicity", "area"]
 
@@ -75,6 +80,35 @@ def with_peers_and_decisions(members: pd.DataFrame, peer_map: PeerMap, decisions
     members["declined"] = members["declined"].fillna(False).astype(bool)
     members["under_challenge"] = members["person_id"].astype(str).isin(set(challenged))
     return members[COHORT_COLUMNS]
+
+
+def open_cases_frame(cases: pd.DataFrame, members: pd.DataFrame, scores: pd.DataFrame, ranked: pd.DataFrame, *,
+                     cohort: CohortSettings, as_of: dt.date) -> pd.DataFrame:
+    """The open cases (:func:`hkc.history.open_cases`) of people not listed this quarter (:data:`OPEN_CASE_COLUMNS`).
+
+    ``status``: ``cutoff`` (eligible, overtaken at the cut-off), ``no_longer_eligible`` or
+    ``not_in_extract``; ``reason``: the police view's detail (the cut-off or eligibility rule with its
+    amount; partners see it through :func:`hkc.partnership.partner_text.partner_reason`).
+    ``review_overdue``: the review date is before ``as_of`` (False when there is none).
+    """
+    cases = cases[~cases["person_id"].astype(str).isin(set(members["person_id"].astype(str)))]
+    now = scores.assign(person_id=scores["person_id"].astype(str)).set_index("person_id")
+    ranks = ranked.assign(person_id=ranked["person_id"].astype(str)).set_index("person_id")["priority_rank"]
+    rows = []
+    for case in cases.to_dict("records"):
+        pid = str(case["person_id"])
+        if pid not in now.index:
+            status, reason = "not_in_extract", "not in this extract"
+        elif bool(now.at[pid, "eligible"]):
+            status = "cutoff"
+            reason = cut_off_reason(int(ranks[pid]), float(now.at[pid, "risk_score"]), cohort=cohort) \
+                if pid in ranks.index else "still eligible but below the cohort cut-off"
+        else:
+            status, reason = "no_longer_eligible", str(now.at[pid, "reason"])
+        review = case.get("review_date")
+        overdue = bool(isinstance(review, str) and review[:10] < as_of.isoformat())
+        rows.append({**case, "person_id": pid, "status": status, "reason": reason, "review_overdue": overdue})
+    return pd.DataFrame(rows, columns=OPEN_CASE_COLUMNS).sort_values("opened", kind="stable").reset_index(drop=True)
 
 
 def stored_scores(scores_out: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:

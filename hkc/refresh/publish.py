@@ -45,6 +45,7 @@ class Listing:
     model_note: str | None = None
     model_audit: dict | None = None
     rekeys: pd.DataFrame | None = None  # probable re-keys (hkc.matrix.probable_rekeys): not counted as removed
+    open_cases: pd.DataFrame | None = None  # open cases not listed now (hkc.refresh.frames.open_cases_frame)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def _police_pack(folder: Path, run: Listing, manifest: RunManifest, definitions:
                        rules=rules_text(definitions), previous_as_of=run.previous.as_of if run.previous else None,
                        periphery=peer_map.periphery, peer_groups=peer_map.peer_groups, places=peer_map.places,
                        peer_edges=peer_map.edges.rename(columns={"person_a": "source", "person_b": "target"}),
-                       outputs=definitions.settings.outputs)
+                       outputs=definitions.settings.outputs, open_cases=run.open_cases)
     write_html(facts, folder / "cohort.html")
     write_xlsx(facts, folder / "cohort.xlsx")
 
@@ -93,6 +94,8 @@ def write_outputs(folder: Path, run: Listing, *, manifest: RunManifest, scores: 
     evidence.to_parquet(folder / "evidence.parquet", index=False)
     write_csv(run.extract.rejects, folder / "rejects.csv")
     write_csv(run.gone, folder / "removed.csv")
+    if run.open_cases is not None:
+        write_csv(run.open_cases, folder / "open_cases.csv")
     write_csv(dates_as_text(run.peer_map.periphery), folder / "periphery.csv")
     write_csv(run.peer_map.peer_groups, folder / "peer_groups.csv")
     write_csv(dates_as_text(run.peer_map.places), folder / "places.csv")
@@ -121,7 +124,8 @@ def _partner_packs(folder: Path, run: Listing, manifest: RunManifest, definition
               "decisions_history": run.decisions, "demo": demo_key, "outputs": definitions.settings.outputs,
               "peer_edges": p.edges.rename(columns={"person_a": "source", "person_b": "target"}),
               "interventions": definitions.settings.interventions}
-    packs = [write_partner_pack(folder, **common)] if settings.meeting_pack or not settings.agencies else []
+    packs = [write_partner_pack(folder, **common, open_cases=run.open_cases)] \
+        if settings.meeting_pack or not settings.agencies else []  # open cases: the partnership's pack only
     if settings.agencies:
         areas = dict(zip(scores["person_id"].astype(str), scores["area"].astype(str), strict=True))
         packs += [write_partner_pack(folder, **common, agency=a.name, person_areas=areas) for a in settings.agencies]
@@ -135,8 +139,9 @@ def packs_to_log(folder: Path, run: Listing, partner: dict | None, *, by: str) -
     Each partner pack is its own entry; an agency's names the agency (``agency``, and its files are
     under ``partner/<agency>/``).
     """
+    cases = set() if run.open_cases is None else set(run.open_cases["person_id"])
     people = sorted(set(run.members["person_id"]) | set(run.gone["person_id"])
-                    | set(run.peer_map.periphery["person_id"]))
+                    | set(run.peer_map.periphery["person_id"]) | cases)
     packs = [{"audience": "police", "files": file_hashes(folder, ["cohort.csv", "cohort.html", "cohort.xlsx"]),
               "person_ids": people, "by": by}]
     for pack in ([] if partner is None else partner.get("packs", [partner])):

@@ -48,6 +48,7 @@ from hkc.history import (
     identities,
     latest_evaluation,
     member_rows,
+    open_cases,
     open_store,
     recent_listings,
     recent_runs,
@@ -71,7 +72,13 @@ from hkc.matrix import (
 from hkc.model import chance_line, load_champion, score_with_model
 from hkc.outputs import SwapError, atomic_folder, check_output_folder, output_lock, private_files, write_json
 from hkc.partnership import PseudonymKeyError, decision_history, partner_key, with_identities
-from hkc.refresh.frames import cohort_frame, scores_frame, stored_scores, with_peers_and_decisions
+from hkc.refresh.frames import (
+    cohort_frame,
+    open_cases_frame,
+    scores_frame,
+    stored_scores,
+    with_peers_and_decisions,
+)
 from hkc.refresh.publish import Listing, packs_to_log, write_outputs
 from hkc.tracking import log_run
 
@@ -231,6 +238,10 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
         return chosen, previous, members, gone, rekeys
 
     chosen, previous, members, gone, rekeys = stages.run("cohort", "ranking the cohort", build_cohort)
+    # an adopted person's case stays open until a meeting closes it: not listed now, they are not "removed"
+    cases = open_cases_frame(open_cases(store, as_of, ids), members, scored.scores, chosen.ranked,
+                             cohort=settings.cohort, as_of=as_of)
+    gone = gone[~gone["person_id"].astype(str).isin(set(cases["person_id"]))].reset_index(drop=True)
     if previous is not None:
         for line in rekey_lines(rekeys, earlier=previous.as_of):
             stages.progress(line)
@@ -240,7 +251,7 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
     decisions = decision_history(store, members["person_id"].tolist() + peer_map.periphery["person_id"].tolist())
     run = Listing(extract=extract, scored=scored, chosen=chosen, previous=previous, peer_map=peer_map,
                   members=with_peers_and_decisions(members, peer_map, decisions, challenged=_challenged(store, ids)),
-                  gone=gone, decisions=decisions, rekeys=rekeys)
+                  gone=gone, decisions=decisions, rekeys=rekeys, open_cases=cases)
     if settings.model.enabled:
         run.members, run.model_note, run.model_audit = stages.run(
             "model", "adding the champion model's probabilities", _with_model, run.members, extract, definitions, as_of)

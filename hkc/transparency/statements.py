@@ -165,7 +165,7 @@ def oversight(f: Facts) -> list[Block]:
     return [[
         "hkc produces a ranked list and a meeting pack; it makes no decision about anyone.",
         "The partnership meeting reviews every entry, with the rationale naming the events behind each point, "
-        "decides what support or safeguarding response to offer (adopt, monitor, decline or refer), and records "
+        "decides what support or safeguarding response to offer (adopt, monitor, decline or refer; an adopted person's case stays open, shown even when they leave the list, until the meeting closes it), and records "
         "the decision and its reason in the partner workbook; hkc decisions import stores it.",
         f"People leave the list when they no longer meet the eligibility rules (for example, no qualifying "
         f"weapon-related event in the last {e.review_window_days} days, or older than {e.max_age}) or fall below "
