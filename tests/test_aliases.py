@@ -500,6 +500,34 @@ def test_the_police_pack_names_the_probable_re_key_and_the_partner_pack_only_cou
     assert "Probable re-keys" not in earlier            # nothing to check on a first run
 
 
+def test_the_next_pack_shows_the_running_intervention_under_the_new_id(quarters, tmp_path):
+    """An intervention recorded for A (before the re-key) is running at the next quarter: both packs show it
+    beside A9's decision; a declined one and one that ended are not shown."""
+    from hkc.definitions import InterventionSettings
+    from hkc.partnership import import_interventions
+
+    shutil.copy(quarters["tmp"] / "history.db", tmp_path / "history.db")
+    store = open_store(f"sqlite:///{tmp_path / 'history.db'}", create=False)
+    (tmp_path / "iv.csv").write_text("person_id,start_date,end_date,type,lead_agency,engagement\n"
+                                     "A,2026-07-15,,one_to_one,Youth Justice Service,engaged\n"
+                                     "K,2026-07-15,,peer_group,Early Help,declined\n"
+                                     "S,2026-07-01,2026-08-31,education,Education Welfare,engaged\n")
+    import_interventions(store, tmp_path / "iv.csv", settings=InterventionSettings(), by="analyst",
+                         today=dt.date(2026, 9, 1))
+    lines: list[str] = []
+    run_refresh(quarters["tmp"] / "q3", as_of=T1, out=tmp_path / "out", definitions=pinned(size=10),
+                db_url=f"sqlite:///{tmp_path / 'history.db'}", extract_date=T1, partner_pack="yes", demo_key=True,
+                progress=lines.append)
+    shown = "intervention: one to one (Youth Justice Service) since 2026-07-15"
+    cohort = pd.read_csv(tmp_path / "out" / "cohort.csv", dtype=str).set_index("person_id")
+    assert cohort.loc["A9", "intervention"] == shown.removeprefix("intervention: ")
+    assert cohort["intervention"].notna().sum() == 1                 # not K's (declined), not S's (ended)
+    police = html.unescape((tmp_path / "out" / "cohort.html").read_text())
+    partner = html.unescape((tmp_path / "out" / "partner" / "cohort.html").read_text())
+    assert f"); {shown}" in police and shown in partner            # beside the latest decision
+    assert "peer group (Early Help)" not in police + partner and "education (" not in police + partner
+
+
 @pytest.mark.parametrize("asked", ["A", "A9", "K", "K9"])
 def test_subject_access_after_the_re_key_is_one_history_with_both_ids(quarters, asked):
     old, new = asked[0], asked[0] + "9"

@@ -40,6 +40,7 @@ from hkc.history.interventions import (
     known_person_ids,
     partner_person_ids,
     record_interventions,
+    running_interventions,
     stored_interventions,
 )
 from hkc.history.listings import decisions_for_runs, recent_listings, recent_runs
@@ -120,5 +121,6 @@ __all__ = [
     "run_evidence",
     "runs",
     "stored_interventions",
+    "running_interventions",
     "subject_access",
 ]

@@ -9,16 +9,22 @@ the people who received an intervention from those who were only listed; subject
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
+
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from hkc.errors import HistoryError
+from hkc.history.aliases import Identities
 from hkc.history.schema import disclosure_people, disclosures, interventions, scores
 from hkc.history.store import HistoryStore
 
 __all__ = ["record_interventions", "stored_interventions", "known_person_ids", "partner_person_ids",
-           "INTERVENTION_COLUMNS"]
+           "running_interventions", "INTERVENTION_COLUMNS", "NOT_RECEIVED"]
+
+NOT_RECEIVED = ("declined", "not_reached")   # engagement values for an intervention the person did not receive
 
 INTERVENTION_COLUMNS = ["person_id", "start_date", "end_date", "type", "lead_agency", "engagement"]
 
@@ -63,3 +69,26 @@ def partner_person_ids(store: HistoryStore) -> list[str]:
              .join(disclosures, disclosures.c.disclosure_id == disclosure_people.c.disclosure_id)
              .where(disclosures.c.audience.like("partner%")))  # every partner pack, per agency too
     return sorted(store.frame(query)["person_id"].astype(str))
+
+
+def running_interventions(store: HistoryStore, person_ids: Iterable[object], as_of: dt.date,
+                          ids: Identities) -> pd.DataFrame:
+    """Per id asked about: the interventions running on ``as_of`` (started by then, not ended before it, and
+    received: not declined or not reached), as one text — ``"one to one (Youth Justice Service) since
+    2026-07-10"``, several joined by ``"; "`` — for the next pack (``person_id, intervention``; only people
+    with one).  They follow the person through re-keyed ids, as decisions do."""
+    of = ids.ids_of([str(p) for p in person_ids])    # {stored id: the id asked about}
+    if not of:
+        return pd.DataFrame(columns=["person_id", "intervention"])
+    stored = stored_interventions(store, list(of))
+    day = as_of.isoformat()
+    running = stored[(stored["start_date"].astype(str) <= day)
+                     & (stored["end_date"].isna() | (stored["end_date"].astype(str) >= day))
+                     & ~stored["engagement"].astype(str).isin(NOT_RECEIVED)]
+    if running.empty:
+        return pd.DataFrame(columns=["person_id", "intervention"])
+    text = (running["type"].astype(str).str.replace("_", " ") + " (" + running["lead_agency"].astype(str)
+            + ") since " + running["start_date"].astype(str))
+    frame = pd.DataFrame({"person_id": running["person_id"].astype(str).map(of).to_numpy(), "text": text.to_numpy()})
+    joined = frame.groupby("person_id", sort=True)["text"].agg(lambda t: "; ".join(dict.fromkeys(t)))
+    return joined.rename("intervention").reset_index()

@@ -109,6 +109,10 @@ def _first(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
 
 
 def _history_text(row: dict | None) -> tuple[str, bool]:
+    running = _text((row or {}).get("intervention"))
+    if running:
+        text, declined = _history_text({k: v for k, v in row.items() if k != "intervention"})
+        return (f"{text}; intervention: {running}" if text else f"intervention: {running}"), declined
     if not row or not row.get("decisions"):
         return "", False
     text = f"{row['latest_decision']} on {row['latest_meeting_date']}"

@@ -81,11 +81,13 @@ def _number(value: Any) -> int | float | None:
 
 def _decision_text(r: dict) -> str:
     decision = _text(r.get("latest_decision"))
+    running = _text(r.get("intervention"))
+    running = f"intervention: {running}" if running else ""
     if not decision:
-        return ""
+        return running
     when = _text(r.get("latest_meeting_date"))[:10]
     reason = _text(r.get("latest_reason"))
-    return f"{decision} ({when})" + (f": {reason}" if reason else "")
+    return f"{decision} ({when})" + (f": {reason}" if reason else "") + (f"; {running}" if running else "")
 
 
 def _periphery_sections(rows: list[dict]) -> list[dict]:

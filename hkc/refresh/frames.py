@@ -19,7 +19,7 @@ __all__ = ["COHORT_COLUMNS", "SCORES_COLUMNS", "cohort_frame", "scores_frame", "
 COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "age", "sex", "ethnicity", "area",
                   "movement", "rationale", "vulnerability_band", "vulnerability_rationale", "latest_weapon_date",
                   "peer_group", "decisions", "latest_decision", "latest_meeting_date", "latest_reason", "declined",
-                  "under_challenge"]
+                  "under_challenge", "intervention"]
 # an open case (hkc.history.open_cases) whose person is not listed this quarter, and why (status, reason)
 OPEN_CASE_COLUMNS = ["person_id", "status", "reason", "opened", "latest_decision", "latest_meeting_date",
                      "lead_agency", "intervention", "review_date", "review_overdue"]
@@ -74,7 +74,7 @@ def with_peers_and_decisions(members: pd.DataFrame, peer_map: PeerMap, decisions
     groups = peer_map.peer_groups.drop_duplicates("person_id").set_index("person_id")["peer_group"]
     members["peer_group"] = members["person_id"].map(groups).astype(object).fillna("")
     history = decisions.set_index("person_id")
-    for col in ("decisions", "latest_decision", "latest_meeting_date", "latest_reason", "declined"):
+    for col in ("decisions", "latest_decision", "latest_meeting_date", "latest_reason", "declined", "intervention"):
         members[col] = members["person_id"].map(history[col]) if col in history else None
     members["decisions"] = members["decisions"].fillna(0).astype(int)
     members["declined"] = members["declined"].fillna(False).astype(bool)

@@ -54,6 +54,7 @@ from hkc.history import (
     recent_runs,
     record_extract_aliases,
     run_evidence,
+    running_interventions,
     vanished_members,
 )
 from hkc.manifest import AuditSummary, RunManifest, git_commit, now
@@ -249,6 +250,9 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
                           members["person_id"].tolist(), settings=settings.peers, places=settings.places,
                           catalogue=definitions.catalogue, as_of=as_of)
     decisions = decision_history(store, members["person_id"].tolist() + peer_map.periphery["person_id"].tolist())
+    # the interventions running now, shown beside each person's decisions in both packs
+    decisions = decisions.merge(running_interventions(store, decisions["person_id"], as_of, ids), on="person_id",
+                                how="left")
     run = Listing(extract=extract, scored=scored, chosen=chosen, previous=previous, peer_map=peer_map,
                   members=with_peers_and_decisions(members, peer_map, decisions, challenged=_challenged(store, ids)),
                   gone=gone, decisions=decisions, rekeys=rekeys, open_cases=cases)
