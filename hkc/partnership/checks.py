@@ -22,7 +22,7 @@ NO_CHANCE_LINE = ("Not measured for this run: the list has not been backtested a
 
 
 NO_EVALUATION_LINE = ("Not evaluated yet. Who leaves the list says nothing about whether the work helps: people are "
-                      "listed at a peak and most fall back anyway. Once a year of quarters is stored, `hkc evaluate` "
+                      "listed at a peak and most fall back anyway. Once a year of quarters is stored, hkc evaluate "
                       "compares the listed with similar young people who were not listed.")
 
 
