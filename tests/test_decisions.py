@@ -194,7 +194,7 @@ def test_a_pseudonym_from_an_unlogged_pack_is_unknown(tmp_path, q2):
 def test_row_problem_reads_as_sheet_row_column_value_problem():
     problem = RowProblem("Cohort", 3, "Decision", "maybe", PROBLEMS["invalid"])
     assert str(problem) == ("sheet 'Cohort' row 3, column 'Decision': 'maybe': not a decision; choose adopt, monitor, "
-                            "decline, refer or close")
+                            "decline, refer, close or remove")
 
 
 def test_whole_file_problems_are_one_clear_line(tmp_path, q2):

@@ -32,7 +32,7 @@ from hkc.history.aliases import (
     record_extract_aliases,
     stored_aliases,
 )
-from hkc.history.cases import NOT_LISTED, open_cases
+from hkc.history.cases import NOT_LISTED, REVIEW_REMOVED, open_cases, removed_on_review
 from hkc.history.causes import run_evidence
 from hkc.history.consultations import check_purpose, consultation_log, log_consultation
 from hkc.history.evaluations import evaluation_summary, latest_evaluation, record_evaluation
@@ -111,6 +111,8 @@ __all__ = [
     "metadata",
     "open_store",
     "open_cases",
+    "removed_on_review",
+    "REVIEW_REMOVED",
     "NOT_LISTED",
     "partner_person_ids",
     "purge",

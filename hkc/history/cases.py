@@ -20,9 +20,12 @@ import pandas as pd
 from hkc.history.aliases import Identities, identities
 from hkc.history.store import HistoryStore
 
-__all__ = ["open_cases", "case_states", "CASE_COLUMNS", "OPENING", "CLOSING", "NOT_LISTED"]
+__all__ = ["open_cases", "case_states", "removed_on_review", "CASE_COLUMNS", "OPENING", "CLOSING", "NOT_LISTED",
+           "REMOVING", "REVIEW_REMOVED"]
 
 OPENING, CLOSING = "adopt", "close"
+REMOVING = ("remove", "remove_on_review")   # a meeting took the person off future lists
+REVIEW_REMOVED = "removed by partnership review on {date}"   # the eligibility reason while it holds
 # why an open case's person is not listed this quarter, in words (the refresh decides which applies)
 NOT_LISTED = {"cutoff": "overtaken at the cut-off", "no_longer_eligible": "no longer eligible",
               "not_in_extract": "not in the extract"}
@@ -69,3 +72,21 @@ def case_states(decisions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
                      "latest_decision": states[-1], "latest_meeting_date": str(part["meeting_date"].iloc[-1])[:10],
                      **{c: _latest_given(since, c) for c in ("review_date", "lead_agency", "intervention")}})
     return pd.DataFrame(rows, columns=CASE_COLUMNS)
+
+
+def removed_on_review(store: HistoryStore, as_of: dt.date, ids: Identities | None = None) -> pd.DataFrame:
+    """People whose latest decision on or before ``as_of`` is ``remove`` (``person_id`` under their latest id,
+    ``meeting_date``, ``reason``): the meeting took them off future lists.  The refresh keeps them off until a
+    risk event dated after that meeting arrives (:func:`hkc.refresh.frames.apply_reviews`)."""
+    stored = store.decisions()
+    columns = ["person_id", "meeting_date", "reason"]
+    if stored.empty:
+        return pd.DataFrame(columns=columns)
+    known = ids if ids is not None else identities(store)
+    stored = known.follow(stored).drop(columns="stored_id")
+    stored = stored[stored["meeting_date"].astype(str).str.slice(0, 10) <= as_of.isoformat()]
+    last = stored.sort_values(["meeting_date", "decision_id"], kind="stable").groupby("person_id", sort=True).tail(1)
+    last = last[last["decision"].astype(str).str.strip().str.lower().isin(REMOVING)]
+    return pd.DataFrame({"person_id": last["person_id"].astype(str).to_numpy(),
+                         "meeting_date": last["meeting_date"].astype(str).str.slice(0, 10).to_numpy(),
+                         "reason": last["reason"].to_numpy()}, columns=columns)

@@ -9,7 +9,7 @@ The pack (:func:`hkc.partnership.partner_pack.write_partner_pack`) is sealed by
 cell.  The whole seal is checked first, before anything is read: an unreadable file, another key,
 an edited locked cell, a removed seal, an edited layout or content added outside the table is
 refused in one line naming the sheet and cell.  Then every row is checked — unknown pseudonym, a
-decision outside adopt / monitor / decline / refer / close, a decline or a close without a reason — and every problem
+decision outside adopt / monitor / decline / refer / close / remove, a decline, close or remove without a reason — and every problem
 is reported with sheet, row, column and value.  Only a pack without problems is stored, in one
 transaction.
 
@@ -57,9 +57,10 @@ DEFAULT_ENGAGEMENT = "engaged"
 HISTORY_COLUMNS = ["person_id", "decisions", "latest_decision", "latest_meeting_date", "latest_reason", "latest_by",
                    "declined"]
 PROBLEMS = {
-    "invalid": "not a decision; choose adopt, monitor, decline, refer or close",
+    "invalid": "not a decision; choose adopt, monitor, decline, refer, close or remove",
     "decline_reason": "a decline needs a reason; write it in the Reason column",
     "close_reason": "closing a case needs a reason; write it in the Reason column",
+    "remove_reason": "removing a person on review needs a reason; write it in the Reason column",
     "reason_only": "a reason without a decision; choose a decision or clear the reason",
     "long_reason": f"reason longer than {MAX_REASON} characters; shorten it",
     "casework_only": "casework without a decision; choose a decision or clear the cell",
@@ -218,6 +219,8 @@ def _read_decisions(sealed: SealedWorkbook, people: dict[str, str], as_of: dt.da
                 problems.append(RowProblem(sheet, r, "Reason", "", PROBLEMS["decline_reason"]))
             elif decision == "close" and not reason:
                 problems.append(RowProblem(sheet, r, "Reason", "", PROBLEMS["close_reason"]))
+            elif decision == "remove" and not reason:
+                problems.append(RowProblem(sheet, r, "Reason", "", PROBLEMS["remove_reason"]))
             if len(reason) > MAX_REASON:
                 problems.append(RowProblem(sheet, r, "Reason", reason, PROBLEMS["long_reason"]))
             casework, wrong = _casework(sheet, r, decision, cells, meeting, codes) if raw else ({}, [])

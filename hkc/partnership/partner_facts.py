@@ -364,7 +364,7 @@ def _page(manifest: Mapping[str, Any], settings: PartnerSettings, demo: bool, ag
         "banner": ("A list for safeguarding and support decisions, not evidence of offending. Every entry must be "
                    "reviewed by the partnership; bands summarise recorded events and can be wrong." + unproven),
         "decision_help": ("On each sheet with a Decision column (Cohort, Periphery and, when it is shown, "
-                          "Safeguarding) choose a Decision (adopt, monitor, decline, refer or close) and give a Reason "
+                          "Safeguarding) choose a Decision (adopt, monitor, decline, refer, close or remove) and give a Reason "
                           "(required for decline, and for close, which ends an adopted case). Every other cell is locked and sealed: a pack with an edited "
                           "locked cell is refused on import."),
         "fields": [f for f in settings.fields],

@@ -9,7 +9,7 @@ every person in the extract: a shown person's id becomes the pseudonym, anyone e
 
 The workbook is the meeting's instrument: one sheet per section, frozen and wrapped headers,
 filters, columns as wide as their content, numbers stored as numbers, the protective marking and
-page numbers on every printed page, a **Decision** drop-down (adopt / monitor / decline / refer / close) and
+page numbers on every printed page, a **Decision** drop-down (adopt / monitor / decline / refer / close / remove) and
 a **Reason** column on the cohort, periphery and safeguarding sheets, followed by the casework
 columns (:data:`CASEWORK`): the intervention adopted (a drop-down of ``[interventions] types``), its
 lead agency, the owner's role, a review date, engagement (a drop-down) and agreed actions (at most
@@ -65,7 +65,8 @@ from hkc.partnership.sheets import fit_columns, print_marking
 __all__ = ["write_partner_pack", "write_partner_xlsx", "validate_fields", "allowed_columns", "partner_facts",
            "PARTNER_FIELDS", "COLUMNS", "DECISIONS", "CASEWORK", "CASEWORK_LABELS", "MAX_ACTIONS"]
 
-DECISIONS = ("adopt", "monitor", "decline", "refer", "close")  # close: ends an adopted case (hkc.history.cases)
+DECISIONS = ("adopt", "monitor", "decline", "refer", "close", "remove")  # close: ends an adopted case (hkc.history.cases);
+# remove: off future lists until new evidence dated after the meeting (hkc.history.removed_on_review)
 # the casework columns after Decision and Reason on every decision sheet (workbook only), with their headers
 CASEWORK_LABELS = {"intervention": "Intervention", "lead_agency": "Lead agency", "owner_role": "Owner (role)",
                    "review_date": "Review date", "engagement": "Engagement", "actions": "Actions"}
@@ -216,8 +217,9 @@ def _decision_drop_down(ws, columns: list[str], n: int) -> None:
     letter = get_column_letter(columns.index("decision") + 1)
     dv = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"', allow_blank=True,
                         showErrorMessage=True, errorTitle="Decision",
-                        error="Choose adopt, monitor, decline, refer or close (decline and close need a reason).",
-                        promptTitle="Decision", prompt="adopt / monitor / decline / refer / close", showInputMessage=True)
+                        error="Choose adopt, monitor, decline, refer, close or remove (decline, close and remove need a reason).",
+                        promptTitle="Decision", prompt="adopt / monitor / decline / refer / close / remove",
+                        showInputMessage=True)
     dv.add(f"{letter}2:{letter}{n + 1}")
     ws.add_data_validation(dv)
 

@@ -11,9 +11,10 @@ import datetime as dt
 import pandas as pd
 
 from hkc.definitions import CohortSettings, Definitions
+from hkc.history import REVIEW_REMOVED
 from hkc.matrix import PeerMap, ScoreResult, cut_off_reason, movement, rationale, vulnerability_bands
 
-__all__ = ["COHORT_COLUMNS", "SCORES_COLUMNS", "cohort_frame", "scores_frame", "with_peers_and_decisions",
+__all__ = ["apply_reviews", "COHORT_COLUMNS", "SCORES_COLUMNS", "cohort_frame", "scores_frame", "with_peers_and_decisions",
            "stored_scores", "dates_as_text", "rules_text", "OPEN_CASE_COLUMNS", "open_cases_frame"]
 
 COHORT_COLUMNS = ["rank", "person_id", "risk_score", "rag", "vulnerability_score", "age", "sex", "ethnicity", "area",
@@ -176,3 +177,30 @@ def _corroboration_rule(definitions: Definitions) -> str:
             f"(source A\u2013{u[0]}, assessment 1\u2013{u[1]}) from different sources, or with one graded {c} or "
             f"better (A\u2013{c[0]}, 1\u2013{c[1]}); ungraded reports, source E and assessments 4\u20135 never "
             f"corroborate" + ("; a source's reports on one date count once" if e.intelligence_distinct_dates else ""))
+
+
+def apply_reviews(scores: pd.DataFrame, points: pd.DataFrame, removals: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """``scores`` with each person a meeting removed on review (``removals``: ``person_id, meeting_date``, from
+    :func:`hkc.history.removed_on_review`) made not eligible — reason "removed by partnership review on DATE" —
+    unless a risk event dated after that meeting has arrived (``points``: the matrix's counting events), which
+    puts them back in the ranking, where their rationale shows it.  Returns the scores, how many were kept off
+    and how many came back."""
+    if removals.empty or scores.empty:
+        return scores, 0, 0
+    ids = scores["person_id"].astype(str).to_numpy()
+    risk = points[(points["axis"].astype(str) == "risk") & (points["points"] > 0)]
+    newest = pd.Series(pd.to_datetime(risk["date"]).dt.date.to_numpy(), index=ids[risk["person_idx"].to_numpy()])
+    newest = newest.groupby(level=0).max()
+    out, kept, back = scores.copy(), 0, 0
+    for person, meeting in removals[["person_id", "meeting_date"]].itertuples(index=False):
+        here = ids == str(person)
+        if not here.any():
+            continue
+        meeting = dt.date.fromisoformat(str(meeting)[:10])
+        if person in newest.index and newest[person] > meeting:
+            back += 1
+            continue
+        kept += 1
+        out.loc[here, "eligible"] = False
+        out.loc[here, "reason"] = REVIEW_REMOVED.format(date=meeting.isoformat())
+    return out, kept, back

@@ -52,6 +52,7 @@ from hkc.history import (
     open_store,
     recent_listings,
     recent_runs,
+    removed_on_review,
     record_extract_aliases,
     run_evidence,
     running_interventions,
@@ -74,6 +75,7 @@ from hkc.model import chance_line, load_champion, score_with_model
 from hkc.outputs import SwapError, atomic_folder, check_output_folder, output_lock, private_files, write_json
 from hkc.partnership import PseudonymKeyError, decision_history, partner_key, with_identities
 from hkc.refresh.frames import (
+    apply_reviews,
     cohort_frame,
     open_cases_frame,
     scores_frame,
@@ -216,6 +218,13 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
     scored = stages.run("score", f"scoring {len(extract.people):,} people as of {as_of}", score_people,
                         extract.people, extract.events, catalogue=definitions.catalogue,
                         eligibility=settings.eligibility, as_of=as_of)
+
+    # a meeting's "remove" takes a person off the lists until a risk event dated after that meeting arrives
+    reviewed, kept_off, came_back = apply_reviews(scored.scores, scored.points, removed_on_review(store, as_of, ids))
+    if kept_off or came_back:
+        scored = dataclasses.replace(scored, scores=reviewed)
+        stages.progress(f"partnership reviews: {kept_off} person(s) kept off the list by a remove decision; "
+                        f"{came_back} back in the ranking with a risk event dated after their review")
 
     def build_cohort():
         chosen = select_cohort(scored.scores, cohort=settings.cohort, rag=settings.rag)
