@@ -100,7 +100,7 @@ def test_person_history_gathers_every_row_about_one_person_with_its_as_of(store)
     run_id = save(store)
     store.log_disclosure(run_id, "police", {"f": "0" * 64}, ["P1"], by="me")
     held = store.person_history("P1")
-    assert set(held) == {"scores", "contributions", "evidence", "removed", "decisions", "disclosures"}
+    assert set(held) == {"scores", "contributions", "evidence", "removed", "decisions", "disclosures", "periphery"}
     assert list(held["scores"]["as_of"]) == ["2026-09-30"] and len(held["disclosures"]) == 1
     assert store.person_history("P2")["disclosures"].empty
 

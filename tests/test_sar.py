@@ -45,7 +45,8 @@ def test_a_person_on_two_lists_and_one_partner_pack_gets_both_runs_and_the_discl
     partner_disclosures = [d for d in report["disclosures"] if d["audience"] == "partner"]
     assert partner_disclosures == [{"disclosed_at": "2026-10-05T09:00:00+00:00", "audience": "partner",
                                     "by": "analyst", "as_of": "2026-09-30", "people": partner["people"],
-                                    "files": partner["files"]}]
+                                    "files": partner["files"], "agency": None,
+                                    "released_at": "2026-10-05T09:00:00+00:00"}]
     assert sorted(d["audience"] for d in report["disclosures"]) == ["partner", "police", "police"]
     assert [(d["decision"], d["meeting_date"], d["reason"]) for d in report["decisions"]] == \
         [("adopt", "2026-10-14", "mentoring")]
@@ -68,7 +69,7 @@ def test_a_person_scored_but_never_listed_is_told_so_and_who_received_their_data
     assert report["held"] and not report["listed"]
     assert all(not r["listed"] and r["reason"] for r in report["runs"])
     assert [d["audience"] for d in report["disclosures"]] == ["partner"]
-    assert "Scored, but never on a list." in render_subject_access(report)
+    assert "Scored, but never on any list." in render_subject_access(report)
 
 
 def test_a_person_not_held_gets_a_plain_no(history):

@@ -33,15 +33,16 @@ class DisclosureLog:
     _frame: Callable[[sa.Select], pd.DataFrame]
 
     def log_disclosure(self, run_id: int, audience: str, files: dict[str, str], person_ids, by: str,
-                       when: dt.datetime | str | None = None) -> int:
+                       when: dt.datetime | str | None = None, *, agency: str | None = None) -> int:
         """Record that a pack went to ``audience``: its files (name -> SHA-256) and WHICH people.
 
         Every pack is logged, the police view (``"police"``) as well as the partner pack
         (``"partner"``), so :func:`hkc.history.subject_access.subject_access` can say who received a
-        person's data.  Returns the ``disclosure_id``.  (A refresh logs its own packs with its run:
-        see :meth:`save_run`.)
+        person's data; ``agency``: the agency of an agency's own partner pack (None for the
+        partnership-wide partner pack and the police pack).  Returns the ``disclosure_id``.  (A
+        refresh logs its own packs with its run: see :meth:`save_run`.)
         """
-        values, people = self._disclosure(audience, files, person_ids, by, when)
+        values, people = self._disclosure(audience, files, person_ids, by, when, agency=agency)
         try:
             with self.engine.begin() as conn:
                 as_of = conn.execute(sa.select(runs.c.as_of).where(runs.c.run_id == run_id)).scalar()
@@ -67,7 +68,7 @@ class DisclosureLog:
 
     @staticmethod
     def _disclosure(audience: str, files: dict[str, str], person_ids, by: str,
-                    when: dt.datetime | str | None) -> tuple[dict, list[str]]:
+                    when: dt.datetime | str | None, *, agency: str | None = None) -> tuple[dict, list[str]]:
         if audience not in AUDIENCES:
             raise HistoryError(f"disclosure audience '{audience}' is not one of {', '.join(AUDIENCES)}")
         if not str(by or "").strip():
@@ -78,8 +79,12 @@ class DisclosureLog:
         if isinstance(when, dt.datetime):
             when = when.isoformat(timespec="seconds")
         when = when or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        if agency is not None and audience != "partner":
+            raise HistoryError(f"only a partner pack goes to an agency; this disclosure is to '{audience}'")
+        agency = (str(agency).strip() or None) if agency is not None else None
         return {"audience": audience, "disclosed_at": str(when), "disclosed_by": str(by).strip(),
-                "people": len(people), "files": json.dumps(dict(sorted(files.items()))), "people_purged": False}, people
+                "people": len(people), "files": json.dumps(dict(sorted(files.items()))), "people_purged": False,
+                "agency": agency}, people
 
     @staticmethod
     def _insert_disclosure(conn: sa.Connection, values: dict, people: list[str]) -> int:

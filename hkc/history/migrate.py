@@ -6,7 +6,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from hkc.history.detail import _chunks
-from hkc.history.schema import DETAIL_TABLES, OLD_INDEXES, ROW_TABLES, decisions
+from hkc.history.schema import DETAIL_TABLES, OLD_INDEXES, ROW_TABLES, decisions, periphery
 
 CASEWORK_COLUMNS = ("intervention", "lead_agency", "owner_role", "review_date", "engagement", "actions")
 
@@ -15,7 +15,8 @@ __all__ = []
 
 def _add_disclosure_state(engine: sa.Engine) -> None:
     """A disclosures table from before pending disclosures gains ``folder`` and ``published``
-    (every entry it holds was logged after its pack was published)."""
+    (every entry it holds was logged after its pack was published), and one from before agency packs
+    were named gains ``agency`` (empty in every older entry: which agency had a pack was not kept)."""
     inspector = sa.inspect(engine)
     if "disclosures" not in inspector.get_table_names():
         return
@@ -25,6 +26,15 @@ def _add_disclosure_state(engine: sa.Engine) -> None:
             conn.execute(sa.text("ALTER TABLE disclosures ADD COLUMN folder TEXT"))
         if "published" not in present:
             conn.execute(sa.text("ALTER TABLE disclosures ADD COLUMN published BOOLEAN NOT NULL DEFAULT TRUE"))
+        if "agency" not in present:
+            conn.execute(sa.text("ALTER TABLE disclosures ADD COLUMN agency VARCHAR(128)"))
+
+
+def _add_periphery(engine: sa.Engine) -> None:
+    """A store from before the periphery list was kept gains its (empty) ``periphery`` table: its runs
+    did not record who was on their periphery, and subject access says so only for runs that did."""
+    if "runs" in sa.inspect(engine).get_table_names():
+        periphery.create(engine, checkfirst=True)
 
 
 def _add_decision_casework(engine: sa.Engine) -> None:

@@ -1,6 +1,7 @@
-"""The history store's tables: runs, scores, evidence, cohort, decisions, interventions, disclosures, purges,
-and the ids people were re-keyed from (aliases) with what re-key detection needs of each cohort (member identities),
-and each evaluation's aggregate figures (evaluations)."""
+"""The history store's tables: runs, scores, evidence, cohort, the periphery list, decisions, interventions,
+disclosures (with the agency of an agency's pack), purges, and the ids people were re-keyed from (aliases)
+with what re-key detection needs of each cohort (member identities), and each evaluation's aggregate figures
+(evaluations)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,15 @@ removed = sa.Table(
     sa.Column("previous_rag", sa.String(8)),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Index("ix_removed_run_person", "run_id", "person_id"),
+)
+
+periphery = sa.Table(  # who was on each run's periphery list (linked to listed people, not listed), and how
+    "periphery", metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("link_role", sa.Text, nullable=False),  # hkc.history.periphery LINK_ROLES: "co-offending", ...
+    sa.Column("linked_to", sa.Integer, nullable=False),  # how many cohort members they are linked to
+    sa.Index("ix_periphery_run_person", "run_id", "person_id"),
 )
 
 decisions = sa.Table(
@@ -182,6 +192,7 @@ disclosures = sa.Table(
     # published; a pending entry of a killed run is settled by the next refresh to that folder.
     sa.Column("folder", sa.Text),
     sa.Column("published", sa.Boolean, nullable=False, default=True, server_default=sa.true()),
+    sa.Column("agency", sa.String(128)),  # the agency of an agency's partner pack; NULL for every other pack
 )
 
 disclosure_people = sa.Table(
@@ -240,7 +251,7 @@ evaluations = sa.Table(  # each `hkc evaluate` run's aggregate figures, for the 
     sa.Column("summary", sa.Text, nullable=False),  # JSON: designs' estimates and intervals, verdict; no person
 )
 
-PERSON_TABLES = (scores, contributions, evidence, removed)
+PERSON_TABLES = (scores, contributions, evidence, removed, periphery)
 
 ROW_TABLES = (scores, removed)
 

@@ -41,7 +41,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from hkc.errors import HistoryError
 from hkc.history.detail import _chunks, _read_chunk
 from hkc.history.disclosures import DisclosureLog
-from hkc.history.migrate import _add_decision_casework, _add_disclosure_state, _older_layout, _upgrade
+from hkc.history.migrate import (
+    _add_decision_casework,
+    _add_disclosure_state,
+    _add_periphery,
+    _older_layout,
+    _upgrade,
+)
+from hkc.history.periphery import periphery_rows
 from hkc.history.rows import insert_rows, table_columns
 from hkc.history.schema import (
     DETAIL_COLUMNS,
@@ -54,6 +61,7 @@ from hkc.history.schema import (
     evidence,
     member_identities,
     metadata,
+    periphery,
     purges,
     removed,
     runs,
@@ -97,7 +105,8 @@ class HistoryStore(DisclosureLog):
     def save_run(self, *, as_of: dt.date, manifest: dict, audit: dict | None, scores_frame: pd.DataFrame,
                  contributions_frame: pd.DataFrame, evidence_frame: pd.DataFrame,
                  removed_frame: pd.DataFrame, disclosures_pending: list[dict] | None = None,
-                 folder: str | Path | None = None, identities: list[dict] | None = None) -> tuple[int, bool]:
+                 folder: str | Path | None = None, identities: list[dict] | None = None,
+                 periphery_frame: pd.DataFrame | None = None) -> tuple[int, bool]:
         """Store one refresh atomically; returns (run_id, replaced_existing).
 
         ``identities``: the cohort members' identity rows (:func:`hkc.history.member_rows`), kept for
@@ -106,9 +115,10 @@ class HistoryStore(DisclosureLog):
         ``disclosures_pending``: the packs the run is about to publish in ``folder``, each
         ``{"audience", "files", "person_ids", "by"}``; they are logged in the same transaction as
         *pending*, to be confirmed by :meth:`confirm_disclosures` once the folder is published (or
-        settled by :meth:`settle_disclosures` if the run is killed first).
+        settled by :meth:`settle_disclosures` if the run is killed first); an agency's pack names its
+        ``"agency"``.  ``periphery_frame``: the run's periphery list (:func:`hkc.history.periphery.periphery_rows`).
         """
-        pending = [self._disclosure(d["audience"], d["files"], d["person_ids"], d["by"], None)
+        pending = [self._disclosure(d["audience"], d["files"], d["person_ids"], d["by"], None, agency=d.get("agency"))
                    for d in disclosures_pending or []]
         row = {
             "as_of": as_of.isoformat(),
@@ -128,7 +138,8 @@ class HistoryStore(DisclosureLog):
                 # Parquet encoding releases the GIL: it runs while the score rows are built and written
                 detail = pool.submit(lambda: {table: _chunks(table, frame) for table, frame in
                                               ((contributions, contributions_frame), (evidence, evidence_frame))})
-                rows = {scores: table_columns(scores, scores_frame), removed: table_columns(removed, removed_frame)}
+                rows = {scores: table_columns(scores, scores_frame), removed: table_columns(removed, removed_frame),
+                        periphery: table_columns(periphery, periphery_rows(periphery_frame))}
                 run_id, old = self._write_run(row, rows, detail, pending, folder, identities)
         except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, HistoryError) as exc:
             raise HistoryError(f"history database {self.url}: could not store the run "
@@ -359,6 +370,7 @@ def open_store(url: str, *, create: bool = True) -> HistoryStore:
     try:
         _add_disclosure_state(engine)
         _add_decision_casework(engine)
+        _add_periphery(engine)
     except (SQLAlchemyError, OSError):
         pass  # a read-only store is read as it is
     if older:

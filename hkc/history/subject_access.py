@@ -3,8 +3,11 @@
 The 2022 settlement over the Gangs Matrix required the Met to tell people, on request, whether they
 were listed and who their data had gone to.  :func:`subject_access` answers both from the history
 store: every run that scored the person (listed or not, with rank, RAG, scores and the reason),
-their evidence and indicator points per run, removals, every disclosure that included them
-(audience, date, by whom, files and their SHA-256), and the partnership's decisions about them with
+their evidence and indicator points per run, removals, each run that had them on its periphery list
+(linked to listed people but not listed themselves: the role of the links and to how many listed
+people), every disclosure that included them (audience, the agency for an agency's own pack, when
+it was released or that it is held and not released, by whom, files and their SHA-256), and the
+partnership's decisions about them with
 the casework recorded with each (intervention, lead agency, owner's role, review date, engagement,
 actions).
 :func:`render_subject_access` turns the answer into Markdown for the response letter.
@@ -29,6 +32,8 @@ from hkc.history.store import HistoryStore
 
 __all__ = ["subject_access", "render_subject_access"]
 
+_NONE = pd.DataFrame(columns=["as_of", "link_role", "linked_to"])  # a store read as it is, without the periphery table
+
 # the casework a decision may carry (hkc.partnership.decisions), with the headings subject access shows
 DECISION_CASEWORK = {"intervention": "Intervention", "lead_agency": "Lead agency", "owner_role": "Owner (role)",
                      "review_date": "Review date", "engagement": "Engagement", "actions": "Actions"}
@@ -43,7 +48,11 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
     """Everything stored about ``person_id`` (see the module docstring), as plain data.
 
     ``listed`` says whether the person was on any stored list; ``runs`` has one entry per stored run
-    that holds a score for them, oldest first, each with its ``evidence`` and ``contributions``.
+    that holds a score for them, oldest first, each with its ``evidence`` and ``contributions``;
+    ``periphery`` one per run that had them on its periphery list (``as_of``, ``link_role``,
+    ``linked_to``: how many cohort members), and ``on_periphery`` those runs' dates.  Each
+    disclosure names its ``agency`` (None unless the pack was an agency's own) and ``released_at``
+    (when it was published; None while it is held, not released).
     ``purges`` lists retention purges (dates and counts only) so the answer can say that older
     history no longer exists; ``disclosures_without_people`` counts the disclosures whose list of
     people was erased by a purge.
@@ -72,6 +81,9 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
                 "evidence": _records(evidence[evidence["as_of"] == as_of], ("run_id", "person_id", "as_of")),
             })
     runs.sort(key=lambda r: (r["as_of"], r["person_id"]))
+    peripheral = sorted(({"as_of": r["as_of"], "link_role": r["link_role"], "linked_to": r["linked_to"],
+                          "person_id": pid} for pid in all_ids for r in _records(held[pid].get("periphery", _NONE))),
+                        key=lambda r: (r["as_of"], r["person_id"]))
     removals = sorted(({"as_of": r["as_of"], "person_id": pid, "previous_rank": r["previous_rank"],
                         "previous_rag": r["previous_rag"], "reason": r["reason"]}
                        for pid in all_ids for r in _records(held[pid]["removed"])), key=lambda r: r["as_of"])
@@ -81,7 +93,9 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
         for r in _records(held[pid]["disclosures"]):
             if r["disclosure_id"] not in seen:
                 seen.add(r["disclosure_id"])
+                held_back = r.get("published") is not None and not r["published"]
                 disclosures.append({"disclosed_at": r["disclosed_at"], "audience": r["audience"],
+                                    "agency": r.get("agency"), "released_at": None if held_back else r["disclosed_at"],
                                     "by": r["disclosed_by"], "as_of": r["as_of"], "people": r["people"],
                                     "files": r["files"], "person_id": pid})
     disclosures.sort(key=lambda d: str(d["disclosed_at"]))
@@ -102,11 +116,11 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
         for kind, rows in person_rights(store, pid).items():
             rights[kind] += [r | {"person_id": pid} for r in rows]
     if len(all_ids) > 1:  # say under which id each entry is stored
-        for entries in (runs, removals, disclosures, decisions, done, consulted, rights["challenges"],
+        for entries in (runs, peripheral, removals, disclosures, decisions, done, consulted, rights["challenges"],
                         rights["exclusions"]):
             for entry in entries:
                 entry["stored_as"] = entry["person_id"]
-    for entries in (runs, removals, disclosures, decisions, done, consulted, rights["challenges"],
+    for entries in (runs, peripheral, removals, disclosures, decisions, done, consulted, rights["challenges"],
                     rights["exclusions"]):
         for entry in entries:
             del entry["person_id"]
@@ -128,11 +142,13 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
         "aliases": known,
         "generated_at": (generated_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "database": store.url,
-        "held": bool(runs or removals or disclosures or decisions or done or rights["challenges"]
+        "held": bool(runs or peripheral or removals or disclosures or decisions or done or rights["challenges"]
                      or rights["exclusions"] or kept),
         "listed": bool(listed_on),
         "listed_on": listed_on,
-        "runs": runs, "removals": removals, "disclosures": disclosures, "decisions": decisions, "interventions": done,
+        "on_periphery": sorted({r["as_of"] for r in peripheral}),
+        "runs": runs, "periphery": peripheral, "removals": removals, "disclosures": disclosures,
+        "decisions": decisions, "interventions": done,
         "consultations": consulted, "challenges": rights["challenges"], "exclusions": rights["exclusions"],
         "identities": kept,
         "purges": purges,
@@ -157,12 +173,7 @@ def render_subject_access(report: dict) -> str:
     """The subject-access answer as Markdown (plain text that also reads well unrendered)."""
     pid = report["person_id"]
     out = [f"# Subject access: {pid}", "", f"Produced {report['generated_at']} from {report['database']}.", ""]
-    if not report["held"]:
-        out += ["The history holds no score, listing, decision or disclosure about this person."]
-    elif report["listed"]:
-        out += [f"Listed on {len(report['listed_on'])} quarterly list(s): {', '.join(report['listed_on'])}."]
-    else:
-        out += ["Scored, but never on a list."]
+    out += _headline(report)
     out += _identity_lines(report)
     if report["purges"]:
         last = report["purges"][-1]
@@ -182,14 +193,23 @@ def render_subject_access(report: dict) -> str:
             out += _table(["Date", "Indicator", "Axis", "Role", "Outcome", "Grade", "Points", "Event"],
                           [[e["date"], e["indicator"], e["axis"], e["role"], e["outcome"], e["grade"], e["points"],
                             e["event_id"]] for e in r["evidence"]]) if r["evidence"] else ["No counting events held."]
+    if report.get("periphery"):
+        several = len(report.get("ids", [])) > 1
+        out += ["", "## On the periphery", "",
+                "The periphery list names people linked to listed people through shared incidents who are not "
+                "listed themselves; it goes out with the police and partner packs.", ""]
+        out += _table(["As of", *(["Id"] if several else []), "Link role", "Linked to (listed people)"],
+                      [[p["as_of"], *([p["stored_as"]] if several else []), p["link_role"], p["linked_to"]]
+                       for p in report["periphery"]])
     if report["removals"]:
         out += ["", "## Removed from a list", ""]
         out += _table(["As of", "Previous rank", "Previous RAG", "Reason"],
                       [[r["as_of"], r["previous_rank"], r["previous_rag"], r["reason"]] for r in report["removals"]])
     out += ["", "## Who received this person's data", ""]
     if report["disclosures"]:
-        out += _table(["Date", "Audience", "By", "Pack as of", "People in the pack", "Files (SHA-256)"],
-                      [[d["disclosed_at"], d["audience"], d["by"], d["as_of"], d["people"],
+        out += _table(["Date", "Audience", "By", "Pack as of", "Agency", "Released", "People in the pack",
+                       "Files (SHA-256)"],
+                      [[d["disclosed_at"], d["audience"], d["by"], d["as_of"], _agency(d), _released(d), d["people"],
                         "; ".join(f"{name} {sha[:16]}" for name, sha in d["files"].items())]
                        for d in report["disclosures"]])
     else:
@@ -226,6 +246,36 @@ def render_subject_access(report: dict) -> str:
     else:
         out += ["No interventions recorded."]
     return "\n".join(out) + "\n"
+
+
+def _headline(report: dict) -> list[str]:
+    """What the answer says first: listed, on the periphery list, both, or scored and neither."""
+    if not report["held"]:
+        return ["The history holds no score, listing, decision or disclosure about this person."]
+    out = []
+    if report["listed"]:
+        out += [f"Listed on {len(report['listed_on'])} quarterly list(s): {', '.join(report['listed_on'])}."]
+    if report.get("on_periphery"):
+        dates = report["on_periphery"]
+        out += [f"On the periphery list (linked to listed people, not listed) on {len(dates)} run(s): "
+                f"{', '.join(dates)}."]
+    if not out:
+        out += ["Scored, but never on any list." if report["runs"] else "Never on any list."]
+    return out
+
+
+def _agency(disclosure: dict) -> str:
+    """Which agency received a pack: the agency of an agency's own pack, "all partners" for the
+    partnership-wide partner pack, nothing for the police or the person themselves."""
+    if disclosure.get("agency"):
+        return str(disclosure["agency"])
+    return "all partners" if disclosure["audience"] == "partner" else ""
+
+
+def _released(disclosure: dict) -> str:
+    """When the pack was released, or that it is held and not released (a pending pack of a refresh
+    whose output folder is not yet published)."""
+    return str(disclosure["released_at"]) if disclosure.get("released_at") else "held, not released"
 
 
 def _identity_lines(report: dict) -> list[str]:

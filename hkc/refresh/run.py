@@ -52,8 +52,8 @@ from hkc.history import (
     open_store,
     recent_listings,
     recent_runs,
-    removed_on_review,
     record_extract_aliases,
+    removed_on_review,
     run_evidence,
     running_interventions,
     vanished_members,
@@ -442,7 +442,8 @@ def _publish(out: Path, run: Listing, store: HistoryStore, *, manifest: RunManif
                 manifest=manifest.as_dict(), audit=partner_audit, scores_frame=stored,
                 contributions_frame=c[isin(c["person_id"], stored["person_id"])],
                 evidence_frame=e[isin(e["person_id"], stored["person_id"])], removed_frame=run.gone, folder=out,
-                disclosures_pending=packs_to_log(folder, run, written.partner, by=by), identities=identities)
+                disclosures_pending=packs_to_log(folder, run, written.partner, by=by), identities=identities,
+                periphery_frame=run.peer_map.periphery)
     except SwapError as exc:
         exc.run_id = run_id
         raise
