@@ -564,6 +564,38 @@ def interventions_import(file: Path, by: str, db: str | None, config: Path | Non
         click.echo(line)
 
 
+@main.group()
+def referrals() -> None:
+    """Partners' referrals: a child a partner asks the partnership to look at (shown in both packs, never scored)."""
+
+
+@referrals.command(name="import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--by", "by", required=True, help="Who records the referrals.")
+@db_option
+@config_option
+def referrals_import(file: Path, by: str, db: str | None, config: Path | None) -> None:
+    """Record partners' referrals from a CSV or XLSX file (all rows or none): agency, reason, referred_on and,
+    per row, one of person_id, pseudonym or referral_ref (the partner's own reference)."""
+    from hkc.history import open_store
+    from hkc.partnership import PseudonymKeyError, ReferralImportError, import_referrals, partner_key
+
+    defs = _definitions(config)
+    try:
+        key = partner_key(defs.settings.partner)
+    except PseudonymKeyError:
+        key = None  # needed only when the file names people by pseudonym (then the import says so)
+    try:
+        report = import_referrals(open_store(_db_url(db, defs), create=False), file, by=by,
+                                  today=dt.date.today(), key=key)
+    except ReferralImportError as exc:
+        for problem in exc.problems[:50]:
+            click.echo(f"  {problem}", err=True)
+        raise
+    for line in report.lines():
+        click.echo(line)
+
+
 @main.group(name="ids")
 def ids_group() -> None:
     """Identity across extracts: follow a person whose record the source re-keyed or merged."""

@@ -49,6 +49,7 @@ def _one_line(exc: click.UsageError, command: str) -> click.UsageError:
     if isinstance(exc, UsageLine | click.exceptions.NoArgsIsHelpError):
         return exc
     problem = " ".join(exc.format_message().split()).replace(". Did you mean", "; did you mean").rstrip(".")
+    problem = problem.replace(". (Did you mean one of:", "; did you mean one of").replace("?)", "?")
     if len(problem) > 1 and problem[0].isupper() and problem[1].islower():
         problem = problem[0].lower() + problem[1:]  # "Missing option" -> "missing option"; "P1 ..." stays
     if exc.ctx is not None:

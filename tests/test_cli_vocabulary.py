@@ -105,7 +105,9 @@ USAGE_CASES = {
                        "invalid value for '--until': " + NOT_A_DAY.format(value="2026-02-30"), "hkc synth"),
     "unknown option": (["history", "--dbb", "x"], "no such option '--dbb'; did you mean '--db'?", "hkc history"),
     "unknown option of hkc": (["--bogus", "history"], "no such option '--bogus'", "hkc"),
-    "no such command": (["refres"], "no such command 'refres'; did you mean 'refresh'?", "hkc"),
+    "no such command": (["rfresh"], "no such command 'rfresh'; did you mean 'refresh'?", "hkc"),
+    "no such command, two close": (["refres"], "no such command 'refres'; did you mean one of 'referrals', "
+                                               "'refresh'?", "hkc"),
     "no such subcommand": (["decisions", "export"], "no such command 'export'; did you mean 'import'?",
                            "hkc decisions"),
     "option without its value": (["explain", "P1", "--run"], "option '--run' requires an argument", "hkc explain"),

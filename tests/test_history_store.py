@@ -321,6 +321,7 @@ def test_a_store_written_by_an_older_hkc_is_upgraded_in_place_when_opened(store_
     result = purge(store, older_than_days=30, today=dt.date(2026, 9, 30), by="records officer", dry_run=True)
     assert result["rows"] | {"decisions": 0, "disclosure_people": 0, "runs": 1} == \
         {"scores": 4, "contributions": 8, "evidence": 12, "removed": 2, "decisions": 0, "disclosure_people": 0,
-         "runs": 1, "interventions": 0, "consultations": 0, "aliases": 0, "member_identities": 0, "periphery": 0}
+         "runs": 1, "interventions": 0, "consultations": 0, "aliases": 0, "member_identities": 0, "periphery": 0,
+         "referrals": 0}
     save(store)  # and a rerun replaces the upgraded run
     assert open_store(store_url, create=False).person_history("P000002")["evidence"]["run_id"].nunique() == 2

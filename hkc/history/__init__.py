@@ -13,6 +13,7 @@ directly.  What each module does:
 :mod:`hkc.history.listings`        What the audit reads of earlier runs: who was eligible and listed, and the decisions.
 :mod:`hkc.history.members`         What tells a re-keyed cohort member from one who left: each run's members' birth date, sex, events.
 :mod:`hkc.history.migrate`         Upgrading older history stores in place, inside the opening transaction.
+:mod:`hkc.history.referrals`       The referrals record: partners asking the partnership to look at a child.
 :mod:`hkc.history.retention`       Retention: erase runs and person-level history older than the retention period.
 :mod:`hkc.history.review`          Questions asked of the history: what moved between two refreshes, and why one person scores.
 :mod:`hkc.history.rights`          One person's rights: a challenge and its outcome; an event excluded from scoring as wrong.
@@ -52,6 +53,7 @@ from hkc.history.members import (
     remember_members,
     vanished_members,
 )
+from hkc.history.referrals import recent_referrals, record_referrals, stored_referrals
 from hkc.history.retention import purge
 from hkc.history.review import compare_runs, explain_person
 from hkc.history.rights import (
@@ -116,6 +118,9 @@ __all__ = [
     "NOT_LISTED",
     "partner_person_ids",
     "purge",
+    "recent_referrals",
+    "record_referrals",
+    "stored_referrals",
     "recent_listings",
     "record_interventions",
     "recent_runs",

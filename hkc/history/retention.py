@@ -4,7 +4,7 @@ The Information Commissioner found no retention period for the Gangs Matrix, and
 kept of people who had been removed.  :func:`purge` deletes, in ONE transaction, every run whose
 as-of date is before ``today - older_than_days`` with all its person-level rows (scores,
 contributions, evidence, removed), the decisions made on those runs or at meetings before the
-cut-off, the interventions that ended before it, the consultation log before it, and the list of people in disclosures of those runs or made before the cut-off.  The
+cut-off, the interventions that ended before it, the partners' referrals made before it, the consultation log before it, and the list of people in disclosures of those runs or made before the cut-off.  The
 disclosure entries themselves stay (when, to whom, how many people, file hashes) with their people
 marked purged.  The purge is logged with counts and the date range only: no id and no content of
 what was erased is kept.  On SQLite, deleted rows are overwritten (``secure_delete``) and the file
@@ -33,6 +33,7 @@ from hkc.history.schema import (
     disclosures,
     interventions,
     purges,
+    referrals,
     runs,
 )
 from hkc.history.store import HistoryStore
@@ -82,6 +83,10 @@ def purge(store: HistoryStore, *, older_than_days: int, today: dt.date, by: str,
             rows["interventions"] = _count(conn, interventions, where)
             if not dry_run:
                 conn.execute(interventions.delete().where(where))
+            where = referrals.c.referred_on < cutoff  # a partner's referral made before the cut-off
+            rows["referrals"] = _count(conn, referrals, where)
+            if not dry_run:
+                conn.execute(referrals.delete().where(where))
             gone = disclosures.c.run_id.in_(run_ids) | (sa.func.substr(disclosures.c.disclosed_at, 1, 10) < cutoff)
             purged_disclosures = sa.select(disclosures.c.disclosure_id).where(gone)
             where = disclosure_people.c.disclosure_id.in_(purged_disclosures)

@@ -1,7 +1,7 @@
 """The history store's tables: runs, scores, evidence, cohort, the periphery list, decisions, interventions,
-disclosures (with the agency of an agency's pack), purges, and the ids people were re-keyed from (aliases)
-with what re-key detection needs of each cohort (member identities), and each evaluation's aggregate figures
-(evaluations)."""
+partners' referrals, disclosures (with the agency of an agency's pack), purges, and the ids people were re-keyed
+from (aliases) with what re-key detection needs of each cohort (member identities), and each evaluation's
+aggregate figures (evaluations)."""
 
 from __future__ import annotations
 
@@ -140,6 +140,21 @@ interventions = sa.Table(
     sa.Column("row", sa.Integer),
 )
 
+referrals = sa.Table(  # a partner asking the partnership to look at a child (hkc.history.referrals); never scored
+    "referrals", metadata,
+    sa.Column("referral_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("person_id", sa.String(64), index=True),  # NULL when the partner does not know the police id
+    sa.Column("referral_ref", sa.String(64)),  # the partner's own reference, when person_id is not known
+    sa.Column("agency", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("referred_on", sa.String(10), nullable=False, index=True),
+    sa.Column("recorded_by", sa.String(128), nullable=False),
+    sa.Column("recorded_at", sa.String(32), nullable=False),
+    sa.Column("source_file", sa.String(255), nullable=False),
+    sa.Column("source_sha256", sa.String(64), nullable=False),
+    sa.Column("row", sa.Integer),
+)
+
 challenges = sa.Table(  # a person's challenge to their listing, and its recorded outcome
     "challenges", metadata,
     sa.Column("challenge_id", sa.Integer, primary_key=True, autoincrement=True),
@@ -257,7 +272,7 @@ ROW_TABLES = (scores, removed)
 
 OLD_INDEXES = {"ix_scores_run_id", "ix_scores_person_id", "ix_removed_run_id"}  # before the (run_id, person_id) ones
 
-RECORD_TABLES = (decisions, interventions, challenges, exclusions, consultations, disclosures, disclosure_people,
+RECORD_TABLES = (decisions, interventions, referrals, challenges, exclusions, consultations, disclosures, disclosure_people,
                  purges, aliases, member_identities, evaluations)
 
 AUDIENCES = ("police", "partner", "subject")

@@ -27,6 +27,7 @@ from hkc.history.aliases import identities, stored_aliases
 from hkc.history.consultations import consultation_log
 from hkc.history.interventions import stored_interventions
 from hkc.history.members import identity_rows
+from hkc.history.referrals import stored_referrals
 from hkc.history.rights import person_rights, rights_lines
 from hkc.history.store import HistoryStore
 
@@ -107,6 +108,9 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
              "lead_agency": r["lead_agency"], "engagement": r["engagement"], "recorded_by": r["recorded_by"],
              "recorded_at": r["recorded_at"], "source_file": r["source_file"], "person_id": r["person_id"]}
             for r in _records(stored_interventions(store, all_ids))]
+    referred = [{"referred_on": r["referred_on"], "agency": r["agency"], "reason": r["reason"],
+                 "recorded_by": r["recorded_by"], "recorded_at": r["recorded_at"], "person_id": r["person_id"]}
+                for r in _records(stored_referrals(store, all_ids))]
     consulted = sorted(({"consulted_at": r["consulted_at"], "by": r["consulted_by"], "action": r["action"],
                          "purpose": r["purpose"], "run_as_of": r["run_as_of"], "person_id": pid}
                         for pid in all_ids for r in _records(consultation_log(store, person_id=pid))),
@@ -116,11 +120,11 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
         for kind, rows in person_rights(store, pid).items():
             rights[kind] += [r | {"person_id": pid} for r in rows]
     if len(all_ids) > 1:  # say under which id each entry is stored
-        for entries in (runs, peripheral, removals, disclosures, decisions, done, consulted, rights["challenges"],
+        for entries in (runs, peripheral, removals, disclosures, decisions, done, referred, consulted, rights["challenges"],
                         rights["exclusions"]):
             for entry in entries:
                 entry["stored_as"] = entry["person_id"]
-    for entries in (runs, peripheral, removals, disclosures, decisions, done, consulted, rights["challenges"],
+    for entries in (runs, peripheral, removals, disclosures, decisions, done, referred, consulted, rights["challenges"],
                     rights["exclusions"]):
         for entry in entries:
             del entry["person_id"]
@@ -148,7 +152,7 @@ def subject_access(store: HistoryStore, person_id: str, *, generated_at: dt.date
         "listed_on": listed_on,
         "on_periphery": sorted({r["as_of"] for r in peripheral}),
         "runs": runs, "periphery": peripheral, "removals": removals, "disclosures": disclosures,
-        "decisions": decisions, "interventions": done,
+        "decisions": decisions, "interventions": done, "referrals": referred,
         "consultations": consulted, "challenges": rights["challenges"], "exclusions": rights["exclusions"],
         "identities": kept,
         "purges": purges,
@@ -245,6 +249,13 @@ def render_subject_access(report: dict) -> str:
                         d["recorded_by"]] for d in report["interventions"]])
     else:
         out += ["No interventions recorded."]
+    out += ["", "## Referrals by partners", ""]
+    if report.get("referrals"):
+        out += _table(["Referred on", "Agency", "Reason", "Recorded by"],
+                      [[d["referred_on"], d["agency"], d["reason"], d["recorded_by"]] for d in report["referrals"]])
+    else:
+        out += ["No referral naming this person is recorded (a referral by the partner's own reference, without "
+                "the police id, cannot be tied to them)."]
     return "\n".join(out) + "\n"
 
 

@@ -15,6 +15,7 @@ directly.  What each module does:
 :mod:`hkc.partnership.police_pack`      The readable pack for the partnership meeting: ``cohort.html`` and ``cohort.xlsx``.
 :mod:`hkc.partnership.printing`         How a pack prints: A4 landscape, the protective marking and page numbers on every page.
 :mod:`hkc.partnership.pseudonyms`       Keyed pseudonyms for partner outputs, and the scrubber of person ids in free text.
+:mod:`hkc.partnership.referrals`        Importing partners' referrals: a referrals file (CSV or XLSX), all rows or none.
 :mod:`hkc.partnership.sealing`          The sealed partner workbook: one format, for the pack and the import.
 :mod:`hkc.partnership.sheets`           Workbook sheets that read well on screen and on paper: widths, wrapping, print set-up.
 ======================================  ============================================================
@@ -33,17 +34,20 @@ from hkc.partnership.pseudonyms import (
     pseudonymise,
     with_identities,
 )
+from hkc.partnership.referrals import ReferralImportError, import_referrals
 
 __all__ = [
     "DecisionImportError",
     "InterventionImportError",
     "PseudonymKeyError",
+    "ReferralImportError",
     "RowProblem",
     "allowed_columns",
     "check_key",
     "decision_history",
     "import_decisions",
     "import_interventions",
+    "import_referrals",
     "key_fingerprint",
     "pack_facts",
     "partner_key",

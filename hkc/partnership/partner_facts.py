@@ -284,6 +284,17 @@ def _open_case_rows(pack: _Pack, cases: pd.DataFrame | None) -> list[dict]:
     return rows
 
 
+def _referral_rows(pack: _Pack, referrals: pd.DataFrame | None) -> list[dict]:
+    """Partners' referrals of the last year: the pseudonym of a known person (else the partner's own reference),
+    the agency, the date and whether listed this quarter; never a score, never the reason (it may name others)."""
+    if referrals is None:
+        return []
+    return [{"pseudonym": pack.ps(r["person_id"]) if _text(r["person_id"]) else "",
+             "referral_ref": "" if _text(r["person_id"]) else _text(r.get("referral_ref")),
+             "agency": _text(r["agency"]), "referred_on": _text(r["referred_on"]), "listed": _text(r["listed"])}
+            for r in referrals.to_dict("records")]
+
+
 def _scrub(all_rows: dict[str, list[dict]], drawings: list[dict], scrubber: IdScrubber) -> None:
     """Every text a partner file shows, with every person id in it replaced (in place, counted once)."""
     cells = [(row, col) for rows in all_rows.values() for row in rows for col, value in row.items()
@@ -382,7 +393,8 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
                   decisions_history: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None,
                   demo: bool = False, all_person_ids: Iterable[object] | None = None, agency: str = "",
                   outputs: OutputSettings | None = None,
-                  open_cases: pd.DataFrame | None = None) -> tuple[dict, set[str]]:
+                  open_cases: pd.DataFrame | None = None,
+                  referrals: pd.DataFrame | None = None) -> tuple[dict, set[str]]:
     """The partner pack as plain data, and the source ids of everyone it shows (for the disclosure log).
 
     Every text it shows is scrubbed of person ids (:class:`~hkc.partnership.pseudonyms.IdScrubber`):
@@ -393,7 +405,9 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
     held an id, ``counts["withheld"]`` how many of those named someone the pack does not show.
     ``agency``: the agency's name for its own pack (its title says it); ``outputs``: the marking and
     print settings.  ``open_cases``: adopted people whose case is open but who are not listed now
-    (:func:`hkc.refresh.frames.open_cases_frame`), shown by pseudonym in their own section.
+    (:func:`hkc.refresh.frames.open_cases_frame`), shown by pseudonym in their own section.  ``referrals``:
+    partners' referrals of the last year (:func:`hkc.history.recent_referrals`), shown by pseudonym (or the
+    partner's reference) without the reason.
     """
     manifest = dict(manifest)  # a plain dict or the refresh's RunManifest (keys() and [] are enough)
     fields = set(settings.fields)
@@ -401,7 +415,8 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
     periphery = _shown_periphery(periphery, settings)
     shown, named = _people(members, removed, periphery, groups, fields)
     cases = set() if open_cases is None else {str(p) for p in open_cases["person_id"]}
-    shown, named = shown | cases, named | cases
+    referred = set() if referrals is None else {str(p) for p in referrals["person_id"].dropna() if str(p)}
+    shown, named = shown | cases | referred, named | cases | referred
     history = {} if decisions_history is None else \
         {str(r["person_id"]): r for r in decisions_history.to_dict("records")}
     pack = _Pack(fields=fields, allowed={c for c, (f, _l) in COLUMNS.items() if f is None or f in fields},
@@ -414,7 +429,8 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
                 "periphery": _periphery_rows(pack, periphery, "periphery"),
                 "safeguarding": _periphery_rows(pack, periphery, "safeguarding"),
                 "peer_groups": group_rows, "places": _place_rows(pack, places),
-                "removed": _removed_rows(pack, removed), "open_cases": _open_case_rows(pack, open_cases)}
+                "removed": _removed_rows(pack, removed), "open_cases": _open_case_rows(pack, open_cases),
+                "referrals": _referral_rows(pack, referrals)}
     known = named | set(history) | _edge_ids(peer_edges)
     scrubber = IdScrubber(known if all_person_ids is None else _every_id(all_person_ids, known),
                           {p: pack.ps(p) for p in shown}, like=known if all_person_ids is None else ())
@@ -426,6 +442,7 @@ def partner_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: Map
     charts = pack_charts(members, removed, compared=bool(manifest.get("previous_as_of")))
     facts |= {"sections": sections, "counts": _summary(members, all_rows, scrubber),
               **({} if open_cases is None else {"open_cases": all_rows["open_cases"]}),
+              **({} if referrals is None else {"referrals": all_rows["referrals"]}),
               "charts": [c for c in charts if c["title"] != "Latest decision, people listed" or "decision" in fields]}
     return facts, shown
 

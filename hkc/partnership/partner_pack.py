@@ -123,7 +123,7 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
                        person_areas: Mapping[str, str] | None = None,
                        outputs: OutputSettings | None = None,
                        interventions: InterventionSettings | None = None,
-                       open_cases: pd.DataFrame | None = None) -> dict:
+                       open_cases: pd.DataFrame | None = None, referrals: pd.DataFrame | None = None) -> dict:
     """Write ``folder/partner/cohort.{html,xlsx,csv}`` (an agency's: ``folder/partner/<agency>/``); return the
     files, their SHA-256 and who is in them.
 
@@ -135,6 +135,9 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
     intervention types and engagement codes the casework drop-downs offer (the defaults when None).
     ``open_cases``: adopted people not listed now (:func:`hkc.refresh.frames.open_cases_frame`), shown by
     pseudonym in the HTML's "Open cases no longer in the top N" (not in an agency's pack).
+    ``referrals``: partners' referrals of the last year (:func:`hkc.history.recent_referrals`), shown in the
+    HTML's "Referred by partners" by pseudonym or the partner's reference, without the reason (not in an
+    agency's pack).
 
     Returns ``{"folder": Path, "files": {"partner/cohort.html": sha256, ...}, "person_ids": [...],
     "people": n, "demo": bool, "agency": name or None, "columns": {section: [column, ...]},
@@ -157,7 +160,8 @@ def write_partner_pack(folder: Path, *, members: pd.DataFrame, removed: pd.DataF
                                       peer_groups=peer_groups, periphery=periphery, places=places,
                                       decisions_history=decisions_history, peer_edges=peer_edges, demo=demo,
                                       all_person_ids=all_person_ids, agency=label, outputs=outputs,
-                                      open_cases=open_cases if agency is None else None)
+                                      open_cases=open_cases if agency is None else None,
+                                      referrals=referrals if agency is None else None)
     where = "partner" if agency is None else f"partner/{agency}"
     out = Path(folder) / where
     out.mkdir(parents=True, exist_ok=True)

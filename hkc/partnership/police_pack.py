@@ -43,6 +43,7 @@ PERIPHERY_HEADERS = ["Person", "Age", "Linked as", "Linked to", "Incidents share
 GROUP_HEADERS = ["Peer group", "People", "Cohort members", "Members (cohort first)"]
 OPEN_CASE_HEADERS = ["Person", "Why not listed", "Detail", "Adopted", "Latest decision", "Lead agency",
                      "Intervention", "Review date"]
+REFERRAL_HEADERS = ["Person or referral ref", "Agency", "Reason", "Referred on", "Listed this quarter"]
 PLACE_HEADERS = ["Rank", "Place", "Activity", "Events", "People", "Peer groups", "Why listed"]
 # The periphery's sections by link type (hkc.matrix.peers): title, and what it holds.
 PERIPHERY_SECTIONS = {
@@ -165,13 +166,25 @@ def _open_case_rows(cases: pd.DataFrame | None) -> list[dict]:
              "overdue": bool(r.get("review_overdue") is True)} for r in cases.to_dict("records")]
 
 
+def _referral_rows(referrals: pd.DataFrame | None) -> list[dict]:
+    """Partners' referrals of the last year (:func:`hkc.history.recent_referrals`): the person id, or the
+    partner's reference when the police id is not known, the agency, its reason, the date, and whether listed."""
+    if referrals is None:
+        return []
+    return [{"person": _text(r["person_id"]) or f"ref {_text(r['referral_ref'])}", "agency": _text(r["agency"]),
+             "reason": _text(r["reason"]), "referred_on": _text(r["referred_on"]), "listed": _text(r["listed"])}
+            for r in referrals.to_dict("records")]
+
+
 def pack_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, rules: dict,
                previous_as_of: dt.date | None, person_column: str = "person_id",
                periphery: pd.DataFrame | None = None, peer_groups: pd.DataFrame | None = None,
                places: pd.DataFrame | None = None, peer_edges: pd.DataFrame | None = None,
-               outputs: OutputSettings | None = None, open_cases: pd.DataFrame | None = None) -> dict:
+               outputs: OutputSettings | None = None, open_cases: pd.DataFrame | None = None,
+               referrals: pd.DataFrame | None = None) -> dict:
     """Everything the pack shows, as plain data (``outputs``: the marking and print settings; ``open_cases``:
-    adopted people whose case is open but who are not listed now)."""
+    adopted people whose case is open but who are not listed now; ``referrals``: partners' referrals of the
+    last year)."""
     as_of = dt.date.fromisoformat(manifest["as_of"])
     title = f"Knife-crime partnership cohort \u2014 {as_of.strftime('%-d %B %Y')}"
     page = print_facts(outputs, footer=f"{title} \u2014 police view, do not forward")
@@ -199,6 +212,7 @@ def pack_facts(*, members: pd.DataFrame, removed: pd.DataFrame, manifest: dict, 
         "removed_rows": removed_rows,
         "removed_has_cause": any(r["cause"] for r in removed_rows),
         "open_case_rows": _open_case_rows(open_cases), "open_case_headers": OPEN_CASE_HEADERS,
+        "referral_rows": _referral_rows(referrals), "referral_headers": REFERRAL_HEADERS,
         "removed_note": ("First refresh in this history: nobody to compare with."
                          if previous_as_of is None else f"Nobody listed on {previous_as_of} has left the list."),
         "rules": rules,

@@ -46,6 +46,7 @@ class Listing:
     model_audit: dict | None = None
     rekeys: pd.DataFrame | None = None  # probable re-keys (hkc.matrix.probable_rekeys): not counted as removed
     open_cases: pd.DataFrame | None = None  # open cases not listed now (hkc.refresh.frames.open_cases_frame)
+    referrals: pd.DataFrame | None = None  # partners' referrals of the last year (hkc.history.recent_referrals)
 
 
 @dataclass
@@ -78,7 +79,8 @@ def _police_pack(folder: Path, run: Listing, manifest: RunManifest, definitions:
                        rules=rules_text(definitions), previous_as_of=run.previous.as_of if run.previous else None,
                        periphery=peer_map.periphery, peer_groups=peer_map.peer_groups, places=peer_map.places,
                        peer_edges=peer_map.edges.rename(columns={"person_a": "source", "person_b": "target"}),
-                       outputs=definitions.settings.outputs, open_cases=run.open_cases)
+                       outputs=definitions.settings.outputs, open_cases=run.open_cases,
+                       referrals=run.referrals)
     write_html(facts, folder / "cohort.html")
     write_xlsx(facts, folder / "cohort.xlsx")
 
@@ -124,7 +126,7 @@ def _partner_packs(folder: Path, run: Listing, manifest: RunManifest, definition
               "decisions_history": run.decisions, "demo": demo_key, "outputs": definitions.settings.outputs,
               "peer_edges": p.edges.rename(columns={"person_a": "source", "person_b": "target"}),
               "interventions": definitions.settings.interventions}
-    packs = [write_partner_pack(folder, **common, open_cases=run.open_cases)] \
+    packs = [write_partner_pack(folder, **common, open_cases=run.open_cases, referrals=run.referrals)] \
         if settings.meeting_pack or not settings.agencies else []  # open cases: the partnership's pack only
     if settings.agencies:
         areas = dict(zip(scores["person_id"].astype(str), scores["area"].astype(str), strict=True))
@@ -140,8 +142,9 @@ def packs_to_log(folder: Path, run: Listing, partner: dict | None, *, by: str) -
     under ``partner/<agency>/``).
     """
     cases = set() if run.open_cases is None else set(run.open_cases["person_id"])
+    referred = set() if run.referrals is None else set(run.referrals["person_id"].dropna())
     people = sorted(set(run.members["person_id"]) | set(run.gone["person_id"])
-                    | set(run.peer_map.periphery["person_id"]) | cases)
+                    | set(run.peer_map.periphery["person_id"]) | cases | referred)
     packs = [{"audience": "police", "files": file_hashes(folder, ["cohort.csv", "cohort.html", "cohort.xlsx"]),
               "person_ids": people, "by": by}]
     for pack in ([] if partner is None else partner.get("packs", [partner])):

@@ -51,6 +51,7 @@ from hkc.history import (
     open_cases,
     open_store,
     recent_listings,
+    recent_referrals,
     recent_runs,
     record_extract_aliases,
     removed_on_review,
@@ -262,9 +263,11 @@ def _list(extract: Extract, store: HistoryStore, definitions: Definitions, as_of
     # the interventions running now, shown beside each person's decisions in both packs
     decisions = decisions.merge(running_interventions(store, decisions["person_id"], as_of, ids), on="person_id",
                                 how="left")
+    # partners' referrals of the last year, shown in both packs: a referral is not an event, it adds no points
+    referred = recent_referrals(store, as_of, ids, members["person_id"])
     run = Listing(extract=extract, scored=scored, chosen=chosen, previous=previous, peer_map=peer_map,
                   members=with_peers_and_decisions(members, peer_map, decisions, challenged=_challenged(store, ids)),
-                  gone=gone, decisions=decisions, rekeys=rekeys, open_cases=cases)
+                  gone=gone, decisions=decisions, rekeys=rekeys, open_cases=cases, referrals=referred)
     if settings.model.enabled:
         run.members, run.model_note, run.model_audit = stages.run(
             "model", "adding the champion model's probabilities", _with_model, run.members, extract, definitions, as_of)
