@@ -21,10 +21,10 @@ from pathlib import Path
 import pandas as pd
 from openpyxl import load_workbook
 
-from hkc.errors import HkcError
 from hkc.history import HistoryStore, identities, known_person_ids, partner_person_ids, record_referrals
 from hkc.manifest import now
 from hkc.outputs import sha256_file
+from hkc.partnership.interventions import InterventionImportError, InterventionProblem
 from hkc.partnership.pseudonyms import pseudonymise
 
 __all__ = ["import_referrals", "ReferralImportError", "ReferralProblem", "ReferralReport"]
@@ -45,26 +45,12 @@ NO_KEY = ("the file names people by pseudonym: set the pseudonym key (HKC_PSEUDO
           "partner packs")
 
 
-@dataclass(frozen=True)
-class ReferralProblem:
-    """One problem in the file: its row (the header is row 1), column and value."""
-
-    row: int
-    column: str
-    value: str
-    problem: str
-
-    def __str__(self) -> str:
-        value = self.value if len(self.value) <= 60 else self.value[:57] + "..."
-        return f"row {self.row}, column '{self.column}': {value!r}: {self.problem}"
+class ReferralProblem(InterventionProblem):
+    """One problem in the file: its row (the header is row 1), column and value (worded as for interventions)."""
 
 
-class ReferralImportError(HkcError):
+class ReferralImportError(InterventionImportError):
     """The file cannot be imported; ``problems`` lists every problem found."""
-
-    def __init__(self, message: str, problems: list[ReferralProblem] | tuple = ()):
-        super().__init__(message)
-        self.problems = list(problems)
 
 
 @dataclass
