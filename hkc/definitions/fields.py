@@ -144,7 +144,7 @@ def build_section(cls: type, table: Mapping[str, Any], file: Path, section: str,
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in fixed and f.name not in ("path", "sha256")}
     for key in table:
         if key not in fields:
-            raise unknown_key(key, sorted(fields), file, section)
+            raise unknown_key(key, sorted({*fields, *fixed}), file, section)  # a fixed table is a key too
     values: dict[str, Any] = dict(fixed)
     for name, f in fields.items():
         if name in table:
